@@ -1,0 +1,1 @@
+# client/: the rustc wrapper cachepot (see DESIGN.md "The wrapper").

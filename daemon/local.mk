@@ -1,0 +1,1 @@
+# daemon/: see DESIGN.md. Filled in by its issue.

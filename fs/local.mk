@@ -1,0 +1,1 @@
+# fs/: see DESIGN.md. Filled in by its issue.

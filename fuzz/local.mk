@@ -1,0 +1,1 @@
+# fuzz/: libFuzzer targets (make fuzz; not part of make check).
