@@ -1,1 +1,2 @@
-# fs/: see DESIGN.md. Filled in by its issue.
+# fs/: the store and cachepot-fs (see DESIGN.md "The store", "The mount").
+libcachepot_a_SOURCES += fs/fsck.c fs/fsck.h
