@@ -1,0 +1,94 @@
+/* The sandbox: run one untrusted command (rustc and the proc-macros it loads) with nothing of the
+ * host to reach.
+ *
+ * One interface, backends behind it; the one built here is bubblewrap (BWRAP_PATH). A run gets:
+ *   - fresh user, mount, pid, network (no interface but its own loopback), ipc, uts and cgroup
+ *     namespaces; all capabilities dropped; a new session; it dies with the calling thread;
+ *   - a root made only of the toolchain tree (TREE/rust at /rust, TREE/usr at /usr, /lib and
+ *     /lib64 symlinks into it), the input tree at /cachepot, the extra binds, all read-only;
+ *     /proc of its own pid namespace, a minimal /dev, a size-capped tmpfs at /tmp, and a tmpfs of
+ *     limits.output_bytes mounted on the host at output_host_dir and bound read-write at
+ *     output_dest -- the only writable places;
+ *   - a seccomp filter (EPERM for ptrace, the mount family, bpf, perf_event_open, keyctl,
+ *     userfaultfd, kexec, module loading, new namespaces and setns);
+ *   - rlimits (CPU, open files, no core dumps), a per-run memory and pids cgroup (v2 where the
+ *     host has controllers there, else v1), and a wall-clock timeout at which every process of
+ *     the run is killed. Nothing of the run survives sandbox_run's return.
+ * The environment is exactly spec->envp; stdin is /dev/null; stdout and stderr are captured.
+ *
+ * Thread-safe: no process-global state; the daemon calls sandbox_run from several threads.
+ * Must run as root (it mounts the output tmpfs and creates cgroups).
+ */
+#ifndef CACHEPOT_SANDBOX_SANDBOX_H
+#define CACHEPOT_SANDBOX_SANDBOX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A read-only bind of host path HOST at DEST inside the sandbox. */
+struct sandbox_bind {
+	const char *host;
+	const char *dest;
+};
+
+/* Limits of one run. A field left 0 takes the value sandbox_limits_default gives it. */
+struct sandbox_limits {
+	unsigned timeout_ms;     /* wall clock; the whole process tree is killed at it */
+	unsigned cpu_seconds;    /* RLIMIT_CPU */
+	uint64_t memory_bytes;   /* cgroup memory limit (+ RLIMIT_AS fallback if no cgroup) */
+	unsigned max_processes;  /* cgroup pids.max */
+	unsigned max_open_files; /* RLIMIT_NOFILE */
+	uint64_t output_bytes;   /* size of the tmpfs at output_host_dir */
+	uint64_t tmp_bytes;      /* size of the /tmp tmpfs */
+	size_t capture_bytes;    /* max captured stdout and stderr each; the rest dropped, flagged */
+};
+
+struct sandbox_spec {
+	const char *toolchain_dir;   /* a toolchain tree (contracts: "Toolchain tree"), required */
+	const char *input_dir;       /* host dir bound read-only at /cachepot (may be NULL) */
+	const char *output_host_dir; /* host dir (existing, empty): sandbox_run mounts a tmpfs of
+	                                limits.output_bytes on it and binds it read-write at
+	                                output_dest; may be NULL (then no output dir) */
+	const char *output_dest;     /* e.g. "/cachepot/out"; required with output_host_dir */
+	const struct sandbox_bind *binds; /* extra read-only binds (tests), after the input dir */
+	size_t n_binds;
+	const char *cwd;     /* inside the sandbox; NULL means "/" */
+	char *const *argv;   /* argv[0] absolute inside the sandbox, e.g. /rust/bin/rustc */
+	char *const *envp;   /* the complete environment; nothing is inherited; NULL = empty */
+	struct sandbox_limits limits;
+};
+
+struct sandbox_result {
+	int exited;      /* 1 when the command exited (exit_status valid), as WIFEXITED */
+	int exit_status; /* bubblewrap reports a job killed by signal S as exit status 128+S */
+	int term_signal; /* signal that ended the run (SIGKILL at the timeout), else 0 */
+	int timed_out;
+	int memory_exceeded;  /* the memory cgroup's OOM killer killed a process of the run */
+	int pids_exceeded;    /* a fork failed at pids.max */
+	int output_truncated; /* stdout or stderr was longer than capture_bytes */
+	char *out;            /* captured stdout, NUL-terminated, owned (sandbox_result_release) */
+	size_t out_len;
+	char *err; /* captured stderr, NUL-terminated, owned */
+	size_t err_len;
+	uint64_t wall_us, user_us, sys_us, max_rss_kb;
+};
+
+/* Run SPEC and fill RESULT (which the caller then releases with sandbox_result_release, in
+ * every case). Returns 0 when the job ran, whatever its status; -errno when the sandbox could
+ * not be set up (bad spec: -EINVAL; bubblewrap failed before starting the command: -EIO, with
+ * its message in RESULT->err). On error the output tmpfs is not left mounted. */
+int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
+    __attribute__((warn_unused_result));
+
+/* Free what RESULT owns and zero it. Safe on a zeroed or already released result. */
+void sandbox_result_release(struct sandbox_result *result);
+
+/* After collecting outputs: unmount the tmpfs on OUTPUT_HOST_DIR (its files are gone after).
+ * 0 or -errno (-EINVAL when nothing is mounted there). */
+int sandbox_output_release(const char *output_host_dir);
+
+/* Fill LIMITS with the defaults: 10 min wall, 10 min CPU, 4 GiB memory, 256 processes, 1024
+ * open files, 1 GiB output, 256 MiB /tmp, 16 MiB captured per stream. */
+void sandbox_limits_default(struct sandbox_limits *limits);
+
+#endif
