@@ -1,0 +1,530 @@
+/* rustc command-line parsing and cacheability; see args.h. */
+#include "config.h"
+
+#include "hash/args.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char *const reason_names[RUSTC_REASON_COUNT] = {
+	[RUSTC_CACHEABLE] = "cacheable",
+	[RUSTC_NC_INCREMENTAL] = "incremental",
+	[RUSTC_NC_STDIN] = "stdin-input",
+	[RUSTC_NC_EMIT] = "emit",
+	[RUSTC_NC_CRATE_TYPE] = "crate-type",
+	[RUSTC_NC_UNKNOWN_FLAG] = "unknown-flag",
+	[RUSTC_NC_NO_INPUT] = "no-input",
+	[RUSTC_NC_MULTIPLE_INPUTS] = "multiple-inputs",
+	[RUSTC_NC_QUERY] = "query",
+	[RUSTC_NC_OUTPUT_FILE] = "output-file",
+	[RUSTC_NC_NO_OUT_DIR] = "no-out-dir",
+	[RUSTC_NC_UNSUPPORTED] = "unsupported-option",
+	[RUSTC_NC_MALFORMED] = "malformed",
+	[RUSTC_NC_PATH_OUTSIDE] = "path-outside-roots",
+	[RUSTC_NC_DEP_INFO] = "dep-info-failed",
+};
+
+const char *rustc_reason_name(enum rustc_reason reason)
+{
+	if ((unsigned)reason >= RUSTC_REASON_COUNT)
+		return "unknown";
+	return reason_names[reason];
+}
+
+/* The first reason found wins: later ones would only hide the one a user must fix first. */
+__attribute__((format(printf, 3, 4)))
+static void set_reason(struct rustc_args *args, enum rustc_reason reason, const char *fmt, ...)
+{
+	va_list ap;
+	if (args->reason != RUSTC_CACHEABLE)
+		return;
+	args->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(args->reason_detail, sizeof(args->reason_detail), fmt, ap);
+	va_end(ap);
+}
+
+static int list_push(char ***list, size_t *n, const char *s, size_t len)
+{
+	char **grown;
+	char *copy;
+
+	if (*n >= RUSTC_ARGS_MAX)
+		return -E2BIG;
+	copy = strndup(s, len);
+	if (!copy)
+		return -ENOMEM;
+	grown = realloc(*list, (*n + 1) * sizeof(**list));
+	if (!grown) {
+		free(copy);
+		return -ENOMEM;
+	}
+	grown[(*n)++] = copy;
+	*list = grown;
+	return 0;
+}
+
+int rustc_argfile_split(const char *data, size_t len, char ***list, size_t *n)
+{
+	size_t start = 0;
+
+	while (start < len) {
+		const char *nl = memchr(data + start, '\n', len - start);
+		size_t end = nl ? (size_t)(nl - data) : len;
+		size_t arglen = end - start;
+		int ret;
+
+		if (arglen > 0 && data[start + arglen - 1] == '\r')
+			arglen--;
+		ret = list_push(list, n, data + start, arglen);
+		if (ret < 0)
+			return ret;
+		start = end + 1;
+	}
+	return 0;
+}
+
+/* Read an @argfile whole, bounded by RUSTC_ARGFILE_MAX. */
+static int read_argfile(const char *path, char **data, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int ret = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)RUSTC_ARGFILE_MAX) {
+		ret = -EFBIG;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+/* How an option takes its value. */
+enum opt_arity { OPT_FLAG, OPT_VALUE };
+
+/* What the parser does with an option once its value is known. */
+enum opt_action {
+	ACT_KEEP,        /* hashed as written */
+	ACT_CRATE_NAME,
+	ACT_CRATE_TYPE,
+	ACT_EMIT,
+	ACT_OUT_DIR,
+	ACT_EXTERN,
+	ACT_LIBPATH,     /* -L */
+	ACT_CODEGEN,     /* -C */
+	ACT_TARGET,
+	ACT_QUERY,       /* --print, --version... */
+	ACT_OUTPUT_FILE, /* -o */
+	ACT_UNSUPPORTED, /* known, but v1 does not cache it */
+	ACT_UNSTABLE,    /* -Z */
+	ACT_TEST,        /* --test builds a test harness binary */
+};
+
+struct opt {
+	const char *long_name;  /* "--crate-name", or NULL */
+	char short_name;        /* 'C', or 0 */
+	enum opt_arity arity;
+	enum opt_action action;
+};
+
+static const struct opt options[] = {
+	{ "--crate-name", 0, OPT_VALUE, ACT_CRATE_NAME },
+	{ "--crate-type", 0, OPT_VALUE, ACT_CRATE_TYPE },
+	{ "--edition", 0, OPT_VALUE, ACT_KEEP },
+	{ "--emit", 0, OPT_VALUE, ACT_EMIT },
+	{ "--out-dir", 0, OPT_VALUE, ACT_OUT_DIR },
+	{ "--extern", 0, OPT_VALUE, ACT_EXTERN },
+	{ "--cfg", 0, OPT_VALUE, ACT_KEEP },
+	{ "--check-cfg", 0, OPT_VALUE, ACT_KEEP },
+	{ "--error-format", 0, OPT_VALUE, ACT_KEEP },
+	{ "--json", 0, OPT_VALUE, ACT_KEEP },
+	{ "--target", 0, OPT_VALUE, ACT_TARGET },
+	{ "--cap-lints", 0, OPT_VALUE, ACT_KEEP },
+	{ "--color", 0, OPT_VALUE, ACT_KEEP },
+	{ "--diagnostic-width", 0, OPT_VALUE, ACT_KEEP },
+	{ "--codegen", 'C', OPT_VALUE, ACT_CODEGEN },
+	{ NULL, 'L', OPT_VALUE, ACT_LIBPATH },
+	{ NULL, 'l', OPT_VALUE, ACT_UNSUPPORTED },
+	{ NULL, 'o', OPT_VALUE, ACT_OUTPUT_FILE },
+	{ NULL, 'Z', OPT_VALUE, ACT_UNSTABLE },
+	{ "--allow", 'A', OPT_VALUE, ACT_KEEP },
+	{ "--warn", 'W', OPT_VALUE, ACT_KEEP },
+	{ "--deny", 'D', OPT_VALUE, ACT_KEEP },
+	{ "--forbid", 'F', OPT_VALUE, ACT_KEEP },
+	{ "--force-warn", 0, OPT_VALUE, ACT_KEEP },
+	{ "--print", 0, OPT_VALUE, ACT_QUERY },
+	{ "--explain", 0, OPT_VALUE, ACT_QUERY },
+	{ "--sysroot", 0, OPT_VALUE, ACT_UNSUPPORTED },
+	{ "--remap-path-prefix", 0, OPT_VALUE, ACT_UNSUPPORTED },
+	{ "--test", 0, OPT_FLAG, ACT_TEST },
+	{ NULL, 'g', OPT_FLAG, ACT_KEEP },
+	{ NULL, 'O', OPT_FLAG, ACT_KEEP },
+	{ "--verbose", 'v', OPT_FLAG, ACT_KEEP },
+	{ "--version", 'V', OPT_FLAG, ACT_QUERY },
+	{ "--help", 'h', OPT_FLAG, ACT_QUERY },
+};
+
+/* Find the option ARG names. *INLINE_VALUE gets the value written in the same argument
+ * (`--emit=x`, `-Cx`), or NULL. */
+static const struct opt *find_option(const char *arg, const char **inline_value)
+{
+	*inline_value = NULL;
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
+		const struct opt *o = &options[i];
+		if (o->long_name) {
+			size_t n = strlen(o->long_name);
+			if (strncmp(arg, o->long_name, n) == 0) {
+				if (arg[n] == '\0')
+					return o;
+				if (arg[n] == '=' && o->arity == OPT_VALUE) {
+					*inline_value = arg + n + 1;
+					return o;
+				}
+			}
+		}
+		if (o->short_name && arg[0] == '-' && arg[1] == o->short_name) {
+			if (arg[2] == '\0')
+				return o;
+			if (o->arity == OPT_VALUE) {
+				*inline_value = arg + 2;
+				return o;
+			}
+		}
+	}
+	return NULL;
+}
+
+/* Crate types whose output rustc produces without a linker. */
+static int crate_type_cacheable(const char *t)
+{
+	return strcmp(t, "lib") == 0 || strcmp(t, "rlib") == 0;
+}
+
+static int replace_string(char **slot, const char *value)
+{
+	char *copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+/* Handle --crate-type VALUE (comma-separated list). */
+static void handle_crate_type(struct rustc_args *args, const char *value)
+{
+	const char *p = value;
+	args->has_crate_type = 1;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		char type[32];
+		if (n == 0 || n >= sizeof(type)) {
+			set_reason(args, RUSTC_NC_MALFORMED, "--crate-type %.60s", value);
+			return;
+		}
+		memcpy(type, p, n);
+		type[n] = '\0';
+		if (!crate_type_cacheable(type))
+			set_reason(args, RUSTC_NC_CRATE_TYPE, "crate type %s", type);
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+}
+
+/* Handle --emit VALUE: kinds, each maybe `kind=path`. */
+static void handle_emit(struct rustc_args *args, const char *value)
+{
+	const char *p = value;
+	args->emit = 0;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		size_t kind_len = strcspn(p, ",=");
+		if (n == 0) {
+			set_reason(args, RUSTC_NC_MALFORMED, "--emit %.60s", value);
+			return;
+		}
+		if (kind_len < n)
+			set_reason(args, RUSTC_NC_OUTPUT_FILE, "--emit %.*s", (int)(n > 60 ? 60 : n), p);
+		if (kind_len == 4 && strncmp(p, "link", 4) == 0)
+			args->emit |= RUSTC_EMIT_LINK;
+		else if (kind_len == 8 && strncmp(p, "metadata", 8) == 0)
+			args->emit |= RUSTC_EMIT_METADATA;
+		else if (kind_len == 8 && strncmp(p, "dep-info", 8) == 0)
+			args->emit |= RUSTC_EMIT_DEP_INFO;
+		else {
+			args->emit |= RUSTC_EMIT_OTHER;
+			set_reason(args, RUSTC_NC_EMIT, "--emit %.*s", (int)(kind_len > 60 ? 60 : kind_len), p);
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+}
+
+static int handle_extern(struct rustc_args *args, const char *value)
+{
+	struct rustc_extern *grown;
+	const char *eq = strchr(value, '=');
+	const char *name = value;
+	size_t name_len = eq ? (size_t)(eq - value) : strlen(value);
+	const char *colon = memchr(name, ':', name_len);
+
+	/* `priv:name=path`, `noprelude:name=path`, `priv,noprelude:name`: options before ':'. */
+	if (colon) {
+		name_len -= (size_t)(colon + 1 - name);
+		name = colon + 1;
+	}
+	if (name_len == 0) {
+		set_reason(args, RUSTC_NC_MALFORMED, "--extern %.60s", value);
+		return 0;
+	}
+	grown = realloc(args->externs, (args->n_externs + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	args->externs = grown;
+	grown[args->n_externs].name = strndup(name, name_len);
+	grown[args->n_externs].path = eq ? strdup(eq + 1) : NULL;
+	args->n_externs++;
+	if (!grown[args->n_externs - 1].name || (eq && !grown[args->n_externs - 1].path))
+		return -ENOMEM;
+	if (eq && eq[1] == '\0')
+		set_reason(args, RUSTC_NC_MALFORMED, "--extern %.60s", value);
+	return 0;
+}
+
+static int handle_libpath(struct rustc_args *args, const char *value)
+{
+	static const char dep[] = "dependency=";
+	const char *eq = strchr(value, '=');
+	if (eq) {
+		size_t kind_len = (size_t)(eq - value);
+		static const char *const kinds[] = { "dependency", "crate", "native", "framework", "all" };
+		int known = 0;
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+			if (strlen(kinds[i]) == kind_len && strncmp(value, kinds[i], kind_len) == 0)
+				known = 1;
+		if (!known)
+			set_reason(args, RUSTC_NC_MALFORMED, "-L %.60s", value);
+	}
+	if (strncmp(value, dep, sizeof(dep) - 1) == 0 && !args->dep_dir)
+		return replace_string(&args->dep_dir, value + sizeof(dep) - 1);
+	return 0;
+}
+
+/* -C options that read files or keep state outside the job. */
+static void handle_codegen(struct rustc_args *args, const char *value)
+{
+	static const char *const refused[] = {
+		"profile-use", "profile-generate", "profile-sample-use", "linker-plugin-lto",
+	};
+	size_t key_len = strcspn(value, "=");
+	if (key_len == 0) {
+		set_reason(args, RUSTC_NC_MALFORMED, "-C %.60s", value);
+		return;
+	}
+	if (key_len == 11 && strncmp(value, "incremental", 11) == 0) {
+		set_reason(args, RUSTC_NC_INCREMENTAL, "-C incremental");
+		return;
+	}
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (strlen(refused[i]) == key_len && strncmp(value, refused[i], key_len) == 0)
+			set_reason(args, RUSTC_NC_UNSUPPORTED, "-C %s", refused[i]);
+}
+
+static int apply_option(struct rustc_args *args, const struct opt *o, const char *value, size_t value_index)
+{
+	switch (o->action) {
+	case ACT_KEEP:
+		return 0;
+	case ACT_CRATE_NAME:
+		return replace_string(&args->crate_name, value);
+	case ACT_CRATE_TYPE:
+		handle_crate_type(args, value);
+		return 0;
+	case ACT_EMIT:
+		handle_emit(args, value);
+		return 0;
+	case ACT_OUT_DIR:
+		args->out_dir_index = (int)value_index;
+		return replace_string(&args->out_dir, value);
+	case ACT_EXTERN:
+		return handle_extern(args, value);
+	case ACT_LIBPATH:
+		return handle_libpath(args, value);
+	case ACT_CODEGEN:
+		handle_codegen(args, value);
+		return 0;
+	case ACT_TARGET:
+		return replace_string(&args->target, value);
+	case ACT_QUERY:
+		set_reason(args, RUSTC_NC_QUERY, "%s", o->long_name ? o->long_name : "-V");
+		return 0;
+	case ACT_OUTPUT_FILE:
+		set_reason(args, RUSTC_NC_OUTPUT_FILE, "-o");
+		return 0;
+	case ACT_UNSUPPORTED:
+		if (o->long_name)
+			set_reason(args, RUSTC_NC_UNSUPPORTED, "%s", o->long_name);
+		else
+			set_reason(args, RUSTC_NC_UNSUPPORTED, "-%c", o->short_name);
+		return 0;
+	case ACT_UNSTABLE:
+		set_reason(args, RUSTC_NC_UNSUPPORTED, "-Z %.60s", value);
+		return 0;
+	case ACT_TEST:
+		set_reason(args, RUSTC_NC_CRATE_TYPE, "--test");
+		return 0;
+	}
+	return 0;
+}
+
+/* Copy ARGV into args->argv, replacing each @file by the file's lines. */
+static int expand_argv(struct rustc_args *args, int argc, char *const *argv)
+{
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		int ret;
+		if (a[0] == '@' && a[1] != '\0') {
+			char *data = NULL;
+			size_t len = 0;
+			ret = read_argfile(a + 1, &data, &len);
+			if (ret == -ENOMEM)
+				return ret;
+			if (ret < 0) {
+				set_reason(args, RUSTC_NC_MALFORMED, "argfile %.100s: %s", a + 1, strerror(-ret));
+				continue;
+			}
+			ret = rustc_argfile_split(data, len, &args->argv, &args->argc);
+			free(data);
+		} else {
+			ret = list_push(&args->argv, &args->argc, a, strlen(a));
+		}
+		if (ret == -E2BIG) {
+			set_reason(args, RUSTC_NC_MALFORMED, "more than %d arguments", RUSTC_ARGS_MAX);
+			return 0;
+		}
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int rustc_args_parse(struct rustc_args *args, int argc, char *const *argv)
+{
+	int ret;
+	int n_inputs = 0;
+
+	memset(args, 0, sizeof(*args));
+	args->input_index = -1;
+	args->out_dir_index = -1;
+	args->emit = RUSTC_EMIT_LINK;
+
+	ret = expand_argv(args, argc, argv);
+	if (ret < 0)
+		goto fail;
+
+	for (size_t i = 0; i < args->argc; i++) {
+		const char *a = args->argv[i];
+		const char *value = NULL;
+		size_t value_index = i;
+		const struct opt *o;
+
+		if (a[0] != '-' || strcmp(a, "-") == 0) {
+			if (n_inputs++ == 0)
+				args->input_index = (int)i;
+			if (strcmp(a, "-") == 0)
+				set_reason(args, RUSTC_NC_STDIN, "input from stdin");
+			continue;
+		}
+		if (strcmp(a, "-vV") == 0 || strcmp(a, "-Vv") == 0) {
+			set_reason(args, RUSTC_NC_QUERY, "%s", a);
+			continue;
+		}
+		o = find_option(a, &value);
+		if (!o) {
+			set_reason(args, RUSTC_NC_UNKNOWN_FLAG, "%.100s", a);
+			continue;
+		}
+		if (o->arity == OPT_VALUE && !value) {
+			if (i + 1 >= args->argc) {
+				set_reason(args, RUSTC_NC_MALFORMED, "%.60s needs a value", a);
+				break;
+			}
+			value = args->argv[++i];
+			value_index = i;
+		}
+		ret = apply_option(args, o, value ? value : "", value_index);
+		if (ret < 0)
+			goto fail;
+	}
+
+	if (n_inputs == 0)
+		set_reason(args, RUSTC_NC_NO_INPUT, "no crate root given");
+	else if (n_inputs > 1)
+		set_reason(args, RUSTC_NC_MULTIPLE_INPUTS, "%d inputs", n_inputs);
+	if (!args->has_crate_type)
+		set_reason(args, RUSTC_NC_CRATE_TYPE, "no --crate-type (the source decides)");
+	if (!args->out_dir)
+		set_reason(args, RUSTC_NC_NO_OUT_DIR, "no --out-dir");
+	return 0;
+fail:
+	rustc_args_release(args);
+	return ret;
+}
+
+void rustc_args_release(struct rustc_args *args)
+{
+	for (size_t i = 0; i < args->argc; i++)
+		free(args->argv[i]);
+	free(args->argv);
+	for (size_t i = 0; i < args->n_externs; i++) {
+		free(args->externs[i].name);
+		free(args->externs[i].path);
+	}
+	free(args->externs);
+	free(args->out_dir);
+	free(args->crate_name);
+	free(args->target);
+	free(args->dep_dir);
+	memset(args, 0, sizeof(*args));
+	args->input_index = -1;
+	args->out_dir_index = -1;
+}

@@ -1,0 +1,428 @@
+/* The job, its wire JSON and its v1 key; see job.h for the encoding. */
+#include "config.h"
+
+#include "hash/job.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "hash/args.h"
+
+void job_release(struct job *job)
+{
+	for (size_t i = 0; i < job->argc; i++)
+		free(job->argv[i]);
+	free(job->argv);
+	for (size_t i = 0; i < job->n_env; i++) {
+		free(job->env[i].name);
+		free(job->env[i].value);
+	}
+	free(job->env);
+	free(job->cwd);
+	for (size_t i = 0; i < job->n_inputs; i++)
+		free(job->inputs[i].path);
+	free(job->inputs);
+	memset(job, 0, sizeof(*job));
+}
+
+static int env_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct job_env *)a)->name, ((const struct job_env *)b)->name);
+}
+
+static int input_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct job_input *)a)->path, ((const struct job_input *)b)->path);
+}
+
+int job_normalise(struct job *job)
+{
+	if (job->n_env > 1)
+		qsort(job->env, job->n_env, sizeof(*job->env), env_cmp);
+	if (job->n_inputs > 1)
+		qsort(job->inputs, job->n_inputs, sizeof(*job->inputs), input_cmp);
+	for (size_t i = 1; i < job->n_env; i++)
+		if (strcmp(job->env[i - 1].name, job->env[i].name) == 0)
+			return -EINVAL;
+	for (size_t i = 1; i < job->n_inputs; i++)
+		if (strcmp(job->inputs[i - 1].path, job->inputs[i].path) == 0)
+			return -EINVAL;
+	return 0;
+}
+
+/* The hashing state: the digest, and an optional dump of every field for --explain. */
+struct key_hasher {
+	EVP_MD_CTX *ctx;
+	FILE *dump;
+	int failed;
+};
+
+static void put_u64(unsigned char out[8], uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		out[i] = (unsigned char)(v >> (8 * i));
+}
+
+/* Hash one field: TAG, the length of DATA as u64 LE, then DATA. */
+static void hash_field(struct key_hasher *h, char tag, const void *data, size_t len)
+{
+	unsigned char header[9];
+	header[0] = (unsigned char)tag;
+	put_u64(header + 1, len);
+	if (EVP_DigestUpdate(h->ctx, header, sizeof(header)) != 1
+	    || (len && EVP_DigestUpdate(h->ctx, data, len) != 1))
+		h->failed = 1;
+}
+
+static void hash_string(struct key_hasher *h, char tag, const char *s)
+{
+	hash_field(h, tag, s, strlen(s));
+	if (h->dump)
+		fprintf(h->dump, "%c %s\n", tag, s);
+}
+
+static void hash_count(struct key_hasher *h, char tag, uint64_t n)
+{
+	unsigned char buf[8];
+	put_u64(buf, n);
+	hash_field(h, tag, buf, sizeof(buf));
+	if (h->dump)
+		fprintf(h->dump, "%c %llu\n", tag, (unsigned long long)n);
+}
+
+int job_key(const struct job *job, unsigned char key[DIGEST_SIZE], FILE *dump)
+{
+	struct key_hasher h = { .ctx = EVP_MD_CTX_new(), .dump = dump };
+	unsigned int len = 0;
+	int ret = 0;
+
+	if (!h.ctx)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) != 1) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* The tag includes its NUL, so "v1" can never be read as a prefix of "v10". */
+	if (EVP_DigestUpdate(h.ctx, JOB_KEY_TAG, sizeof(JOB_KEY_TAG)) != 1)
+		h.failed = 1;
+	if (dump)
+		fprintf(dump, "# %s\n", JOB_KEY_TAG);
+	hash_string(&h, 'T', job->toolchain);
+	hash_count(&h, 'n', job->argc);
+	for (size_t i = 0; i < job->argc; i++)
+		hash_string(&h, 'a', job->argv[i]);
+	hash_count(&h, 'N', job->n_env);
+	for (size_t i = 0; i < job->n_env; i++) {
+		hash_string(&h, 'e', job->env[i].name);
+		hash_string(&h, 'v', job->env[i].value);
+	}
+	hash_string(&h, 'C', job->cwd ? job->cwd : "");
+	hash_count(&h, 'I', job->n_inputs);
+	for (size_t i = 0; i < job->n_inputs; i++) {
+		const struct job_input *in = &job->inputs[i];
+		unsigned char mode[4] = { (unsigned char)in->mode, (unsigned char)(in->mode >> 8),
+			(unsigned char)(in->mode >> 16), (unsigned char)(in->mode >> 24) };
+		hash_string(&h, 'p', in->path);
+		hash_field(&h, 'm', mode, sizeof(mode));
+		hash_field(&h, 'h', in->sha256, DIGEST_SIZE);
+		if (dump) {
+			char hex[DIGEST_HEX_SIZE];
+			digest_to_hex(in->sha256, hex);
+			fprintf(dump, "m %04o\nh %s\n", in->mode, hex);
+		}
+	}
+	if (h.failed || EVP_DigestFinal_ex(h.ctx, key, &len) != 1 || len != DIGEST_SIZE)
+		ret = -ENOMEM;
+out:
+	EVP_MD_CTX_free(h.ctx);
+	return ret;
+}
+
+json_t *job_to_json(const struct job *job)
+{
+	json_t *root = json_object();
+	json_t *argv = json_array();
+	json_t *env = json_array();
+	json_t *inputs = json_array();
+	int bad = !root || !argv || !env || !inputs;
+
+	for (size_t i = 0; !bad && i < job->argc; i++)
+		bad |= json_array_append_new(argv, json_string(job->argv[i])) != 0;
+	for (size_t i = 0; !bad && i < job->n_env; i++)
+		bad |= json_array_append_new(env, json_pack("[ss]", job->env[i].name,
+								job->env[i].value)) != 0;
+	for (size_t i = 0; !bad && i < job->n_inputs; i++) {
+		char hex[DIGEST_HEX_SIZE];
+		digest_to_hex(job->inputs[i].sha256, hex);
+		bad |= json_array_append_new(inputs, json_pack("{s:s,s:i,s:s}", "path",
+				job->inputs[i].path, "mode", (json_int_t)job->inputs[i].mode,
+				"sha256", hex)) != 0;
+	}
+	if (!bad)
+		bad = json_object_set_new(root, "version", json_integer(1))
+		      || json_object_set_new(root, "toolchain", json_string(job->toolchain))
+		      || json_object_set(root, "argv", argv)
+		      || json_object_set(root, "env", env)
+		      || json_object_set_new(root, "cwd", json_string(job->cwd ? job->cwd : ""))
+		      || json_object_set(root, "inputs", inputs);
+	json_decref(argv);
+	json_decref(env);
+	json_decref(inputs);
+	if (bad) {
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+int job_path_valid(const char *path)
+{
+	static const char root[] = JOB_ROOT "/";
+	static const char out[] = JOB_OUT_DIR;
+	size_t len = strlen(path);
+	const char *p;
+
+	if (len >= JOB_PATH_MAX || strncmp(path, root, sizeof(root) - 1) != 0)
+		return 0;
+	if (strncmp(path, out, sizeof(out) - 1) == 0
+	    && (path[sizeof(out) - 1] == '\0' || path[sizeof(out) - 1] == '/'))
+		return 0;
+	/* Every component after the leading '/' must be non-empty and not "." or "..". */
+	p = path + 1;
+	for (;;) {
+		size_t n = strcspn(p, "/");
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			return 0;
+		if (p[n] == '\0')
+			return 1;
+		p += n + 1;
+	}
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* A JSON string as a C string: rejects embedded NULs and lengths past MAX. */
+static const char *json_cstring(const json_t *v, size_t max)
+{
+	const char *s;
+	if (!json_is_string(v))
+		return NULL;
+	s = json_string_value(v);
+	if (json_string_length(v) != strlen(s) || json_string_length(v) > max)
+		return NULL;
+	return s;
+}
+
+static int parse_argv(const json_t *argv, struct job *job, char *err, size_t errlen)
+{
+	size_t n = json_array_size(argv);
+	if (!json_is_array(argv) || n == 0 || n > JOB_ARGS_MAX)
+		return fail(err, errlen, "argv: an array of 1 to %d strings expected", JOB_ARGS_MAX);
+	job->argv = calloc(n, sizeof(*job->argv));
+	if (!job->argv)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const char *s = json_cstring(json_array_get(argv, i), JOB_ARG_LEN_MAX);
+		if (!s)
+			return fail(err, errlen, "argv[%zu]: not a string of at most %d bytes", i,
+				    JOB_ARG_LEN_MAX);
+		if (i == 0 && strcmp(s, JOB_RUSTC) != 0)
+			return fail(err, errlen, "argv[0] must be %s", JOB_RUSTC);
+		if (s[0] == '@')
+			return fail(err, errlen, "argv[%zu]: @argfiles are not accepted", i);
+		job->argv[i] = strdup(s);
+		if (!job->argv[i])
+			return -ENOMEM;
+		job->argc++;
+	}
+	return 0;
+}
+
+static int parse_env(const json_t *env, struct job *job, char *err, size_t errlen)
+{
+	size_t n = json_array_size(env);
+	if (!json_is_array(env) || n > JOB_ENV_MAX)
+		return fail(err, errlen, "env: an array of at most %d pairs expected", JOB_ENV_MAX);
+	job->env = calloc(n ? n : 1, sizeof(*job->env));
+	if (!job->env)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *pair = json_array_get(env, i);
+		const char *name = json_cstring(json_array_get(pair, 0), 256);
+		const char *value = json_cstring(json_array_get(pair, 1), JOB_ENV_LEN_MAX);
+		if (!json_is_array(pair) || json_array_size(pair) != 2 || !name || !value || !name[0]
+		    || strchr(name, '='))
+			return fail(err, errlen, "env[%zu]: a [name, value] pair expected", i);
+		job->env[i].name = strdup(name);
+		job->env[i].value = strdup(value);
+		job->n_env++;
+		if (!job->env[i].name || !job->env[i].value)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int parse_inputs(const json_t *inputs, struct job *job, char *err, size_t errlen)
+{
+	size_t n = json_array_size(inputs);
+	if (!json_is_array(inputs) || n > JOB_INPUTS_MAX)
+		return fail(err, errlen, "inputs: an array of at most %d objects expected",
+			    JOB_INPUTS_MAX);
+	job->inputs = calloc(n ? n : 1, sizeof(*job->inputs));
+	if (!job->inputs)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const json_t *in = json_array_get(inputs, i);
+		const char *path = json_cstring(json_object_get(in, "path"), JOB_PATH_MAX);
+		const json_t *mode = json_object_get(in, "mode");
+		const char *hex = json_cstring(json_object_get(in, "sha256"), 64);
+		json_int_t m;
+
+		if (!json_is_object(in) || !path || !json_is_integer(mode) || !hex)
+			return fail(err, errlen, "inputs[%zu]: {path, mode, sha256} expected", i);
+		if (!job_path_valid(path))
+			return fail(err, errlen, "inputs[%zu]: %.200s is not a canonical input path", i,
+				    path);
+		m = json_integer_value(mode);
+		if (m != 0644 && m != 0755)
+			return fail(err, errlen, "inputs[%zu]: mode must be 420 or 493", i);
+		if (!digest_hex_valid(hex) || digest_from_hex(hex, job->inputs[i].sha256) < 0)
+			return fail(err, errlen, "inputs[%zu]: sha256 must be 64 lowercase hex digits", i);
+		job->inputs[i].mode = (unsigned)m;
+		job->inputs[i].path = strdup(path);
+		job->n_inputs++;
+		if (!job->inputs[i].path)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
+{
+	const char *toolchain, *cwd;
+	const json_t *version;
+	int ret;
+
+	memset(job, 0, sizeof(*job));
+	if (!json_is_object(json)) {
+		ret = fail(err, errlen, "a job must be a JSON object");
+		goto fail;
+	}
+	version = json_object_get(json, "version");
+	if (!json_is_integer(version) || json_integer_value(version) != 1) {
+		ret = fail(err, errlen, "version: 1 expected");
+		goto fail;
+	}
+	toolchain = json_cstring(json_object_get(json, "toolchain"), 64);
+	if (!toolchain || !digest_hex_valid(toolchain)) {
+		ret = fail(err, errlen, "toolchain: 64 lowercase hex digits expected");
+		goto fail;
+	}
+	memcpy(job->toolchain, toolchain, DIGEST_HEX_SIZE);
+	cwd = json_cstring(json_object_get(json, "cwd"), JOB_PATH_MAX);
+	if (!cwd || !job_path_valid(cwd)) {
+		ret = fail(err, errlen, "cwd: a canonical path under %s/ expected", JOB_ROOT);
+		goto fail;
+	}
+	job->cwd = strdup(cwd);
+	if (!job->cwd) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = parse_argv(json_object_get(json, "argv"), job, err, errlen);
+	if (ret == 0)
+		ret = parse_env(json_object_get(json, "env"), job, err, errlen);
+	if (ret == 0)
+		ret = parse_inputs(json_object_get(json, "inputs"), job, err, errlen);
+	if (ret == 0 && job_normalise(job) < 0)
+		ret = fail(err, errlen, "duplicate env name or input path");
+	if (ret == 0)
+		return 0;
+fail:
+	if (ret == -ENOMEM && err && errlen)
+		snprintf(err, errlen, "out of memory");
+	job_release(job);
+	return ret;
+}
+
+void job_names_free(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+int job_expected_outputs(const struct job *job, char ***names, size_t *n)
+{
+	struct rustc_args args;
+	const char *extra = "";
+	char **list = NULL;
+	size_t count = 0;
+	int ret;
+
+	*names = NULL;
+	*n = 0;
+	if (job->argc < 1)
+		return -EINVAL;
+	ret = rustc_args_parse(&args, (int)job->argc - 1, job->argv + 1);
+	if (ret < 0)
+		return ret;
+	if (!args.crate_name) {
+		ret = -EINVAL;
+		goto out;
+	}
+	for (size_t i = 1; i < job->argc; i++) {
+		const char *a = job->argv[i];
+		const char *v = NULL;
+		if (strncmp(a, "-Cextra-filename=", 17) == 0)
+			v = a + 17;
+		else if ((strcmp(a, "-C") == 0 || strcmp(a, "--codegen") == 0) && i + 1 < job->argc
+			 && strncmp(job->argv[i + 1], "extra-filename=", 15) == 0)
+			v = job->argv[i + 1] + 15;
+		if (v)
+			extra = v;
+	}
+	if (strchr(extra, '/') || strchr(args.crate_name, '/')) {
+		ret = -EINVAL;
+		goto out;
+	}
+	list = calloc(3, sizeof(*list));
+	if (!list) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if ((args.emit & RUSTC_EMIT_LINK)
+	    && asprintf(&list[count++], "lib%s%s.rlib", args.crate_name, extra) < 0)
+		ret = -ENOMEM;
+	if (ret == 0 && (args.emit & RUSTC_EMIT_METADATA)
+	    && asprintf(&list[count++], "lib%s%s.rmeta", args.crate_name, extra) < 0)
+		ret = -ENOMEM;
+	if (ret == 0 && (args.emit & RUSTC_EMIT_DEP_INFO)
+	    && asprintf(&list[count++], "%s%s.d", args.crate_name, extra) < 0)
+		ret = -ENOMEM;
+	if (ret < 0) {
+		/* asprintf leaves its pointer undefined on failure */
+		list[count - 1] = NULL;
+		job_names_free(list, count);
+		goto out;
+	}
+	*names = list;
+	*n = count;
+out:
+	rustc_args_release(&args);
+	return ret;
+}

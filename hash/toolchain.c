@@ -1,0 +1,706 @@
+/* Toolchain trees, their ids, their cache and their archives; see toolchain.h. */
+#include "config.h"
+
+#include "hash/toolchain.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+extern char **environ;
+
+/* The most bytes of ldd output read. */
+#define LDD_OUTPUT_MAX (256u << 10)
+
+void toolchain_release(struct toolchain *tc)
+{
+	for (size_t i = 0; i < tc->n_files; i++) {
+		free(tc->files[i].host_path);
+		free(tc->files[i].rel);
+	}
+	free(tc->files);
+	free(tc->rustc);
+	free(tc->sysroot);
+	memset(tc, 0, sizeof(*tc));
+}
+
+static unsigned normalise_mode(mode_t mode)
+{
+	return (mode & 0111) ? 0755 : 0644;
+}
+
+static int file_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct toolchain_file *)a)->rel, ((const struct toolchain_file *)b)->rel);
+}
+
+static void put_field(EVP_MD_CTX *ctx, char tag, const void *data, size_t len, int *failed)
+{
+	unsigned char header[9];
+	header[0] = (unsigned char)tag;
+	for (int i = 0; i < 8; i++)
+		header[1 + i] = (unsigned char)((uint64_t)len >> (8 * i));
+	if (EVP_DigestUpdate(ctx, header, sizeof(header)) != 1 || (len && EVP_DigestUpdate(ctx, data, len) != 1))
+		*failed = 1;
+}
+
+/* The id over FILES (sorted by rel). */
+static int compute_id(const struct toolchain_file *files, size_t n, char hex[DIGEST_HEX_SIZE])
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	unsigned char id[DIGEST_SIZE];
+	unsigned int len = 0;
+	int failed = 0;
+
+	if (!ctx)
+		return -ENOMEM;
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1
+	    || EVP_DigestUpdate(ctx, TOOLCHAIN_ID_TAG, sizeof(TOOLCHAIN_ID_TAG)) != 1)
+		failed = 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char mode[4] = { (unsigned char)files[i].mode, (unsigned char)(files[i].mode >> 8), 0, 0 };
+		put_field(ctx, 'p', files[i].rel, strlen(files[i].rel), &failed);
+		put_field(ctx, 'm', mode, sizeof(mode), &failed);
+		put_field(ctx, 'h', files[i].sha256, DIGEST_SIZE, &failed);
+	}
+	if (!failed && EVP_DigestFinal_ex(ctx, id, &len) == 1 && len == DIGEST_SIZE)
+		digest_to_hex(id, hex);
+	else
+		failed = 1;
+	EVP_MD_CTX_free(ctx);
+	return failed ? -ENOMEM : 0;
+}
+
+/* A growing list of files. */
+struct file_list {
+	struct toolchain_file *files;
+	size_t n, cap;
+	uint64_t bytes;
+};
+
+static void file_list_release(struct file_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->files[i].host_path);
+		free(l->files[i].rel);
+	}
+	free(l->files);
+	memset(l, 0, sizeof(*l));
+}
+
+static int file_list_has(const struct file_list *l, const char *rel)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->files[i].rel, rel) == 0)
+			return 1;
+	return 0;
+}
+
+/* Add HOST (followed through symlinks) as REL, hashing it. */
+static int file_list_add(struct file_list *l, const char *host, const char *rel)
+{
+	struct toolchain_file *f;
+	struct stat st;
+	char *real;
+	int fd, ret;
+
+	if (file_list_has(l, rel))
+		return 0;
+	if (l->n >= TOOLCHAIN_FILES_MAX)
+		return -E2BIG;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 256;
+		struct toolchain_file *grown = realloc(l->files, cap * sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		l->files = grown;
+		l->cap = cap;
+	}
+	real = realpath(host, NULL);
+	if (!real)
+		return -errno;
+	fd = open(real, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		ret = -errno;
+		free(real);
+		return ret;
+	}
+	f = &l->files[l->n];
+	memset(f, 0, sizeof(*f));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		ret = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+		goto fail;
+	}
+	ret = digest_fd(fd, f->sha256, &f->size);
+	if (ret < 0)
+		goto fail;
+	f->mode = normalise_mode(st.st_mode);
+	f->host_path = real;
+	f->rel = strdup(rel);
+	close(fd);
+	if (!f->rel) {
+		free(real);
+		return -ENOMEM;
+	}
+	l->bytes += f->size;
+	l->n++;
+	return 0;
+fail:
+	close(fd);
+	free(real);
+	return ret;
+}
+
+/* Add the regular files (followed through symlinks) directly inside HOST_DIR as REL_DIR/<name>;
+ * when SHARED_ONLY, only names containing ".so". */
+static int add_dir_files(struct file_list *l, const char *host_dir, const char *rel_dir, int shared_only)
+{
+	DIR *d = opendir(host_dir);
+	struct dirent *e;
+	int ret = 0;
+
+	if (!d)
+		return -errno;
+	while (ret == 0 && (e = readdir(d))) {
+		char host[PATH_MAX], rel[PATH_MAX];
+		struct stat st;
+		if (e->d_name[0] == '.')
+			continue;
+		if (shared_only && !strstr(e->d_name, ".so"))
+			continue;
+		if (snprintf(host, sizeof(host), "%s/%s", host_dir, e->d_name) >= (int)sizeof(host)
+		    || snprintf(rel, sizeof(rel), "%s/%s", rel_dir, e->d_name) >= (int)sizeof(rel)) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		if (stat(host, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		ret = file_list_add(l, host, rel);
+	}
+	closedir(d);
+	return ret;
+}
+
+/* Run `ldd FILE` and add every library it resolves outside SYSROOT under usr/. */
+static int add_ldd_closure(struct file_list *l, const char *file, const char *sysroot)
+{
+	char *argv[] = { "ldd", (char *)file, NULL };
+	posix_spawn_file_actions_t fa;
+	char *out = NULL, *line, *save = NULL;
+	size_t len = 0;
+	int pipefd[2], status, ret = 0;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	ret = -posix_spawnp(&pid, "ldd", &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (ret < 0) {
+		close(pipefd[0]);
+		return ret;
+	}
+	out = malloc(LDD_OUTPUT_MAX + 1);
+	if (!out)
+		ret = -ENOMEM;
+	while (out && len < LDD_OUTPUT_MAX) {
+		ssize_t r = read(pipefd[0], out + len, LDD_OUTPUT_MAX - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		len += (size_t)r;
+	}
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (ret < 0)
+		goto out;
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		ret = -ENOEXEC;
+		goto out;
+	}
+	out[len] = '\0';
+	for (line = strtok_r(out, "\n", &save); line && ret == 0; line = strtok_r(NULL, "\n", &save)) {
+		char name[256], path[PATH_MAX], rel[PATH_MAX + 16];
+		char *arrow = strstr(line, " => ");
+		char *real, *slash;
+
+		while (*line == '\t' || *line == ' ')
+			line++;
+		if (arrow) {
+			size_t n = (size_t)(arrow - line);
+			char *end;
+			if (n == 0 || n >= sizeof(name) || arrow[4] != '/')
+				continue;
+			memcpy(name, line, n);
+			name[n] = '\0';
+			end = strstr(arrow + 4, " (");
+			n = end ? (size_t)(end - (arrow + 4)) : strlen(arrow + 4);
+			if (n >= sizeof(path))
+				continue;
+			memcpy(path, arrow + 4, n);
+			path[n] = '\0';
+		} else if (line[0] == '/') {
+			/* the dynamic loader, named by its PT_INTERP path */
+			size_t n = strcspn(line, " ");
+			if (n >= sizeof(path))
+				continue;
+			memcpy(path, line, n);
+			path[n] = '\0';
+			slash = strrchr(path, '/');
+			snprintf(rel, sizeof(rel), "usr/lib64/%s", slash + 1);
+			ret = file_list_add(l, path, rel);
+			continue;
+		} else {
+			continue;
+		}
+		real = realpath(path, NULL);
+		if (!real)
+			continue;
+		if (strncmp(real, sysroot, strlen(sysroot)) == 0 && real[strlen(sysroot)] == '/') {
+			free(real);
+			continue;
+		}
+		slash = strrchr(real, '/');
+		*slash = '\0';
+		/* Debian merges /lib into /usr/lib; a library from /lib/x goes to usr/lib/x. */
+		if (strncmp(real, "/usr/", 5) == 0)
+			snprintf(rel, sizeof(rel), "%s/%s", real + 1, name);
+		else
+			snprintf(rel, sizeof(rel), "usr%s/%s", real, name);
+		free(real);
+		ret = file_list_add(l, path, rel);
+	}
+out:
+	free(out);
+	return ret;
+}
+
+int toolchain_collect(const char *rustc, struct toolchain *tc)
+{
+	struct file_list l = { 0 };
+	char path[PATH_MAX];
+	char *real = NULL, *sysroot = NULL, *slash;
+	struct stat st;
+	DIR *d = NULL;
+	struct dirent *e;
+	size_t base_n;
+	int ret;
+
+	memset(tc, 0, sizeof(*tc));
+	real = realpath(rustc, NULL);
+	if (!real)
+		return -errno;
+	sysroot = strdup(real);
+	if (!sysroot) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	for (int i = 0; i < 2; i++) {
+		slash = strrchr(sysroot, '/');
+		if (!slash || slash == sysroot) {
+			ret = -ENOENT;
+			goto fail;
+		}
+		*slash = '\0';
+	}
+	snprintf(path, sizeof(path), "%s/lib/rustlib", sysroot);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		ret = -ENOENT;
+		goto fail;
+	}
+	ret = file_list_add(&l, real, "rust/bin/rustc");
+	if (ret == 0) {
+		snprintf(path, sizeof(path), "%s/lib", sysroot);
+		ret = add_dir_files(&l, path, "rust/lib", 1);
+	}
+	if (ret < 0)
+		goto fail;
+	/* Every target's crates: lib/rustlib/<target>/lib/. */
+	snprintf(path, sizeof(path), "%s/lib/rustlib", sysroot);
+	d = opendir(path);
+	while (d && ret == 0 && (e = readdir(d))) {
+		char host[PATH_MAX], rel[PATH_MAX];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(host, sizeof(host), "%s/lib/rustlib/%s/lib", sysroot, e->d_name);
+		if (stat(host, &st) < 0 || !S_ISDIR(st.st_mode))
+			continue;
+		snprintf(rel, sizeof(rel), "rust/lib/rustlib/%s/lib", e->d_name);
+		ret = add_dir_files(&l, host, rel, 0);
+	}
+	if (d)
+		closedir(d);
+	if (ret < 0)
+		goto fail;
+	/* The shared libraries rustc and the sysroot's .so files load. */
+	base_n = l.n;
+	for (size_t i = 0; i < base_n && ret == 0; i++) {
+		const char *rel = l.files[i].rel;
+		if (strcmp(rel, "rust/bin/rustc") == 0
+		    || (strncmp(rel, "rust/lib/", 9) == 0 && !strchr(rel + 9, '/') && strstr(rel, ".so")
+			&& l.files[i].size > 4096))
+			ret = add_ldd_closure(&l, l.files[i].host_path, sysroot);
+	}
+	if (ret < 0)
+		goto fail;
+	if (l.bytes > TOOLCHAIN_BYTES_MAX) {
+		ret = -EFBIG;
+		goto fail;
+	}
+	qsort(l.files, l.n, sizeof(*l.files), file_cmp);
+	ret = compute_id(l.files, l.n, tc->id);
+	if (ret < 0)
+		goto fail;
+	tc->files = l.files;
+	tc->n_files = l.n;
+	tc->rustc = real;
+	tc->sysroot = sysroot;
+	return 0;
+fail:
+	file_list_release(&l);
+	free(real);
+	free(sysroot);
+	return ret;
+}
+
+/* --- the cache ------------------------------------------------------------------------------ */
+
+static int cache_path(const char *cache_dir, const char *real, char *out, size_t outlen)
+{
+	unsigned char d[DIGEST_SIZE];
+	char hex[DIGEST_HEX_SIZE];
+	int ret = digest_buffer(real, strlen(real), d);
+	if (ret < 0)
+		return ret;
+	digest_to_hex(d, hex);
+	if (snprintf(out, outlen, "%s/toolchain-%s.json", cache_dir, hex) >= (int)outlen)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int cache_load(const char *file, const char *real, const struct stat *st, struct toolchain *tc)
+{
+	json_error_t jerr;
+	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *files, *f;
+	size_t i;
+	int ret = -ENOENT;
+
+	memset(tc, 0, sizeof(*tc));
+	if (!root)
+		return -ENOENT;
+	if (json_integer_value(json_object_get(root, "size")) != (json_int_t)st->st_size
+	    || json_integer_value(json_object_get(root, "mtime_ns"))
+		       != (json_int_t)(st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec)
+	    || json_integer_value(json_object_get(root, "ino")) != (json_int_t)st->st_ino
+	    || !json_is_string(json_object_get(root, "rustc"))
+	    || strcmp(json_string_value(json_object_get(root, "rustc")), real) != 0
+	    || !digest_hex_valid(json_string_value(json_object_get(root, "id")) ?: "")
+	    || !json_is_string(json_object_get(root, "sysroot")))
+		goto out;
+	files = json_object_get(root, "files");
+	if (!json_is_array(files) || json_array_size(files) > TOOLCHAIN_FILES_MAX)
+		goto out;
+	tc->files = calloc(json_array_size(files) + 1, sizeof(*tc->files));
+	if (!tc->files) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	json_array_foreach(files, i, f) {
+		const char *host = json_string_value(json_object_get(f, "host"));
+		const char *rel = json_string_value(json_object_get(f, "rel"));
+		const char *hex = json_string_value(json_object_get(f, "sha256"));
+		struct toolchain_file *tf = &tc->files[tc->n_files];
+		if (!host || !rel || !hex || digest_from_hex(hex, tf->sha256) < 0)
+			goto out;
+		tf->host_path = strdup(host);
+		tf->rel = strdup(rel);
+		tf->mode = (unsigned)json_integer_value(json_object_get(f, "mode"));
+		tf->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+		tc->n_files++;
+		if (!tf->host_path || !tf->rel) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	memcpy(tc->id, json_string_value(json_object_get(root, "id")), DIGEST_HEX_SIZE);
+	tc->rustc = strdup(real);
+	tc->sysroot = strdup(json_string_value(json_object_get(root, "sysroot")));
+	ret = (tc->rustc && tc->sysroot) ? 0 : -ENOMEM;
+out:
+	json_decref(root);
+	if (ret < 0)
+		toolchain_release(tc);
+	return ret;
+}
+
+static void cache_store(const char *file, const struct stat *st, const struct toolchain *tc)
+{
+	char tmp[PATH_MAX + 16];
+	json_t *root = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "rustc", tc->rustc, "sysroot", tc->sysroot,
+				 "id", tc->id, "size", (json_int_t)st->st_size, "mtime_ns",
+				 (json_int_t)(st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec),
+				 "ino", (json_int_t)st->st_ino);
+	json_t *files = json_array();
+
+	if (!root || !files)
+		goto out;
+	for (size_t i = 0; i < tc->n_files; i++) {
+		char hex[DIGEST_HEX_SIZE];
+		digest_to_hex(tc->files[i].sha256, hex);
+		json_array_append_new(files, json_pack("{s:s,s:s,s:i,s:I,s:s}", "host", tc->files[i].host_path,
+						       "rel", tc->files[i].rel, "mode", (int)tc->files[i].mode,
+						       "size", (json_int_t)tc->files[i].size, "sha256", hex));
+	}
+	json_object_set(root, "files", files);
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file, (long)getpid());
+	/* Written whole to a temp name, then renamed: concurrent wrappers never read half a file. */
+	if (json_dump_file(root, tmp, JSON_COMPACT) == 0) {
+		if (rename(tmp, file) < 0)
+			unlink(tmp);
+	} else {
+		unlink(tmp);
+	}
+out:
+	json_decref(files);
+	json_decref(root);
+}
+
+int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
+{
+	char file[PATH_MAX];
+	struct stat st;
+	char *real = realpath(rustc, NULL);
+	int ret;
+
+	memset(tc, 0, sizeof(*tc));
+	if (!real)
+		return -errno;
+	if (stat(real, &st) < 0) {
+		ret = -errno;
+		free(real);
+		return ret;
+	}
+	ret = cache_path(cache_dir, real, file, sizeof(file));
+	if (ret == 0 && cache_load(file, real, &st, tc) == 0) {
+		free(real);
+		return 0;
+	}
+	ret = toolchain_collect(real, tc);
+	if (ret == 0 && mkdir(cache_dir, 0755) < 0 && errno != EEXIST)
+		ret = 0; /* uncached, still correct */
+	else if (ret == 0)
+		cache_store(file, &st, tc);
+	free(real);
+	return ret;
+}
+
+/* --- the id of an unpacked tree ------------------------------------------------------------- */
+
+static int walk_tree(int tree_fd, const char *prefix, struct file_list *l)
+{
+	int fd = openat(tree_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *e;
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	d = fdopendir(fd);
+	if (!d) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while (ret == 0 && (e = readdir(d))) {
+		char rel[PATH_MAX];
+		struct stat st;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (snprintf(rel, sizeof(rel), "%s%s%s", prefix, *prefix ? "/" : "", e->d_name) >= (int)sizeof(rel)) {
+			ret = -ENAMETOOLONG;
+			break;
+		}
+		if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = -errno;
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub < 0) {
+				ret = -errno;
+				break;
+			}
+			ret = walk_tree(sub, rel, l);
+			close(sub);
+		} else if (S_ISREG(st.st_mode)) {
+			struct toolchain_file *f;
+			if (l->n >= TOOLCHAIN_FILES_MAX) {
+				ret = -EINVAL;
+				break;
+			}
+			if (l->n == l->cap) {
+				size_t cap = l->cap ? 2 * l->cap : 256;
+				struct toolchain_file *grown = realloc(l->files, cap * sizeof(*grown));
+				if (!grown) {
+					ret = -ENOMEM;
+					break;
+				}
+				l->files = grown;
+				l->cap = cap;
+			}
+			f = &l->files[l->n];
+			memset(f, 0, sizeof(*f));
+			ret = digest_file_at(dirfd(d), e->d_name, f->sha256, &f->size);
+			if (ret < 0)
+				break;
+			f->mode = normalise_mode(st.st_mode);
+			f->rel = strdup(rel);
+			if (!f->rel) {
+				ret = -ENOMEM;
+				break;
+			}
+			l->n++;
+			l->bytes += f->size;
+			if (l->bytes > TOOLCHAIN_BYTES_MAX)
+				ret = -EINVAL;
+		} else {
+			ret = -EINVAL; /* symlinks, devices, fifos, sockets have no place in a toolchain */
+		}
+	}
+	closedir(d);
+	return ret;
+}
+
+int toolchain_id_of_tree(int dirfd, char hex[DIGEST_HEX_SIZE])
+{
+	struct file_list l = { 0 };
+	int ret = walk_tree(dirfd, "", &l);
+	if (ret == 0) {
+		qsort(l.files, l.n, sizeof(*l.files), file_cmp);
+		ret = compute_id(l.files, l.n, hex);
+	}
+	file_list_release(&l);
+	return ret;
+}
+
+/* --- the archive ---------------------------------------------------------------------------- */
+
+static int write_dir_entry(struct archive *a, const char *rel)
+{
+	struct archive_entry *e = archive_entry_new();
+	int ret;
+	if (!e)
+		return -ENOMEM;
+	archive_entry_set_pathname(e, rel);
+	archive_entry_set_filetype(e, AE_IFDIR);
+	archive_entry_set_perm(e, 0755);
+	archive_entry_set_mtime(e, 0, 0);
+	ret = archive_write_header(a, e) == ARCHIVE_OK ? 0 : -EIO;
+	archive_entry_free(e);
+	return ret;
+}
+
+/* Write the directories leading to REL that DONE (the previous file's rel) did not cover. */
+static int write_parents(struct archive *a, const char *rel, const char *prev)
+{
+	char dir[PATH_MAX];
+	for (const char *p = strchr(rel, '/'); p; p = strchr(p + 1, '/')) {
+		size_t n = (size_t)(p - rel);
+		if (n >= sizeof(dir))
+			return -ENAMETOOLONG;
+		if (prev && strncmp(prev, rel, n + 1) == 0)
+			continue;
+		memcpy(dir, rel, n);
+		dir[n] = '\0';
+		if (write_dir_entry(a, dir) < 0)
+			return -EIO;
+	}
+	return 0;
+}
+
+int toolchain_write_archive(const struct toolchain *tc, int fd)
+{
+	struct archive *a = archive_write_new();
+	char *buf = malloc(1 << 20);
+	int ret = 0;
+
+	if (!a || !buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (archive_write_set_format_pax_restricted(a) != ARCHIVE_OK
+	    || archive_write_add_filter_none(a) != ARCHIVE_OK
+	    || archive_write_set_bytes_in_last_block(a, 1) != ARCHIVE_OK
+	    || archive_write_open_fd(a, fd) != ARCHIVE_OK) {
+		ret = -EIO;
+		goto out;
+	}
+	for (size_t i = 0; i < tc->n_files && ret == 0; i++) {
+		const struct toolchain_file *f = &tc->files[i];
+		struct archive_entry *e;
+		uint64_t left = f->size;
+		int in;
+
+		ret = write_parents(a, f->rel, i ? tc->files[i - 1].rel : NULL);
+		if (ret < 0)
+			break;
+		in = open(f->host_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (in < 0) {
+			ret = -errno;
+			break;
+		}
+		e = archive_entry_new();
+		if (!e) {
+			close(in);
+			ret = -ENOMEM;
+			break;
+		}
+		archive_entry_set_pathname(e, f->rel);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, f->mode);
+		archive_entry_set_size(e, (la_int64_t)f->size);
+		archive_entry_set_mtime(e, 0, 0);
+		if (archive_write_header(a, e) != ARCHIVE_OK)
+			ret = -EIO;
+		archive_entry_free(e);
+		while (ret == 0 && left > 0) {
+			ssize_t r = read(in, buf, left < (1 << 20) ? left : (1 << 20));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				ret = -EIO; /* the file shrank since it was hashed */
+				break;
+			}
+			if (archive_write_data(a, buf, (size_t)r) != r)
+				ret = -EIO;
+			left -= (uint64_t)r;
+		}
+		close(in);
+	}
+	if (archive_write_close(a) != ARCHIVE_OK && ret == 0)
+		ret = -EIO;
+out:
+	if (a)
+		archive_write_free(a);
+	free(buf);
+	return ret;
+}

@@ -1,0 +1,67 @@
+/* The toolchain: the files a sandboxed rustc can see, and the id that names them.
+ *
+ * A toolchain tree (what the daemon keeps in toolchains/<id>/ and mounts into every sandbox):
+ *   rust/bin/rustc                       the rustc binary
+ *   rust/lib/<file>                      the sysroot's shared libraries (librustc_driver, LLVM, std)
+ *   rust/lib/rustlib/<target>/lib/<file> the sysroot's crates (rlib, rmeta, so)
+ *   usr/lib/x86_64-linux-gnu/<soname>    the ldd closure of the above (libc, libm, libgcc_s, ...)
+ *   usr/lib64/ld-linux-x86-64.so.2       the dynamic loader
+ * Only directories and regular files, modes normalised to 0644/0755. The sandbox mounts rust/ at
+ * /rust and usr/ at /usr, with /lib and /lib64 as symlinks into it.
+ *
+ * The id is SHA-256 over "cachepot-toolchain-v1\0" then, for each regular file in byte order of
+ * its relative path, the fields 'p' path, 'm' mode (u32 LE), 'h' sha256, each written as tag,
+ * u64 LE length, bytes. The client computes it from the host files it would archive, the daemon
+ * from the tree it unpacked; both agree by construction.
+ */
+#ifndef CACHEPOT_HASH_TOOLCHAIN_H
+#define CACHEPOT_HASH_TOOLCHAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hash/digest.h"
+
+#define TOOLCHAIN_ID_TAG "cachepot-toolchain-v1"
+/* Bounds for a tree (and an uploaded archive). */
+#define TOOLCHAIN_FILES_MAX 20000
+#define TOOLCHAIN_BYTES_MAX (8ull << 30)
+
+struct toolchain_file {
+	char *host_path;                  /* where the client reads it; NULL in a daemon's tree */
+	char *rel;                        /* path in the tree, e.g. "rust/bin/rustc" */
+	unsigned mode;                    /* 0644 or 0755 */
+	uint64_t size;
+	unsigned char sha256[DIGEST_SIZE];
+};
+
+struct toolchain {
+	char id[DIGEST_HEX_SIZE];
+	char *rustc;                      /* realpath of the rustc binary */
+	char *sysroot;                    /* realpath of its sysroot */
+	struct toolchain_file *files;     /* sorted by rel */
+	size_t n_files;
+};
+
+void toolchain_release(struct toolchain *tc);
+
+/* Collect the toolchain of the rustc binary RUSTC (a real rustc, not a rustup proxy: its
+ * sysroot is two levels up from the binary and holds lib/rustlib) and compute its id.
+ * Runs ldd. Returns 0, -ENOENT when RUSTC is not in a sysroot, -errno otherwise. */
+int toolchain_collect(const char *rustc, struct toolchain *tc) __attribute__((warn_unused_result));
+
+/* Like toolchain_collect, but answered from a cache file under CACHE_DIR keyed by the rustc
+ * binary's path, size, mtime and inode; collected and cached on a miss. CACHE_DIR is created
+ * when missing; when it cannot be written the result is still returned. */
+int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
+	__attribute__((warn_unused_result));
+
+/* Compute the id of the tree at directory DIRFD (not closed). Fails with -EINVAL on a symlink,
+ * device, fifo or socket, or past TOOLCHAIN_FILES_MAX / TOOLCHAIN_BYTES_MAX. */
+int toolchain_id_of_tree(int dirfd, char hex[DIGEST_HEX_SIZE]) __attribute__((warn_unused_result));
+
+/* Write TC as an uncompressed tar stream (libarchive, pax) to FD: directories, then files with
+ * their tree paths, uid/gid 0, mtime 0. Returns 0 or -errno (-EIO when a file changed size). */
+int toolchain_write_archive(const struct toolchain *tc, int fd) __attribute__((warn_unused_result));
+
+#endif
