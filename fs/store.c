@@ -1,0 +1,914 @@
+/* The store: blobs in cas/, signed manifests in a RocksDB index. Layout and guarantees in
+ * fs/store.h; the manifest format in fs/manifest.h. */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <rocksdb/c.h>
+
+#include "fs/store.h"
+#include "hash/digest.h"
+
+#define PREFIX_ACTION 'a'
+#define PREFIX_BLOB 'b'
+#define INDEX_KEY_SIZE 33
+#define BLOB_RECORD_SIZE 24
+#define KEY_FILE_MAX 4096          /* a PEM Ed25519 key is ~120 bytes */
+#define COPY_CHUNK (1u << 20)
+
+struct store {
+	int dir_fd;                /* O_PATH of the store directory */
+	int cas_fd;                /* cas/ (O_RDONLY|O_DIRECTORY) */
+	int tmp_fd;                /* tmp/ (writer only, else -1) */
+	unsigned flags;
+	char *index_path;
+	char *secondary_path;      /* reader: private state of the secondary instance */
+	rocksdb_t *db;
+	rocksdb_options_t *options;
+	rocksdb_readoptions_t *read_options;
+	rocksdb_writeoptions_t *sync_write;   /* manifests: sync */
+	rocksdb_writeoptions_t *async_write;  /* blob records of unpublished blobs: no sync */
+	EVP_PKEY *signing_key;     /* writer only */
+	unsigned char public_key[32];
+	pthread_mutex_t publish_lock;         /* serialises check-then-write of keys and refs */
+	pthread_mutex_t catch_up_lock;        /* one catch-up at a time */
+	atomic_uint_fast64_t catch_ups_started;
+	atomic_uint_fast64_t nondeterministic, published, blobs_written, bytes_written;
+};
+
+struct store_blob_writer {
+	struct store *store;
+	int fd;
+	char tmp_name[40];
+	EVP_MD_CTX *md;
+	uint64_t size;
+};
+
+static int writer(const struct store *s)
+{
+	return (s->flags & STORE_READ_ONLY) == 0;
+}
+
+static void index_key(char out[INDEX_KEY_SIZE], char prefix, const unsigned char bytes[32])
+{
+	out[0] = prefix;
+	memcpy(out + 1, bytes, 32);
+}
+
+/* "ab/<hex>" under cas/ for SHA. */
+static void blob_rel_path(const unsigned char sha[32], char out[3 + DIGEST_HEX_SIZE])
+{
+	char hex[DIGEST_HEX_SIZE];
+	digest_to_hex(sha, hex);
+	snprintf(out, 3 + DIGEST_HEX_SIZE, "%.2s/%s", hex, hex);
+}
+
+static int errno_of_rocksdb(char *err)
+{
+	int ret = -EIO;
+	if (err && (strstr(err, "lock") || strstr(err, "Resource temporarily unavailable")))
+		ret = -EBUSY;
+	else if (err && strstr(err, "No such file"))
+		ret = -ENOENT;
+	free(err);
+	return ret;
+}
+
+static void encode_record(const struct store_blob_record *r, unsigned char out[BLOB_RECORD_SIZE])
+{
+	uint64_t v[3] = { r->size, r->refs, (uint64_t)r->last_use };
+	for (int i = 0; i < 3; i++)
+		for (int b = 0; b < 8; b++)
+			out[8 * i + b] = (unsigned char)(v[i] >> (8 * b));
+}
+
+static int decode_record(const char *data, size_t len, struct store_blob_record *r)
+{
+	if (len != BLOB_RECORD_SIZE)
+		return -EBADMSG;
+	uint64_t v[3] = { 0, 0, 0 };
+	for (int i = 0; i < 3; i++)
+		for (int b = 0; b < 8; b++)
+			v[i] |= (uint64_t)(unsigned char)data[8 * i + b] << (8 * b);
+	r->size = v[0];
+	r->refs = v[1];
+	r->last_use = (int64_t)v[2];
+	return 0;
+}
+
+static int mkdir_at(int dirfd, const char *name, mode_t mode)
+{
+	if (mkdirat(dirfd, name, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int fsync_dir_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int ret = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/* Write DATA to DIRFD/NAME through a temp file, fsync'd, mode MODE; with NOREPLACE an existing
+ * NAME is kept and -EEXIST returned. */
+static int write_file_durably(int dirfd, const char *name, const void *data, size_t len,
+                              mode_t mode, int noreplace)
+{
+	char tmp[300];
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
+	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0)
+		return -errno;
+	int ret = 0;
+	if (write(fd, data, len) != (ssize_t)len || fchmod(fd, mode) < 0 || fsync(fd) < 0)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	if (ret == 0 && renameat2(dirfd, tmp, dirfd, name, noreplace ? RENAME_NOREPLACE : 0) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlinkat(dirfd, tmp, 0);
+	else
+		ret = fsync_dir_at(dirfd, ".");
+	return ret;
+}
+
+static int read_small_file(int dirfd, const char *name, char *buf, size_t cap, size_t *len)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, cap);
+	int ret = n < 0 ? -errno : (size_t)n == cap ? -EFBIG : 0;
+	close(fd);
+	if (ret == 0)
+		*len = (size_t)n;
+	return ret;
+}
+
+static int write_public_key(int key_fd, const unsigned char pub[32])
+{
+	char line[DIGEST_HEX_SIZE + 1];
+	digest_to_hex(pub, line);
+	line[64] = '\n';
+	return write_file_durably(key_fd, "ed25519.pub", line, 65, 0644, 0);
+}
+
+/* Writer: load key/ed25519.pem, or create it (first start). */
+static int load_or_create_signing_key(struct store *s)
+{
+	int key_fd = openat(s->dir_fd, "key", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (key_fd < 0)
+		return -errno;
+	char buf[KEY_FILE_MAX];
+	size_t len = 0;
+	BIO *bio = NULL;
+	EVP_PKEY *key = NULL;
+	size_t pub_len = 32;
+	int ret = read_small_file(key_fd, "ed25519.pem", buf, sizeof(buf), &len);
+	if (ret == -ENOENT) {
+		key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+		bio = BIO_new(BIO_s_mem());
+		ret = -ENOMEM;
+		if (!key || !bio || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1)
+			goto out;
+		char *pem;
+		long n = BIO_get_mem_data(bio, &pem);
+		ret = write_file_durably(key_fd, "ed25519.pem", pem, (size_t)n, 0600, 1);
+		if (ret < 0)
+			goto out;
+	} else if (ret == 0) {
+		ret = -EBADMSG;
+		bio = BIO_new_mem_buf(buf, (int)len);
+		if (!bio || !(key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) ||
+		    EVP_PKEY_get_id(key) != EVP_PKEY_ED25519)
+			goto out;
+	} else {
+		goto out;
+	}
+	ret = -EBADMSG;
+	if (EVP_PKEY_get_raw_public_key(key, s->public_key, &pub_len) != 1 || pub_len != 32)
+		goto out;
+	/* Rewritten at every writer start: it is derived, and a crash may have cut it short. */
+	ret = write_public_key(key_fd, s->public_key);
+	if (ret < 0)
+		goto out;
+	s->signing_key = key;
+	key = NULL;
+out:
+	OPENSSL_cleanse(buf, sizeof(buf));
+	EVP_PKEY_free(key);
+	BIO_free(bio);
+	close(key_fd);
+	return ret;
+}
+
+static int load_public_key(struct store *s)
+{
+	char buf[128];
+	size_t len = 0;
+	int key_fd = openat(s->dir_fd, "key", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (key_fd < 0)
+		return -errno;
+	int ret = read_small_file(key_fd, "ed25519.pub", buf, sizeof(buf), &len);
+	close(key_fd);
+	if (ret < 0)
+		return ret;
+	if (len < 64 || (len > 64 && buf[64] != '\n'))
+		return -EBADMSG;
+	buf[64] = 0;
+	return digest_from_hex(buf, s->public_key) < 0 ? -EBADMSG : 0;
+}
+
+static int create_layout(int dir_fd)
+{
+	static const char *const dirs[] = { "cas", "tmp", "index", "toolchains", "jobs" };
+	int ret = 0;
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && ret == 0; i++)
+		ret = mkdir_at(dir_fd, dirs[i], strcmp(dirs[i], "tmp") == 0 ? 0700 : 0755);
+	if (ret == 0)
+		ret = mkdir_at(dir_fd, "key", 0700);
+	for (unsigned i = 0; i < 256 && ret == 0; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "cas/%02x", i);
+		ret = mkdir_at(dir_fd, name, 0755);
+	}
+	return ret;
+}
+
+/* Remove every file directly in DIRFD (temp files of writers that died; secondary state). */
+static void empty_dir(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	DIR *d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	struct dirent *e;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd, e->d_name, 0);
+	closedir(d);
+}
+
+static int open_index(struct store *s)
+{
+	char *err = NULL;
+	s->options = rocksdb_options_create();
+	s->read_options = rocksdb_readoptions_create();
+	s->sync_write = rocksdb_writeoptions_create();
+	s->async_write = rocksdb_writeoptions_create();
+	if (!s->options || !s->read_options || !s->sync_write || !s->async_write)
+		return -ENOMEM;
+	rocksdb_writeoptions_set_sync(s->sync_write, 1);
+	rocksdb_options_set_keep_log_file_num(s->options, 2);
+	if (writer(s)) {
+		rocksdb_options_set_create_if_missing(s->options, 1);
+		s->db = rocksdb_open(s->options, s->index_path, &err);
+	} else {
+		/* A secondary must keep every table file open (RocksDB's requirement for catch-up). */
+		rocksdb_options_set_max_open_files(s->options, -1);
+		if (faccessat(s->dir_fd, "index/CURRENT", F_OK, 0) < 0)
+			return -errno;
+		const char *base = getenv("RUNTIME_DIRECTORY");
+		if (!base || !*base || strchr(base, ':'))
+			base = "/tmp";
+		if (asprintf(&s->secondary_path, "%s/cachepot-secondary-XXXXXX", base) < 0) {
+			s->secondary_path = NULL;
+			return -ENOMEM;
+		}
+		if (!mkdtemp(s->secondary_path)) {
+			free(s->secondary_path);
+			s->secondary_path = NULL;
+			return -errno;
+		}
+		s->db = rocksdb_open_as_secondary(s->options, s->index_path, s->secondary_path, &err);
+	}
+	if (!s->db) {
+		fprintf(stderr, "cachepot: store index %s: %s\n", s->index_path, err ? err : "?");
+		return errno_of_rocksdb(err);
+	}
+	return 0;
+}
+
+int store_open(const char *dir, unsigned flags, struct store **out)
+{
+	if (!dir || ((flags & STORE_CREATE) && (flags & STORE_READ_ONLY)))
+		return -EINVAL;
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	int ret;
+	s->flags = flags;
+	s->dir_fd = s->cas_fd = s->tmp_fd = -1;
+	pthread_mutex_init(&s->publish_lock, NULL);
+	pthread_mutex_init(&s->catch_up_lock, NULL);
+	if ((flags & STORE_CREATE) && mkdir(dir, 0755) < 0 && errno != EEXIST) {
+		ret = -errno;
+		goto fail;
+	}
+	s->dir_fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (s->dir_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if ((flags & STORE_CREATE) && (ret = create_layout(s->dir_fd)) < 0)
+		goto fail;
+	if (asprintf(&s->index_path, "%s/index", dir) < 0) {
+		s->index_path = NULL;
+		ret = -ENOMEM;
+		goto fail;
+	}
+	/* The index first: for a writer it takes RocksDB's lock, so what follows (key creation, the
+	 * tmp/ sweep) runs in one process only. */
+	if ((ret = open_index(s)) < 0)
+		goto fail;
+	s->cas_fd = openat(s->dir_fd, "cas", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->cas_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	if (writer(s)) {
+		s->tmp_fd = openat(s->dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (s->tmp_fd < 0) {
+			ret = -errno;
+			goto fail;
+		}
+		empty_dir(s->tmp_fd);
+		ret = load_or_create_signing_key(s);
+	} else {
+		ret = load_public_key(s);
+	}
+	if (ret < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	store_close(s);
+	return ret;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	if (s->db)
+		rocksdb_close(s->db);
+	if (s->options)
+		rocksdb_options_destroy(s->options);
+	if (s->read_options)
+		rocksdb_readoptions_destroy(s->read_options);
+	if (s->sync_write)
+		rocksdb_writeoptions_destroy(s->sync_write);
+	if (s->async_write)
+		rocksdb_writeoptions_destroy(s->async_write);
+	if (s->secondary_path) {
+		int fd = open(s->secondary_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (fd >= 0) {
+			empty_dir(fd);
+			close(fd);
+		}
+		rmdir(s->secondary_path);
+		free(s->secondary_path);
+	}
+	EVP_PKEY_free(s->signing_key);
+	free(s->index_path);
+	if (s->tmp_fd >= 0)
+		close(s->tmp_fd);
+	if (s->cas_fd >= 0)
+		close(s->cas_fd);
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
+	pthread_mutex_destroy(&s->publish_lock);
+	pthread_mutex_destroy(&s->catch_up_lock);
+	free(s);
+}
+
+int store_dir_fd(const struct store *s)
+{
+	return s->dir_fd;
+}
+
+void store_public_key(const struct store *s, unsigned char out[32])
+{
+	memcpy(out, s->public_key, 32);
+}
+
+/* ---- Blobs ---- */
+
+int store_blob_begin(struct store *s, struct store_blob_writer **out)
+{
+	if (!writer(s))
+		return -EROFS;
+	struct store_blob_writer *w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->store = s;
+	w->md = EVP_MD_CTX_new();
+	if (!w->md || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(w->md);
+		free(w);
+		return -ENOMEM;
+	}
+	for (int attempt = 0; attempt < 16; attempt++) {
+		unsigned char r[8];
+		if (getrandom(r, sizeof(r), 0) != sizeof(r))
+			break;
+		snprintf(w->tmp_name, sizeof(w->tmp_name), "blob-%02x%02x%02x%02x%02x%02x%02x%02x",
+		         r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7]);
+		w->fd = openat(s->tmp_fd, w->tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
+		               0600);
+		if (w->fd >= 0 || errno != EEXIST)
+			break;
+	}
+	if (w->fd < 0) {
+		int ret = -errno;
+		EVP_MD_CTX_free(w->md);
+		free(w);
+		return ret ? ret : -EIO;
+	}
+	*out = w;
+	return 0;
+}
+
+int store_blob_write(struct store_blob_writer *w, const void *data, size_t len)
+{
+	const char *p = data;
+	if (EVP_DigestUpdate(w->md, data, len) != 1)
+		return -EIO;
+	while (len) {
+		ssize_t n = write(w->fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		p += n;
+		len -= (size_t)n;
+		w->size += (size_t)n;
+	}
+	return 0;
+}
+
+void store_blob_abort(struct store_blob_writer *w)
+{
+	if (!w)
+		return;
+	close(w->fd);
+	unlinkat(w->store->tmp_fd, w->tmp_name, 0);
+	EVP_MD_CTX_free(w->md);
+	free(w);
+}
+
+/* Record a blob that is now in cas/ (size; refs 0 until a manifest names it). Not synced: the
+ * record is advisory until a publish rewrites it in the synced batch. */
+static void note_blob(struct store *s, const unsigned char sha[32], uint64_t size)
+{
+	char key[INDEX_KEY_SIZE], *err = NULL;
+	size_t len = 0;
+	index_key(key, PREFIX_BLOB, sha);
+	char *old = rocksdb_get(s->db, s->read_options, key, sizeof(key), &len, &err);
+	free(err);
+	err = NULL;
+	if (old) {
+		rocksdb_free(old);
+		return;
+	}
+	struct store_blob_record rec = { size, 0, (int64_t)time(NULL) };
+	unsigned char value[BLOB_RECORD_SIZE];
+	encode_record(&rec, value);
+	rocksdb_put(s->db, s->async_write, key, sizeof(key), (const char *)value, sizeof(value), &err);
+	free(err);
+}
+
+int store_blob_commit(struct store_blob_writer *w, const unsigned char *expect,
+                      unsigned char actual[32])
+{
+	struct store *s = w->store;
+	unsigned char sha[32];
+	unsigned int md_len = 0;
+	char rel[3 + DIGEST_HEX_SIZE];
+	int ret = -EIO;
+	if (EVP_DigestFinal_ex(w->md, sha, &md_len) != 1 || md_len != 32)
+		goto out;
+	if (actual)
+		memcpy(actual, sha, 32);
+	if (expect && memcmp(expect, sha, 32) != 0) {
+		ret = -EBADMSG;
+		goto out;
+	}
+	/* Content durable before the name, so a name in cas/ always has its bytes. */
+	if (fsync(w->fd) < 0 || fchmod(w->fd, 0444) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	blob_rel_path(sha, rel);
+	if (renameat2(s->tmp_fd, w->tmp_name, s->cas_fd, rel, RENAME_NOREPLACE) < 0) {
+		if (errno != EEXIST) {
+			ret = -errno;
+			goto out;
+		}
+		unlinkat(s->tmp_fd, w->tmp_name, 0);
+	}
+	/* Also when it existed: its writer may have died between rename and this fsync. */
+	rel[2] = 0;
+	if ((ret = fsync_dir_at(s->cas_fd, rel)) < 0)
+		goto out;
+	note_blob(s, sha, w->size);
+	atomic_fetch_add(&s->blobs_written, 1);
+	atomic_fetch_add(&s->bytes_written, w->size);
+	ret = 0;
+out:
+	close(w->fd);
+	if (ret < 0)
+		unlinkat(s->tmp_fd, w->tmp_name, 0);
+	EVP_MD_CTX_free(w->md);
+	free(w);
+	return ret;
+}
+
+int store_put_blob_fd(struct store *s, int fd, const unsigned char *expect, unsigned char actual[32])
+{
+	struct store_blob_writer *w;
+	int ret = store_blob_begin(s, &w);
+	if (ret < 0)
+		return ret;
+	char *buf = malloc(COPY_CHUNK);
+	if (!buf) {
+		store_blob_abort(w);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf, COPY_CHUNK);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		if ((ret = store_blob_write(w, buf, (size_t)n)) < 0)
+			break;
+	}
+	free(buf);
+	if (ret < 0) {
+		store_blob_abort(w);
+		return ret;
+	}
+	return store_blob_commit(w, expect, actual);
+}
+
+int store_put_blob_buffer(struct store *s, const void *data, size_t len, unsigned char actual[32])
+{
+	struct store_blob_writer *w;
+	int ret = store_blob_begin(s, &w);
+	if (ret < 0)
+		return ret;
+	if ((ret = store_blob_write(w, data, len)) < 0) {
+		store_blob_abort(w);
+		return ret;
+	}
+	return store_blob_commit(w, NULL, actual);
+}
+
+int store_blob_size(struct store *s, const unsigned char sha[32], uint64_t *size)
+{
+	char rel[3 + DIGEST_HEX_SIZE];
+	struct stat st;
+	blob_rel_path(sha, rel);
+	if (fstatat(s->cas_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	if (!S_ISREG(st.st_mode))
+		return -EBADMSG;
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+int store_has_blob(struct store *s, const unsigned char sha[32])
+{
+	uint64_t size;
+	int ret = store_blob_size(s, sha, &size);
+	return ret == 0 ? 1 : ret == -ENOENT ? 0 : ret;
+}
+
+int store_open_blob(struct store *s, const unsigned char sha[32])
+{
+	char rel[3 + DIGEST_HEX_SIZE];
+	blob_rel_path(sha, rel);
+	int fd = openat(s->cas_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	return fd < 0 ? -errno : fd;
+}
+
+/* ---- Manifests ---- */
+
+static int get_value(struct store *s, const char key[INDEX_KEY_SIZE], char **value, size_t *len)
+{
+	char *err = NULL;
+	size_t n = 0;
+	char *v = rocksdb_get(s->db, s->read_options, key, INDEX_KEY_SIZE, &n, &err);
+	if (err)
+		return errno_of_rocksdb(err);
+	if (!v)
+		return -ENOENT;
+	char *copy = malloc(n + 1);
+	if (copy) {
+		memcpy(copy, v, n);
+		copy[n] = 0;
+	}
+	rocksdb_free(v);
+	if (!copy)
+		return -ENOMEM;
+	*value = copy;
+	*len = n;
+	return 0;
+}
+
+int store_catch_up(struct store *s)
+{
+	if (writer(s))
+		return 0;
+	char *err = NULL;
+	pthread_mutex_lock(&s->catch_up_lock);
+	atomic_fetch_add(&s->catch_ups_started, 1);
+	rocksdb_try_catch_up_with_primary(s->db, &err);
+	pthread_mutex_unlock(&s->catch_up_lock);
+	return err ? errno_of_rocksdb(err) : 0;
+}
+
+int store_get_manifest(struct store *s, const char key_hex[65], char **text, size_t *len)
+{
+	unsigned char key[32];
+	char ikey[INDEX_KEY_SIZE];
+	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
+		return -EINVAL;
+	index_key(ikey, PREFIX_ACTION, key);
+	uint64_t before = atomic_load(&s->catch_ups_started);
+	int ret = get_value(s, ikey, text, len);
+	if (ret != -ENOENT || writer(s))
+		return ret;
+	/* A miss on a reader: the daemon may have published it since our last catch-up. If another
+	 * thread STARTED a catch-up after our read began, it has finished once we hold the lock and
+	 * covers us; otherwise we run one. Bursts of misses thus cost one catch-up, not one each. */
+	pthread_mutex_lock(&s->catch_up_lock);
+	if (atomic_load(&s->catch_ups_started) == before) {
+		char *err = NULL;
+		atomic_fetch_add(&s->catch_ups_started, 1);
+		rocksdb_try_catch_up_with_primary(s->db, &err);
+		if (err) {
+			pthread_mutex_unlock(&s->catch_up_lock);
+			return errno_of_rocksdb(err);
+		}
+	}
+	pthread_mutex_unlock(&s->catch_up_lock);
+	return get_value(s, ikey, text, len);
+}
+
+int store_parse_manifest(struct store *s, const char *text, size_t len, struct manifest *m)
+{
+	return manifest_verify(text, len, s->public_key, m);
+}
+
+int store_get_verified_manifest(struct store *s, const char key_hex[65], struct manifest *m,
+                                char **text, size_t *len)
+{
+	char *t = NULL;
+	size_t n = 0;
+	int ret = store_get_manifest(s, key_hex, &t, &n);
+	if (ret < 0)
+		return ret;
+	ret = store_parse_manifest(s, t, n, m);
+	if (ret == 0 && strcmp(m->key, key_hex) != 0) {
+		manifest_release(m);
+		ret = -EBADMSG;
+	}
+	if (ret == 0 && text) {
+		*text = t;
+		*len = n;
+		t = NULL;
+	}
+	free(t);
+	return ret;
+}
+
+/* Blobs named by M, each once. */
+static size_t named_blobs(const struct manifest *m, const unsigned char **shas, uint64_t *sizes)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->n_outputs + 2; i++) {
+		const unsigned char *sha = i < m->n_outputs ? m->outputs[i].sha256
+		                           : i == m->n_outputs ? m->stdout_sha256 : m->stderr_sha256;
+		uint64_t size = i < m->n_outputs ? m->outputs[i].size
+		                : i == m->n_outputs ? m->stdout_size : m->stderr_size;
+		size_t j;
+		for (j = 0; j < n && memcmp(shas[j], sha, 32) != 0; j++)
+			;
+		if (j == n) {
+			shas[n] = sha;
+			sizes[n++] = size;
+		}
+	}
+	return n;
+}
+
+int store_publish(struct store *s, const struct manifest *m)
+{
+	if (!writer(s))
+		return -EROFS;
+	int ret = manifest_validate(m);
+	if (ret < 0)
+		return ret;
+	unsigned char key[32];
+	char ikey[INDEX_KEY_SIZE], *old = NULL, *text = NULL, *err = NULL;
+	size_t old_len = 0, text_len = 0;
+	const unsigned char **shas = calloc(m->n_outputs + 2, sizeof(*shas));
+	uint64_t *sizes = calloc(m->n_outputs + 2, sizeof(*sizes));
+	rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+	int locked = 0;
+	ret = -ENOMEM;
+	if (!shas || !sizes || !batch)
+		goto out;
+	size_t n = named_blobs(m, shas, sizes);
+	/* Blobs first: every one present (durable since its commit) with the size M claims. */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t size;
+		if ((ret = store_blob_size(s, shas[i], &size)) < 0)
+			goto out;
+		if (size != sizes[i]) {
+			ret = -EBADMSG;
+			goto out;
+		}
+	}
+	if ((ret = digest_from_hex(m->key, key)) < 0)
+		goto out;
+	index_key(ikey, PREFIX_ACTION, key);
+	pthread_mutex_lock(&s->publish_lock);
+	locked = 1;
+	ret = get_value(s, ikey, &old, &old_len);
+	if (ret == 0) {
+		struct manifest existing;
+		ret = store_parse_manifest(s, old, old_len, &existing);
+		if (ret == 0) {
+			ret = manifest_same_result(&existing, m) ? 2 : 1;
+			manifest_release(&existing);
+		} else {
+			ret = 1;    /* unreadable: still never overwritten */
+		}
+		if (ret == 1)
+			atomic_fetch_add(&s->nondeterministic, 1);
+		goto out;
+	}
+	if (ret != -ENOENT)
+		goto out;
+	if ((ret = manifest_sign(m, s->signing_key, &text, &text_len)) < 0)
+		goto out;
+	rocksdb_writebatch_put(batch, ikey, sizeof(ikey), text, text_len);
+	int64_t now = (int64_t)time(NULL);
+	for (size_t i = 0; i < n; i++) {
+		char bkey[INDEX_KEY_SIZE], *v = NULL;
+		size_t vlen = 0;
+		struct store_blob_record rec = { sizes[i], 0, now };
+		unsigned char value[BLOB_RECORD_SIZE];
+		index_key(bkey, PREFIX_BLOB, shas[i]);
+		if (get_value(s, bkey, &v, &vlen) == 0) {
+			struct store_blob_record o;
+			if (decode_record(v, vlen, &o) == 0)
+				rec.refs = o.refs;
+			free(v);
+		}
+		rec.refs++;
+		encode_record(&rec, value);
+		rocksdb_writebatch_put(batch, bkey, sizeof(bkey), (const char *)value, sizeof(value));
+	}
+	rocksdb_write(s->db, s->sync_write, batch, &err);
+	if (err) {
+		ret = errno_of_rocksdb(err);
+		goto out;
+	}
+	atomic_fetch_add(&s->published, 1);
+	ret = 0;
+out:
+	if (locked)
+		pthread_mutex_unlock(&s->publish_lock);
+	if (batch)
+		rocksdb_writebatch_destroy(batch);
+	free(text);
+	free(old);
+	free(shas);
+	free(sizes);
+	return ret;
+}
+
+static int foreach_prefix(struct store *s, char prefix,
+                          int (*fn)(void *ctx, const unsigned char bytes[32], const char *v,
+                                    size_t vlen),
+                          void *ctx)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
+	if (!it)
+		return -ENOMEM;
+	int ret = 0;
+	for (rocksdb_iter_seek(it, &prefix, 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+		size_t klen = 0, vlen = 0;
+		const char *k = rocksdb_iter_key(it, &klen);
+		const char *v = rocksdb_iter_value(it, &vlen);
+		if (klen < 1 || k[0] != prefix)
+			break;
+		if (klen != INDEX_KEY_SIZE)
+			continue;
+		if ((ret = fn(ctx, (const unsigned char *)k + 1, v, vlen)) != 0)
+			break;
+	}
+	if (ret == 0) {
+		char *err = NULL;
+		rocksdb_iter_get_error(it, &err);
+		if (err)
+			ret = errno_of_rocksdb(err);
+	}
+	rocksdb_iter_destroy(it);
+	return ret;
+}
+
+struct manifest_walk {
+	int (*fn)(void *ctx, const char key_hex[65], const char *text, size_t len);
+	void *ctx;
+};
+
+static int manifest_walk_step(void *ctx, const unsigned char bytes[32], const char *v, size_t vlen)
+{
+	struct manifest_walk *walk = ctx;
+	char hex[DIGEST_HEX_SIZE];
+	digest_to_hex(bytes, hex);
+	return walk->fn(walk->ctx, hex, v, vlen);
+}
+
+int store_foreach_manifest(struct store *s,
+                           int (*fn)(void *ctx, const char key_hex[65], const char *text, size_t len),
+                           void *ctx)
+{
+	struct manifest_walk walk = { fn, ctx };
+	return foreach_prefix(s, PREFIX_ACTION, manifest_walk_step, &walk);
+}
+
+struct blob_walk {
+	int (*fn)(void *ctx, const unsigned char sha256[32], const struct store_blob_record *rec);
+	void *ctx;
+};
+
+static int blob_walk_step(void *ctx, const unsigned char bytes[32], const char *v, size_t vlen)
+{
+	struct blob_walk *walk = ctx;
+	struct store_blob_record rec;
+	if (decode_record(v, vlen, &rec) < 0)
+		rec.size = rec.refs = 0, rec.last_use = -1;   /* malformed: shown as such */
+	return walk->fn(walk->ctx, bytes, &rec);
+}
+
+int store_foreach_blob_record(struct store *s,
+                              int (*fn)(void *ctx, const unsigned char sha256[32],
+                                        const struct store_blob_record *rec),
+                              void *ctx)
+{
+	struct blob_walk walk = { fn, ctx };
+	return foreach_prefix(s, PREFIX_BLOB, blob_walk_step, &walk);
+}
+
+int store_get_blob_record(struct store *s, const unsigned char sha[32], struct store_blob_record *rec)
+{
+	char key[INDEX_KEY_SIZE], *v = NULL;
+	size_t len = 0;
+	index_key(key, PREFIX_BLOB, sha);
+	int ret = get_value(s, key, &v, &len);
+	if (ret < 0)
+		return ret;
+	ret = decode_record(v, len, rec);
+	free(v);
+	return ret;
+}
+
+void store_get_counters(struct store *s, struct store_counters *c)
+{
+	c->nondeterministic = atomic_load(&s->nondeterministic);
+	c->published = atomic_load(&s->published);
+	c->blobs_written = atomic_load(&s->blobs_written);
+	c->bytes_written = atomic_load(&s->bytes_written);
+}

@@ -1,0 +1,141 @@
+/* The store: content-addressed blobs on disk plus a RocksDB index of signed manifests.
+ *
+ * Layout of a store directory (default /var/lib/cachepot):
+ *   cas/ab/<sha256 hex>  blob files, mode 0444, named by the SHA-256 of their bytes; ab is the
+ *                        first two hex digits. Written once, never opened for writing again.
+ *   tmp/                 temp files of blobs being written (same file system, so rename works);
+ *                        swept when a writer opens the store.
+ *   index/               RocksDB. One column family, keys with a one-byte prefix:
+ *                          'a' + 32-byte action key -> signed manifest text (fs/manifest.h)
+ *                          'b' + 32-byte sha256     -> blob record, 24 bytes little endian:
+ *                                                      u64 size, u64 refs, i64 last use (unix s)
+ *   key/ed25519.pem      the store's Ed25519 private key (PKCS#8 PEM), mode 0600
+ *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644
+ *   toolchains/<id>/     unpacked toolchain trees (daemon/)
+ *   jobs/                per-job scratch (daemon/)
+ *
+ * Durability. A blob is written to tmp/, fsync'd, hashed as it is written, then moved into cas/
+ * with renameat2(RENAME_NOREPLACE) and its directory fsync'd. Publishing checks that every blob a
+ * manifest names is present with the right size, then writes the manifest and the blob records
+ * in ONE RocksDB WriteBatch with sync. So a key in the index always names durable blobs, and a
+ * crash at any point leaves either the whole key or nothing. A key is never overwritten.
+ *
+ * Writers and readers. RocksDB admits one writer process: the daemon opens the store with
+ * STORE_CREATE. Readers (cachepot-fs, fsck) open it with STORE_READ_ONLY as a RocksDB secondary
+ * instance, which may run next to the writer and follows it by replaying its MANIFEST and WAL
+ * (store_catch_up). We chose a secondary over "the daemon serves the mount itself" so that the
+ * mount keeps serving hits while the daemon is restarted or upgraded, the FUSE server holds no
+ * write capability on the store at all, and the two can run under different service policies;
+ * the cost is one catch-up per lookup miss (see store_get_manifest).
+ *
+ * All functions are safe to call concurrently from several threads on one struct store.
+ * Functions return 0 (or a documented positive value) on success and a negative errno on failure.
+ */
+#ifndef CACHEPOT_FS_STORE_H
+#define CACHEPOT_FS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fs/manifest.h"
+
+#define STORE_DEFAULT_DIR "/var/lib/cachepot"
+
+struct store;
+
+#define STORE_CREATE    1u  /* writer (daemon): create layout, index and key if missing */
+#define STORE_READ_ONLY 2u  /* reader (cachepot-fs, fsck): RocksDB secondary instance, no writes */
+
+/* Open the store at DIR. With STORE_CREATE the directory, its layout, the index and the signing
+ * key are created when missing; the writer holds RocksDB's lock, a second writer gets -EBUSY.
+ * With STORE_READ_ONLY nothing is created (-ENOENT when there is no index yet); the secondary
+ * instance keeps its own small state in a private temp directory removed by store_close.
+ * On success *OUT is owned by the caller (store_close). */
+int store_open(const char *dir, unsigned flags, struct store **out)
+    __attribute__((warn_unused_result));
+void store_close(struct store *store);
+
+/* O_PATH|O_DIRECTORY fd of DIR, owned by STORE (do not close). */
+int store_dir_fd(const struct store *store);
+
+/* The store's Ed25519 public key (32 raw bytes). */
+void store_public_key(const struct store *store, unsigned char out[32]);
+
+/* ---- Blobs ----
+ * A writer streams into a temp file; commit fsyncs, hashes, checks EXPECT (may be NULL), moves it
+ * into cas/ read-only (0444) with RENAME_NOREPLACE; a blob already present is fine. On mismatch
+ * returns -EBADMSG and keeps nothing. commit and abort free the writer. -EROFS on a reader. */
+struct store_blob_writer;
+int store_blob_begin(struct store *store, struct store_blob_writer **out)
+    __attribute__((warn_unused_result));
+int store_blob_write(struct store_blob_writer *w, const void *data, size_t len)
+    __attribute__((warn_unused_result));
+/* ACTUAL (may be NULL) receives the SHA-256 of what was written, also on -EBADMSG. */
+int store_blob_commit(struct store_blob_writer *w, const unsigned char *expect /*32 or NULL*/,
+                      unsigned char actual[32]);
+void store_blob_abort(struct store_blob_writer *w);
+/* Copy everything readable from FD (from its offset) into a blob; as store_blob_commit. */
+int store_put_blob_fd(struct store *store, int fd, const unsigned char *expect,
+                      unsigned char actual[32]) __attribute__((warn_unused_result));
+/* Convenience for small blobs (stdout, stderr, tests). */
+int store_put_blob_buffer(struct store *store, const void *data, size_t len,
+                          unsigned char actual[32]) __attribute__((warn_unused_result));
+/* 1 present, 0 absent, -errno. Presence is the file in cas/, not the index. */
+int store_has_blob(struct store *store, const unsigned char sha256[32]);
+/* O_RDONLY|O_CLOEXEC fd of the blob, owned by the caller, or -errno (-ENOENT). The bytes are
+ * NOT verified here: callers that serve them verify (cachepot-fs does on first open). */
+int store_open_blob(struct store *store, const unsigned char sha256[32]);
+/* Size of the blob file, or -errno. */
+int store_blob_size(struct store *store, const unsigned char sha256[32], uint64_t *size);
+
+/* ---- Manifests ----
+ * Publish: every blob M names (outputs, stdout, stderr) must be present with the size M gives
+ * (-ENOENT when absent, -EBADMSG on a size mismatch, -EINVAL when M is not valid); then one
+ * synced RocksDB write of the signed manifest and the blob records. Returns 0 when published, 1
+ * when the key already had a DIFFERENT result (kept, counted as nondeterminism), 2 when the same
+ * result was already there, -errno on failure. Never overwrites. -EROFS on a reader. */
+int store_publish(struct store *store, const struct manifest *m)
+    __attribute__((warn_unused_result));
+
+/* The signed manifest text of KEY_HEX (what ac/<key>/.manifest shows) in *TEXT (malloc'd,
+ * NUL-terminated, caller frees), its length in *LEN. -ENOENT when the key is not published.
+ * On a reader a miss first catches up with the writer (store_catch_up) and looks again, so a key
+ * the daemon has published is found; concurrent misses share one catch-up. */
+int store_get_manifest(struct store *store, const char key_hex[65], char **text, size_t *len)
+    __attribute__((warn_unused_result));
+
+/* store_get_manifest, then parse and verify the signature against THIS store's public key, and
+ * check that the manifest's key is KEY_HEX. M is filled (caller releases); TEXT/LEN may be NULL,
+ * otherwise they receive the text as above. -ENOENT, -EBADMSG (forged or damaged), -errno. */
+int store_get_verified_manifest(struct store *store, const char key_hex[65], struct manifest *m,
+                                char **text, size_t *len) __attribute__((warn_unused_result));
+
+/* Parse and verify a signed text against this store's public key. */
+int store_parse_manifest(struct store *store, const char *text, size_t len, struct manifest *m)
+    __attribute__((warn_unused_result));
+
+/* Reader: bring the secondary up to date with the writer now. No-op (0) on the writer. */
+int store_catch_up(struct store *store);
+
+/* Call FN for every published key in key order with its signed text (valid only during the
+ * call). A non-zero return of FN stops the walk and is returned. */
+int store_foreach_manifest(struct store *store,
+                           int (*fn)(void *ctx, const char key_hex[65], const char *text, size_t len),
+                           void *ctx);
+
+/* Blob records of the index. */
+struct store_blob_record { uint64_t size, refs; int64_t last_use; };
+/* Call FN for every blob record in hash order. As store_foreach_manifest. */
+int store_foreach_blob_record(struct store *store,
+                              int (*fn)(void *ctx, const unsigned char sha256[32],
+                                        const struct store_blob_record *rec),
+                              void *ctx);
+/* The record of one blob: 0, -ENOENT, -EBADMSG (malformed record). */
+int store_get_blob_record(struct store *store, const unsigned char sha256[32],
+                          struct store_blob_record *rec);
+
+/* Counters of this process since store_open. */
+struct store_counters { uint64_t nondeterministic, published, blobs_written, bytes_written; };
+void store_get_counters(struct store *store, struct store_counters *c);
+
+#endif
