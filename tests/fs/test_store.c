@@ -1,0 +1,246 @@
+/* Unit tests for fs/store and fs/manifest on a real store (real RocksDB, real files). */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs/manifest.h"
+#include "fs/store.h"
+#include "hash/digest.h"
+
+static char dir[64];
+
+static void setup(void)
+{
+	strcpy(dir, "/tmp/cachepot-test-store-XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static void fill_key(char hex[65], unsigned seed)
+{
+	unsigned char d[32];
+	ck_assert_int_eq(digest_buffer(&seed, sizeof(seed), d), 0);
+	digest_to_hex(d, hex);
+}
+
+/* A manifest with two outputs whose contents are put into S. */
+static void make_manifest(struct store *s, struct manifest *m, unsigned seed, const char *content)
+{
+	manifest_init(m);
+	fill_key(m->key, seed);
+	fill_key(m->toolchain, 7);
+	m->n_outputs = 2;
+	m->outputs = calloc(2, sizeof(*m->outputs));
+	m->outputs[0].name = strdup("libfoo.rlib");
+	m->outputs[0].mode = 0644;
+	m->outputs[0].size = strlen(content);
+	ck_assert_int_eq(store_put_blob_buffer(s, content, strlen(content), m->outputs[0].sha256), 0);
+	m->outputs[1].name = strdup("foo.d");
+	m->outputs[1].mode = 0755;
+	m->outputs[1].size = 3;
+	ck_assert_int_eq(store_put_blob_buffer(s, "dep", 3, m->outputs[1].sha256), 0);
+	ck_assert_int_eq(store_put_blob_buffer(s, "", 0, m->stdout_sha256), 0);
+	ck_assert_int_eq(store_put_blob_buffer(s, "warn", 4, m->stderr_sha256), 0);
+	m->stderr_size = 4;
+	m->worker = strdup("unit");
+	m->created = 1700000000;
+	m->duration_ms = 5;
+}
+
+START_TEST(test_blob_roundtrip)
+{
+	struct store *s;
+	unsigned char sha[32], expect[32];
+	char buf[16];
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	ck_assert_int_eq(store_put_blob_buffer(s, "hello", 5, sha), 0);
+	ck_assert_int_eq(digest_buffer("hello", 5, expect), 0);
+	ck_assert_mem_eq(sha, expect, 32);
+	ck_assert_int_eq(store_has_blob(s, sha), 1);
+	int fd = store_open_blob(s, sha);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 5);
+	ck_assert_mem_eq(buf, "hello", 5);
+	struct stat st;
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0444);
+	close(fd);
+	/* The same blob again is fine. */
+	ck_assert_int_eq(store_put_blob_buffer(s, "hello", 5, sha), 0);
+	/* A mismatch keeps nothing. */
+	struct store_blob_writer *w;
+	unsigned char actual[32];
+	ck_assert_int_eq(store_blob_begin(s, &w), 0);
+	ck_assert_int_eq(store_blob_write(w, "world", 5), 0);
+	ck_assert_int_eq(store_blob_commit(w, expect, actual), -EBADMSG);
+	ck_assert_int_eq(store_has_blob(s, actual), 0);
+	/* An aborted writer leaves no temp file. */
+	ck_assert_int_eq(store_blob_begin(s, &w), 0);
+	store_blob_abort(w);
+	struct store_blob_record rec;
+	ck_assert_int_eq(store_get_blob_record(s, sha, &rec), 0);
+	ck_assert_uint_eq(rec.size, 5);
+	ck_assert_uint_eq(rec.refs, 0);
+	struct store_counters c;
+	store_get_counters(s, &c);
+	ck_assert_uint_eq(c.blobs_written, 2);
+	store_close(s);
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s/tmp')\"", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_publish_rules)
+{
+	struct store *s, *r;
+	struct manifest m, other, got;
+	char *text;
+	size_t len;
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &r), -EBUSY);
+	make_manifest(s, &m, 1, "rlib bytes");
+	ck_assert_int_eq(store_get_manifest(s, m.key, &text, &len), -ENOENT);
+	ck_assert_int_eq(store_publish(s, &m), 0);
+	ck_assert_int_eq(store_publish(s, &m), 2);
+	make_manifest(s, &other, 1, "different rlib bytes");
+	ck_assert_int_eq(store_publish(s, &other), 1);
+	struct store_counters c;
+	store_get_counters(s, &c);
+	ck_assert_uint_eq(c.published, 1);
+	ck_assert_uint_eq(c.nondeterministic, 1);
+	/* The first result stays. */
+	ck_assert_int_eq(store_get_verified_manifest(s, m.key, &got, &text, &len), 0);
+	ck_assert(manifest_same_result(&got, &m));
+	ck_assert(!manifest_same_result(&got, &other));
+	ck_assert_uint_eq(got.n_outputs, 2);
+	ck_assert_str_eq(got.worker, "unit");
+	ck_assert_uint_eq(strlen(text), len);
+	ck_assert_int_eq(text[len - 1], '\n');
+	/* Refcounts: each named blob once per key. */
+	struct store_blob_record rec;
+	ck_assert_int_eq(store_get_blob_record(s, m.outputs[0].sha256, &rec), 0);
+	ck_assert_uint_eq(rec.refs, 1);
+	manifest_release(&got);
+	/* Tampering breaks the signature. */
+	char *p = strstr(text, "libfoo");
+	ck_assert_ptr_nonnull(p);
+	p[3] = 'F';
+	ck_assert_int_eq(manifest_parse(text, len, &got), -EBADMSG);
+	ck_assert_int_eq(store_parse_manifest(s, text, len, &got), -EBADMSG);
+	free(text);
+	/* A missing blob refuses the publish. */
+	manifest_release(&other);
+	make_manifest(s, &other, 2, "x");
+	other.outputs[0].sha256[0] ^= 1;
+	ck_assert_int_eq(store_publish(s, &other), -ENOENT);
+	other.outputs[0].sha256[0] ^= 1;
+	other.outputs[0].size = 99;
+	ck_assert_int_eq(store_publish(s, &other), -EBADMSG);
+	manifest_release(&other);
+	/* A reader next to the writer follows it. */
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &r), 0);
+	ck_assert_int_eq(store_get_verified_manifest(r, m.key, &got, NULL, NULL), 0);
+	manifest_release(&got);
+	make_manifest(s, &other, 3, "late");
+	ck_assert_int_eq(store_publish(s, &other), 0);
+	ck_assert_int_eq(store_get_verified_manifest(r, other.key, &got, NULL, NULL), 0);
+	ck_assert_int_eq(store_publish(r, &other), -EROFS);
+	struct store_blob_writer *w;
+	ck_assert_int_eq(store_blob_begin(r, &w), -EROFS);
+	manifest_release(&got);
+	manifest_release(&other);
+	manifest_release(&m);
+	store_close(r);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_validation)
+{
+	struct store *s;
+	struct manifest m;
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	make_manifest(s, &m, 4, "v");
+	static const char *const bad[] = { "", ".", "..", ".manifest", "a/b" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		free(m.outputs[1].name);
+		m.outputs[1].name = strdup(bad[i]);
+		ck_assert_int_eq(store_publish(s, &m), -EINVAL);
+	}
+	free(m.outputs[1].name);
+	m.outputs[1].name = strdup("libfoo.rlib");   /* duplicate */
+	ck_assert_int_eq(store_publish(s, &m), -EINVAL);
+	free(m.outputs[1].name);
+	m.outputs[1].name = strdup("ok.d");
+	m.outputs[1].mode = 0666;
+	ck_assert_int_eq(store_publish(s, &m), -EINVAL);
+	m.outputs[1].mode = 0644;
+	m.key[3] = 'X';
+	ck_assert_int_eq(store_publish(s, &m), -EINVAL);
+	manifest_release(&m);
+	store_close(s);
+}
+END_TEST
+
+START_TEST(test_reader_needs_index)
+{
+	struct store *s;
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &s), -ENOENT);
+	ck_assert_int_eq(store_parse_manifest != NULL, 1);
+}
+END_TEST
+
+START_TEST(test_key_persists)
+{
+	struct store *s;
+	unsigned char a[32], b[32];
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	store_public_key(s, a);
+	store_close(s);
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	store_public_key(s, b);
+	store_close(s);
+	ck_assert_mem_eq(a, b, 32);
+	char path[128];
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/key/ed25519.pem", dir);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &s), 0);
+	store_public_key(s, b);
+	store_close(s);
+	ck_assert_mem_eq(a, b, 32);
+}
+END_TEST
+
+int main(void)
+{
+	Suite *suite = suite_create("store");
+	TCase *tc = tcase_create("store");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_blob_roundtrip);
+	tcase_add_test(tc, test_publish_rules);
+	tcase_add_test(tc, test_validation);
+	tcase_add_test(tc, test_reader_needs_index);
+	tcase_add_test(tc, test_key_persists);
+	suite_add_tcase(suite, tc);
+	SRunner *sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
