@@ -1,1 +1,13 @@
-# daemon/: see DESIGN.md. Filled in by its issue.
+# daemon/: cachepotd, the worker that verifies, compiles and publishes (see DESIGN.md "The daemon").
+libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h daemon/tree.c daemon/tree.h \
+	daemon/daemon.h daemon/pool.c daemon/job_run.c daemon/job_run.h \
+	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/server.c daemon/server.h
+
+sbin_PROGRAMS += cachepotd
+cachepotd_SOURCES = daemon/main.c
+cachepotd_LDADD = libcachepot.a $(DEP_LIBS)
+
+# Test helper: the key of a job JSON, a toolchain tree's id (tests/daemon/*.sh).
+check_PROGRAMS += tests/daemon/daemon-helper
+tests_daemon_daemon_helper_SOURCES = tests/daemon/daemon-helper.c
+tests_daemon_daemon_helper_LDADD = libcachepot.a $(DEP_LIBS)

@@ -1,0 +1,476 @@
+/* One job on a worker thread; see job_run.h. */
+#include "config.h"
+
+#include "daemon/job_run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "daemon/tree.h"
+#include "fs/manifest.h"
+#include "fs/store.h"
+#include "hash/digest.h"
+#include "sandbox/sandbox.h"
+
+#define COPY_CHUNK (1u << 20)
+
+json_t *json_error(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:s}", "error", msg);
+}
+
+int job_published_answer(struct daemon *d, const char key_hex[65], json_t **body)
+{
+	json_error_t jerr;
+	char *text = NULL;
+	size_t len = 0;
+	json_t *manifest;
+	int ret;
+
+	*body = NULL;
+	ret = store_get_manifest(d->store, key_hex, &text, &len);
+	if (ret < 0)
+		return ret;
+	manifest = json_loadb(text, len, 0, &jerr);
+	free(text);
+	if (!manifest)
+		return -EBADMSG;
+	*body = json_pack("{s:s, s:o}", "key", key_hex, "manifest", manifest);
+	return *body ? 0 : -ENOMEM;
+}
+
+/* Copy the blob BLOBFD into a new read-only file NAME beneath DIRFD (when a hard link is not
+ * possible: another file system, a link count at its maximum). */
+static int copy_blob(int blobfd, int dirfd, const char *name)
+{
+	char *buf = NULL;
+	off_t off = 0;
+	int fd, ret = 0;
+
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(COPY_CHUNK);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (;;) {
+		ssize_t n = pread(blobfd, buf, COPY_CHUNK, off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			ret = -errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		for (ssize_t done = 0; done < n;) {
+			ssize_t w = write(fd, buf + done, (size_t)(n - done));
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				ret = -errno;
+				goto out;
+			}
+			done += w;
+		}
+		off += n;
+	}
+out:
+	free(buf);
+	close(fd);
+	if (ret < 0)
+		unlinkat(dirfd, name, 0);
+	return ret;
+}
+
+/* Place every input of JOB beneath ROOTFD (the directory bound at /cachepot) and replace each
+ * input's sha256 by the hash of the bytes placed. Returns 0 or an HTTP status with *BODY set. */
+static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **body)
+{
+	const size_t prefix = strlen(JOB_ROOT "/");
+	uint64_t total = 0;
+
+	if (mkdirat(rootfd, "out", 0755) < 0) {
+		*body = json_error("creating the output mount point: %s", strerror(errno));
+		return 500;
+	}
+	for (size_t i = 0; i < job->n_inputs; i++) {
+		struct job_input *in = &job->inputs[i];
+		char hex[DIGEST_HEX_SIZE], proc[64];
+		const char *leaf = NULL;
+		struct stat st;
+		uint64_t size;
+		int dirfd = -1, blobfd = -1, ret;
+
+		/* job_from_json checked this already; the tree is built from it, so check again. */
+		if (strncmp(in->path, JOB_ROOT "/", prefix) != 0 || !job_path_valid(in->path)) {
+			*body = json_error("input path %s is not canonical", in->path);
+			return 400;
+		}
+		ret = tree_walk(rootfd, in->path + prefix, 1, &dirfd, &leaf);
+		if (ret < 0) {
+			*body = json_error("input %s: %s", in->path, strerror(-ret));
+			return 400;
+		}
+		digest_to_hex(in->sha256, hex);
+		blobfd = store_open_blob(d->store, in->sha256);
+		if (blobfd < 0) {
+			close(dirfd);
+			if (blobfd == -ENOENT) {
+				*body = json_pack("{s:s, s:[s]}", "error", "missing blobs", "missing", hex);
+				return 424;
+			}
+			*body = json_error("opening blob %s: %s", hex, strerror(-blobfd));
+			return 500;
+		}
+		if (fstat(blobfd, &st) < 0 || !S_ISREG(st.st_mode)
+		    || __builtin_add_overflow(total, (uint64_t)st.st_size, &total)
+		    || total > d->cfg->max_input_bytes) {
+			close(blobfd);
+			close(dirfd);
+			*body = json_error("inputs larger than %llu bytes",
+					   (unsigned long long)d->cfg->max_input_bytes);
+			return 413;
+		}
+		ret = digest_fd(blobfd, in->sha256, &size);
+		if (ret == 0) {
+			snprintf(proc, sizeof(proc), "/proc/self/fd/%d", blobfd);
+			if (linkat(AT_FDCWD, proc, dirfd, leaf, AT_SYMLINK_FOLLOW) < 0) {
+				ret = -errno;
+				if (ret == -EXDEV || ret == -EMLINK || ret == -EPERM || ret == -ENOENT)
+					ret = copy_blob(blobfd, dirfd, leaf);
+			}
+		}
+		close(blobfd);
+		close(dirfd);
+		if (ret == -EEXIST || ret == -ENOTDIR || ret == -EISDIR) {
+			*body = json_error("input %s conflicts with another input", in->path);
+			return 400;
+		}
+		if (ret < 0) {
+			*body = json_error("materialising %s: %s", in->path, strerror(-ret));
+			return 500;
+		}
+	}
+	/* The working directory exists even when no input lies in it. */
+	if (strcmp(job->cwd, JOB_ROOT) != 0) {
+		int cwdfd = -1;
+		int ret = tree_walk(rootfd, job->cwd + prefix, 1, &cwdfd, NULL);
+		if (ret < 0) {
+			*body = json_error("cwd %s: %s", job->cwd, strerror(-ret));
+			return 400;
+		}
+		close(cwdfd);
+	}
+	return 0;
+}
+
+static int put_buffer(struct store *store, const char *data, size_t len, unsigned char sha[32])
+{
+	struct store_blob_writer *w;
+	int ret = store_blob_begin(store, &w);
+
+	if (ret < 0)
+		return ret;
+	if (len) {
+		ret = store_blob_write(w, data, len);
+		if (ret < 0) {
+			store_blob_abort(w);
+			return ret;
+		}
+	}
+	return store_blob_commit(w, NULL, sha);
+}
+
+/* Take the outputs rustc was asked for from OUTFD into the store and fill M's outputs.
+ * Returns 0, or an HTTP status with *BODY set. */
+static int collect(struct daemon *d, const struct job *job, int outfd, struct manifest *m,
+		   json_t **body)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int status = 0, ret;
+
+	ret = job_expected_outputs(job, &names, &n);
+	if (ret < 0) {
+		*body = json_error("cannot tell the outputs of this job: %s", strerror(-ret));
+		return 400;
+	}
+	m->outputs = calloc(n ? n : 1, sizeof(*m->outputs));
+	if (!m->outputs) {
+		status = 500;
+		*body = json_error("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct manifest_output *o = &m->outputs[i];
+		struct stat st;
+		int fd;
+
+		if (!manifest_output_name_valid(names[i])) {
+			status = 400;
+			*body = json_error("output name %s is not valid", names[i]);
+			goto out;
+		}
+		/* A single component (checked above), opened without following a link and without
+		 * blocking on a FIFO; only a regular file of bounded size is taken. */
+		fd = openat(outfd, names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0) {
+			status = 422;
+			*body = json_pack("{s:s, s:s}", "error", "an expected output is missing or not a file",
+					  "output", names[i]);
+			goto out;
+		}
+		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
+		    || (uint64_t)st.st_size > d->cfg->max_output_bytes) {
+			close(fd);
+			status = 422;
+			*body = json_pack("{s:s, s:s}", "error", "an output is not a regular file or too large",
+					  "output", names[i]);
+			goto out;
+		}
+		ret = store_put_blob_fd(d->store, fd, NULL, o->sha256);
+		close(fd);
+		if (ret < 0) {
+			status = 500;
+			*body = json_error("storing output %s: %s", names[i], strerror(-ret));
+			goto out;
+		}
+		o->name = names[i];
+		names[i] = NULL;
+		o->mode = (st.st_mode & 0111) ? 0755 : 0644;
+		o->size = (uint64_t)st.st_size;
+		m->n_outputs++;
+	}
+out:
+	job_names_free(names, n);
+	return status;
+}
+
+/* asprintf that leaves NULL on failure. */
+static char *path_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static char *path_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+	int n;
+
+	va_start(ap, fmt);
+	n = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+static char **build_envp(const struct job *job)
+{
+	char **envp = calloc(job->n_env + 1, sizeof(*envp));
+
+	if (!envp)
+		return NULL;
+	for (size_t i = 0; i < job->n_env; i++) {
+		if (asprintf(&envp[i], "%s=%s", job->env[i].name, job->env[i].value) < 0) {
+			envp[i] = NULL;
+			for (size_t j = 0; j < i; j++)
+				free(envp[j]);
+			free(envp);
+			return NULL;
+		}
+	}
+	return envp;
+}
+
+static json_t *failure_body(const struct sandbox_result *r)
+{
+	return json_pack("{s:s, s:i, s:i, s:b, s:b, s:s#, s:s#}",
+			 "error", r->timed_out ? "compile timed out" : "compile failed",
+			 "exit_status", r->exit_status, "signal", r->term_signal,
+			 "timed_out", r->timed_out, "memory_exceeded", r->memory_exceeded,
+			 "stderr", r->err ? r->err : "", r->err ? r->err_len : 0,
+			 "stdout", r->out ? r->out : "", r->out ? r->out_len : 0);
+}
+
+void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int *status,
+		 json_t **body)
+{
+	char name[64], *input_dir = NULL, *output_dir = NULL, *toolchain_dir = NULL;
+	char **argv = NULL, **envp = NULL;
+	unsigned char key[DIGEST_SIZE];
+	char rekey[DIGEST_HEX_SIZE];
+	struct sandbox_result result = { 0 };
+	struct sandbox_spec spec = { 0 };
+	struct manifest m;
+	int jobfd = -1, rootfd = -1, outfd = -1, made = 0, ran = 0, ret;
+	uint64_t seq = __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED);
+
+	manifest_init(&m);
+	*status = 500;
+	*body = NULL;
+
+	snprintf(name, sizeof(name), "j%llu", (unsigned long long)seq);
+	if (mkdirat(d->jobs_fd, name, 0700) < 0) {
+		*body = json_error("creating the job directory: %s", strerror(errno));
+		goto out;
+	}
+	made = 1;
+	jobfd = openat(d->jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (jobfd < 0 || mkdirat(jobfd, "root", 0755) < 0 || mkdirat(jobfd, "out", 0700) < 0
+	    || tree_walk(jobfd, "root/cachepot", 1, &rootfd, NULL) < 0) {
+		*body = json_error("creating the job directory: %s", strerror(errno));
+		goto out;
+	}
+	input_dir = path_printf("%s/jobs/%s/root/cachepot", d->cfg->store_dir, name);
+	output_dir = path_printf("%s/jobs/%s/out", d->cfg->store_dir, name);
+	toolchain_dir = path_printf("%s/toolchains/%s", d->cfg->store_dir, job->toolchain);
+	if (!input_dir || !output_dir || !toolchain_dir) {
+		*body = json_error("out of memory");
+		goto out;
+	}
+
+	ret = materialise(d, job, rootfd, body);
+	if (ret) {
+		*status = ret;
+		goto out;
+	}
+	/* The key of what was placed, hashed by us; the intake key came from the description. */
+	if (job_key(job, key, NULL) < 0) {
+		*body = json_error("out of memory");
+		goto out;
+	}
+	digest_to_hex(key, rekey);
+	if (strcmp(rekey, key_hex) != 0) {
+		METRIC_INC(d, jobs_key_mismatch);
+		*status = 409;
+		*body = json_pack("{s:s, s:s, s:s}", "error", "materialised inputs do not match the job",
+				  "key", rekey, "expected_key", key_hex);
+		goto out;
+	}
+	/* Published while this job waited in the queue (by an earlier identical job). */
+	if (job_published_answer(d, key_hex, body) == 0) {
+		*status = 200;
+		goto out;
+	}
+
+	argv = calloc(job->argc + 1, sizeof(*argv));
+	envp = build_envp(job);
+	if (!argv || !envp) {
+		*body = json_error("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < job->argc; i++)
+		argv[i] = job->argv[i];
+	spec.toolchain_dir = toolchain_dir;
+	spec.input_dir = input_dir;
+	spec.output_host_dir = output_dir;
+	spec.output_dest = JOB_OUT_DIR;
+	spec.cwd = job->cwd;
+	spec.argv = argv;
+	spec.envp = envp;
+	sandbox_limits_default(&spec.limits);
+	spec.limits.output_bytes = d->cfg->max_output_bytes;
+	if (d->cfg->timeout_ms)
+		spec.limits.timeout_ms = d->cfg->timeout_ms;
+	if (d->cfg->memory_bytes)
+		spec.limits.memory_bytes = d->cfg->memory_bytes;
+
+	METRIC_INC(d, sandbox_runs);
+	ret = sandbox_run(&spec, &result);
+	if (ret < 0) {
+		*body = json_error("sandbox: %s%s%s", strerror(-ret), result.err ? ": " : "",
+				   result.err ? result.err : "");
+		goto out;
+	}
+	ran = 1;
+	METRIC_ADD(d, sandbox_wall_ms, result.wall_us / 1000);
+	if (!result.exited || result.exit_status != 0) {
+		METRIC_INC(d, jobs_compile_failed);
+		*status = 422;
+		*body = failure_body(&result);
+		goto out;
+	}
+
+	outfd = openat(jobfd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (outfd < 0) {
+		*body = json_error("opening the outputs: %s", strerror(errno));
+		goto out;
+	}
+	ret = collect(d, job, outfd, &m, body);
+	if (ret) {
+		if (ret == 422)
+			METRIC_INC(d, jobs_compile_failed);
+		*status = ret;
+		goto out;
+	}
+	if (put_buffer(d->store, result.out, result.out_len, m.stdout_sha256) < 0
+	    || put_buffer(d->store, result.err, result.err_len, m.stderr_sha256) < 0) {
+		*body = json_error("storing stdout/stderr failed");
+		goto out;
+	}
+	m.stdout_size = result.out_len;
+	m.stderr_size = result.err_len;
+	memcpy(m.key, key_hex, DIGEST_HEX_SIZE);
+	memcpy(m.toolchain, job->toolchain, DIGEST_HEX_SIZE);
+	m.exit_status = result.exit_status;
+	m.duration_ms = result.wall_us / 1000;
+	m.worker = strdup(d->hostname);
+	m.created = (int64_t)time(NULL);
+	ret = store_publish(d->store, &m);
+	if (ret < 0) {
+		*body = json_error("publishing: %s", strerror(-ret));
+		goto out;
+	}
+	if (ret == 1)
+		METRIC_INC(d, nondeterministic);
+	if (ret == 0)
+		METRIC_INC(d, jobs_published);
+	ret = job_published_answer(d, key_hex, body);
+	if (ret < 0) {
+		*body = json_error("reading back the manifest: %s", strerror(-ret));
+		goto out;
+	}
+	*status = 200;
+out:
+	if (*status == 500)
+		METRIC_INC(d, jobs_errors);
+	if (!*body)
+		*body = json_error("out of memory");
+	if (outfd >= 0)
+		close(outfd);
+	if (ran)
+		sandbox_output_release(output_dir);
+	sandbox_result_release(&result);
+	manifest_release(&m);
+	if (envp) {
+		for (size_t i = 0; i < job->n_env; i++)
+			free(envp[i]);
+		free(envp);
+	}
+	free(argv);
+	if (rootfd >= 0)
+		close(rootfd);
+	if (jobfd >= 0)
+		close(jobfd);
+	if (made) {
+		ret = tree_remove_at(d->jobs_fd, name);
+		if (ret < 0)
+			fprintf(stderr, "cachepotd: removing jobs/%s: %s\n", name, strerror(-ret));
+	}
+	free(input_dir);
+	free(output_dir);
+	free(toolchain_dir);
+}

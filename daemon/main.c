@@ -1,0 +1,240 @@
+/* cachepotd: options, start-up (store, sweep, socket, workers), the event loop, shutdown. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <dirent.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "daemon/settings.h"
+#include "daemon/daemon.h"
+#include "daemon/server.h"
+#include "daemon/toolchain_unpack.h"
+#include "daemon/tree.h"
+#include "fs/fsck.h"
+#include "fs/store.h"
+
+enum { OPT_CONFIG = 'c', OPT_HELP = 'h', OPT_FSCK = 0x100, OPT_VERSION, OPT_SETTING };
+
+static const struct option options[] = {
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "fsck", no_argument, NULL, OPT_FSCK },
+	/* Every other option is a setting of the config file under the same name. */
+	{ "store", required_argument, NULL, OPT_SETTING },
+	{ "socket", required_argument, NULL, OPT_SETTING },
+	{ "jobs", required_argument, NULL, OPT_SETTING },
+	{ "queue", required_argument, NULL, OPT_SETTING },
+	{ "allow-uid", required_argument, NULL, OPT_SETTING },
+	{ "allow-gid", required_argument, NULL, OPT_SETTING },
+	{ "max-upload-bytes", required_argument, NULL, OPT_SETTING },
+	{ "max-blob-bytes", required_argument, NULL, OPT_SETTING },
+	{ "max-input-bytes", required_argument, NULL, OPT_SETTING },
+	{ "max-output-bytes", required_argument, NULL, OPT_SETTING },
+	{ "timeout-ms", required_argument, NULL, OPT_SETTING },
+	{ "memory-bytes", required_argument, NULL, OPT_SETTING },
+	{ NULL, 0, NULL, 0 },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: cachepotd [--store DIR] [--socket PATH] [--jobs N] [--queue N] [--config FILE]\n"
+		"                 [--allow-uid UID[,UID...]] [--allow-gid GID[,GID...]]\n"
+		"                 [--max-upload-bytes N] [--max-blob-bytes N] [--max-input-bytes N]\n"
+		"                 [--max-output-bytes N] [--timeout-ms N] [--memory-bytes N]\n"
+		"       cachepotd [--store DIR] --fsck\n"
+		"Compile rustc jobs in sandboxes and publish them into the store (see cachepotd(8)).\n"
+		"Defaults: --store %s --socket %s --jobs <cores>\n",
+		DAEMON_DEFAULT_STORE, DAEMON_DEFAULT_SOCKET);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	(void)what;
+	fprintf(stderr, "cachepotd: %s received\n", strsignal((int)sig));
+	server_begin_shutdown(arg);
+}
+
+/* Remove everything in jobs/: the scratch of jobs a killed daemon never finished. */
+static void sweep_jobs(int jobs_fd)
+{
+	int fd = openat(jobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	unsigned n = 0;
+	struct dirent *e;
+	DIR *dir;
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	while ((e = readdir(dir))) {
+		int r;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		r = tree_remove_at(dirfd(dir), e->d_name);
+		if (r < 0)
+			fprintf(stderr, "cachepotd: sweeping jobs/%s: %s\n", e->d_name, strerror(-r));
+		else
+			n++;
+	}
+	closedir(dir);
+	if (n)
+		fprintf(stderr, "cachepotd: swept %u stale job director%s\n", n, n == 1 ? "y" : "ies");
+}
+
+static int open_subdir(int store_fd, const char *name)
+{
+	if (mkdirat(store_fd, name, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	int fd = openat(store_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_config cfg;
+	struct daemon d;
+	char err[512];
+	const char *config_file = NULL;
+	int opt, idx, fsck = 0, status = 1, ret;
+
+	if (daemon_config_init(&cfg) < 0) {
+		fprintf(stderr, "cachepotd: out of memory\n");
+		return 1;
+	}
+	/* Pass 1: the config file, so that the command line overrides it. */
+	while ((opt = getopt_long(argc, argv, "c:h", options, &idx)) != -1) {
+		if (opt == OPT_CONFIG)
+			config_file = optarg;
+		else if (opt == OPT_HELP) {
+			usage(stdout);
+			daemon_config_release(&cfg);
+			return 0;
+		} else if (opt == OPT_VERSION) {
+			printf("cachepotd %s\n", PACKAGE_VERSION);
+			daemon_config_release(&cfg);
+			return 0;
+		} else if (opt == '?') {
+			usage(stderr);
+			daemon_config_release(&cfg);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		daemon_config_release(&cfg);
+		return 2;
+	}
+	if (config_file && daemon_config_load(&cfg, config_file, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cachepotd: %s\n", err);
+		daemon_config_release(&cfg);
+		return 2;
+	}
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "c:h", options, &idx)) != -1) {
+		if (opt == OPT_FSCK)
+			fsck = 1;
+		else if (opt == OPT_SETTING
+			 && daemon_config_set(&cfg, options[idx].name, optarg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "cachepotd: --%s\n", err);
+			daemon_config_release(&cfg);
+			return 2;
+		}
+	}
+	if (fsck) {
+		char *fsck_argv[] = { "fsck", cfg.store_dir, NULL };
+		status = fsck_command(2, fsck_argv);
+		daemon_config_release(&cfg);
+		return status;
+	}
+
+	memset(&d, 0, sizeof(d));
+	d.cfg = &cfg;
+	d.jobs_fd = d.toolchains_fd = -1;
+	d.started = time(NULL);
+	pthread_mutex_init(&d.lock, NULL);
+	pthread_cond_init(&d.cond, NULL);
+	if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
+		strcpy(d.hostname, "unknown");
+	umask(022);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (mkdir(cfg.store_dir, 0755) < 0 && errno != EEXIST) {
+		fprintf(stderr, "cachepotd: %s: %s\n", cfg.store_dir, strerror(errno));
+		goto out;
+	}
+	ret = store_open(cfg.store_dir, STORE_CREATE, &d.store);
+	if (ret < 0) {
+		fprintf(stderr, "cachepotd: opening the store %s: %s%s\n", cfg.store_dir, strerror(-ret),
+			ret == -EBUSY ? " (another cachepotd holds it)" : "");
+		goto out;
+	}
+	d.store_fd = store_dir_fd(d.store);
+	d.jobs_fd = open_subdir(d.store_fd, "jobs");
+	d.toolchains_fd = open_subdir(d.store_fd, "toolchains");
+	if (d.jobs_fd < 0 || d.toolchains_fd < 0) {
+		fprintf(stderr, "cachepotd: store layout: %s\n",
+			strerror(-(d.jobs_fd < 0 ? d.jobs_fd : d.toolchains_fd)));
+		goto out;
+	}
+	sweep_jobs(d.jobs_fd);
+	toolchain_sweep(d.toolchains_fd);
+
+	if (evthread_use_pthreads() < 0 || !(d.base = event_base_new())) {
+		fprintf(stderr, "cachepotd: libevent initialisation failed\n");
+		goto out;
+	}
+	if (server_start(&d) < 0)
+		goto out;
+	d.sigterm_event = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	d.sigint_event = evsignal_new(d.base, SIGINT, on_signal, &d);
+	if (!d.sigterm_event || !d.sigint_event || evsignal_add(d.sigterm_event, NULL) < 0
+	    || evsignal_add(d.sigint_event, NULL) < 0) {
+		fprintf(stderr, "cachepotd: cannot handle signals\n");
+		goto out;
+	}
+	ret = pool_start(&d);
+	if (ret < 0) {
+		fprintf(stderr, "cachepotd: starting workers: %s\n", strerror(-ret));
+		goto out;
+	}
+	event_base_dispatch(d.base);
+	status = 0;
+out:
+	if (d.threads)
+		pool_stop(&d);
+	pool_drain_done(&d);
+	if (d.sigterm_event)
+		event_free(d.sigterm_event);
+	if (d.sigint_event)
+		event_free(d.sigint_event);
+	server_stop(&d);
+	if (status == 0 && getenv("LISTEN_FDS") == NULL)
+		unlink(cfg.socket_path);
+	if (d.base)
+		event_base_free(d.base);
+	if (d.jobs_fd >= 0)
+		close(d.jobs_fd);
+	if (d.toolchains_fd >= 0)
+		close(d.toolchains_fd);
+	if (d.store)
+		store_close(d.store);
+	pthread_mutex_destroy(&d.lock);
+	pthread_cond_destroy(&d.cond);
+	libevent_global_shutdown();
+	daemon_config_release(&cfg);
+	fprintf(stderr, "cachepotd: stopped\n");
+	return status;
+}

@@ -1,0 +1,891 @@
+/* cachepotd's HTTP API on the loop thread; see server.h. */
+#include "config.h"
+
+#include "daemon/server.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
+#include <jansson.h>
+
+#include "daemon/job_run.h"
+#include "daemon/toolchain_unpack.h"
+#include "fs/store.h"
+#include "hash/digest.h"
+#include "hash/job.h"
+
+#define JSON_BODY_MAX (64u << 20)     /* a job or a missing-blobs query */
+#define MISSING_QUERY_MAX 1000000     /* hashes in one missing-blobs query */
+#define PEER_GROUPS_MAX 256
+#define IMMUTABLE "public, max-age=31536000, immutable"
+
+/* A request waiting for a worker's answer. The connection's close callback clears REQ when the
+ * client goes away first, so the answer is then dropped instead of sent to a freed request. */
+struct waiter {
+	struct waiter *next;
+	struct evhttp_request *req;
+	struct evhttp_connection *conn;
+};
+
+/* A job in flight (queued or running), the unit of coalescing: every waiter of the same key is
+ * answered from the one compile. Lives in D->inflight from intake until FINISH. */
+struct inflight {
+	struct task task;
+	struct inflight *next;
+	struct job job;
+	char key[DIGEST_HEX_SIZE];
+	struct waiter *waiters;
+	int status;
+	json_t *body;
+};
+
+struct toolchain_task {
+	struct task task;
+	struct waiter *waiter;
+	struct evbuffer *body;
+	char id[DIGEST_HEX_SIZE];
+	uint64_t seq;
+	int ret;
+	char err[512];
+};
+
+static const char *reason_of(int code)
+{
+	switch (code) {
+	case 200: return "OK";
+	case 201: return "Created";
+	case 204: return "No Content";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 409: return "Conflict";
+	case 413: return "Payload Too Large";
+	case 422: return "Unprocessable Entity";
+	case 424: return "Failed Dependency";
+	case 503: return "Service Unavailable";
+	default: return "Internal Server Error";
+	}
+}
+
+/* Send BODY (borrowed; NULL for none) as the answer to REQ. */
+static void send_json(struct evhttp_request *req, int code, json_t *body)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+
+	if (text) {
+		evbuffer_add(out, text, strlen(text));
+		evbuffer_add(out, "\n", 1);
+		evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+				  "application/json");
+		free(text);
+	}
+	evhttp_send_reply(req, code, reason_of(code), NULL);
+}
+
+static void send_error(struct evhttp_request *req, int code, const char *msg)
+{
+	json_t *body = json_pack("{s:s}", "error", msg);
+	send_json(req, code, body);
+	json_decref(body);
+}
+
+static void waiter_closed(struct evhttp_connection *conn, void *arg)
+{
+	struct waiter *w = arg;
+	(void)conn;
+	w->req = NULL;
+	w->conn = NULL;
+}
+
+static struct waiter *waiter_new(struct evhttp_request *req)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->req = req;
+	w->conn = evhttp_request_get_connection(req);
+	if (w->conn)
+		evhttp_connection_set_closecb(w->conn, waiter_closed, w);
+	return w;
+}
+
+/* Answer W (if its client is still there) and free it. */
+static void waiter_answer(struct waiter *w, int code, json_t *body)
+{
+	if (w->req) {
+		if (w->conn)
+			evhttp_connection_set_closecb(w->conn, NULL, NULL);
+		send_json(w->req, code, body);
+	}
+	free(w);
+}
+
+/* May this request's peer write? SO_PEERCRED gives the uid and primary gid of the process that
+ * connected; SO_PEERGROUPS its supplementary groups. */
+static int peer_allowed(struct daemon *d, struct evhttp_request *req, uid_t *uid_out)
+{
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+	int fd = bev ? bufferevent_getfd(bev) : -1;
+	gid_t groups[PEER_GROUPS_MAX];
+	socklen_t len = sizeof(struct ucred);
+	struct ucred cred;
+	size_t n_groups = 0;
+
+	*uid_out = (uid_t)-1;
+	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
+	    || len != sizeof(cred))
+		return 0;
+	*uid_out = cred.uid;
+	if (cred.uid == 0 || cred.uid == geteuid())
+		return 1;
+	for (size_t i = 0; i < d->cfg->n_allow_uids; i++)
+		if (d->cfg->allow_uids[i] == cred.uid)
+			return 1;
+	if (d->cfg->n_allow_gids == 0)
+		return 0;
+	groups[0] = cred.gid;
+	n_groups = 1;
+	len = sizeof(groups) - sizeof(gid_t);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups + 1, &len) == 0)
+		n_groups += len / sizeof(gid_t);
+	for (size_t g = 0; g < n_groups; g++)
+		for (size_t i = 0; i < d->cfg->n_allow_gids; i++)
+			if (d->cfg->allow_gids[i] == groups[g])
+				return 1;
+	return 0;
+}
+
+static int require_writer(struct daemon *d, struct evhttp_request *req)
+{
+	uid_t uid;
+
+	if (peer_allowed(d, req, &uid))
+		return 1;
+	METRIC_INC(d, http_forbidden);
+	fprintf(stderr, "cachepotd: refused a write from uid %ld (not on the allow-list)\n",
+		(long)(int)uid);
+	send_error(req, 403, "this uid/gid may not write to the cache");
+	return 0;
+}
+
+/* The request body as JSON (bounded); on failure the 400/413 answer has been sent. */
+static json_t *body_json(struct daemon *d, struct evhttp_request *req)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	size_t len = evbuffer_get_length(in);
+	json_error_t jerr;
+	unsigned char *data;
+	json_t *json;
+	char msg[300];
+
+	if (len > JSON_BODY_MAX) {
+		send_error(req, 413, "JSON body too large");
+		return NULL;
+	}
+	data = evbuffer_pullup(in, (ssize_t)len);
+	json = json_loadb((const char *)data, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json) {
+		METRIC_INC(d, http_bad_requests);
+		snprintf(msg, sizeof(msg), "malformed JSON: %s (line %d)", jerr.text, jerr.line);
+		send_error(req, 400, msg);
+	}
+	return json;
+}
+
+/* ---- blobs ---- */
+
+static void blob_get(struct daemon *d, struct evhttp_request *req, const char *hex)
+{
+	unsigned char sha[DIGEST_SIZE];
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	struct stat st;
+	char etag[DIGEST_HEX_SIZE + 2];
+	int fd;
+
+	if (digest_from_hex(hex, sha) < 0 || strlen(hex) != 64) {
+		send_error(req, 400, "a blob name is 64 lowercase hex digits");
+		return;
+	}
+	fd = store_open_blob(d->store, sha);
+	if (fd < 0) {
+		send_error(req, fd == -ENOENT ? 404 : 500, fd == -ENOENT ? "no such blob" : strerror(-fd));
+		return;
+	}
+	if (fstat(fd, &st) < 0) {
+		close(fd);
+		send_error(req, 500, strerror(errno));
+		return;
+	}
+	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	evhttp_add_header(h, "Content-Type", "application/octet-stream");
+	evhttp_add_header(h, "Cache-Control", IMMUTABLE);
+	evhttp_add_header(h, "ETag", etag);
+	/* evbuffer_add_file owns FD from here (sendfile where possible). */
+	if (evbuffer_add_file(evhttp_request_get_output_buffer(req), fd, 0, st.st_size) < 0) {
+		send_error(req, 500, "cannot send the blob");
+		return;
+	}
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static void blob_put(struct daemon *d, struct evhttp_request *req, const char *hex)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	unsigned char expect[DIGEST_SIZE], actual[DIGEST_SIZE];
+	struct store_blob_writer *w;
+	size_t len = evbuffer_get_length(in);
+	int ret;
+
+	if (!require_writer(d, req))
+		return;
+	if (strlen(hex) != 64 || digest_from_hex(hex, expect) < 0) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "a blob name is 64 lowercase hex digits");
+		return;
+	}
+	if (len > d->cfg->max_blob_bytes) {
+		send_error(req, 413, "blob larger than the daemon accepts");
+		return;
+	}
+	ret = store_blob_begin(d->store, &w);
+	if (ret < 0) {
+		send_error(req, 500, strerror(-ret));
+		return;
+	}
+	while (evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+			break;
+		ret = store_blob_write(w, v.iov_base, v.iov_len);
+		if (ret < 0) {
+			store_blob_abort(w);
+			send_error(req, 500, strerror(-ret));
+			return;
+		}
+		evbuffer_drain(in, v.iov_len);
+	}
+	ret = store_blob_commit(w, expect, actual);
+	if (ret == -EBADMSG) {
+		char got[DIGEST_HEX_SIZE], msg[200];
+		METRIC_INC(d, blobs_rejected);
+		digest_to_hex(actual, got);
+		snprintf(msg, sizeof(msg), "the bytes do not match the name (their sha256 is %s)", got);
+		send_error(req, 400, msg);
+		return;
+	}
+	if (ret < 0) {
+		send_error(req, 500, strerror(-ret));
+		return;
+	}
+	METRIC_INC(d, blobs_uploaded);
+	METRIC_ADD(d, blob_bytes_uploaded, len);
+	{
+		json_t *body = json_pack("{s:s}", "sha256", hex);
+		send_json(req, 201, body);
+		json_decref(body);
+	}
+}
+
+static void blobs_missing(struct daemon *d, struct evhttp_request *req)
+{
+	json_t *query = body_json(d, req), *list, *missing, *v;
+	size_t i;
+
+	if (!query)
+		return;
+	list = json_object_get(query, "blobs");
+	if (!json_is_array(list) || json_array_size(list) > MISSING_QUERY_MAX) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "{\"blobs\":[\"<hex>\",...]} expected");
+		json_decref(query);
+		return;
+	}
+	missing = json_array();
+	json_array_foreach(list, i, v) {
+		unsigned char sha[DIGEST_SIZE];
+		const char *hex = json_string_value(v);
+		int r;
+		if (!hex || !digest_hex_valid(hex) || digest_from_hex(hex, sha) < 0) {
+			METRIC_INC(d, http_bad_requests);
+			send_error(req, 400, "a blob name is 64 lowercase hex digits");
+			goto out;
+		}
+		r = store_has_blob(d->store, sha);
+		if (r < 0) {
+			send_error(req, 500, strerror(-r));
+			goto out;
+		}
+		if (r == 0)
+			json_array_append_new(missing, json_string(hex));
+	}
+	{
+		json_t *body = json_pack("{s:O}", "missing", missing);
+		send_json(req, 200, body);
+		json_decref(body);
+	}
+out:
+	json_decref(missing);
+	json_decref(query);
+}
+
+/* ---- toolchains ---- */
+
+static int toolchain_present(struct daemon *d, const char *id)
+{
+	struct stat st;
+	return fstatat(d->toolchains_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+static void toolchain_run(struct daemon *d, struct task *t)
+{
+	struct toolchain_task *tt = (struct toolchain_task *)t;
+
+	tt->ret = toolchain_unpack(d->toolchains_fd, tt->body, tt->id, tt->seq, tt->err,
+				   sizeof(tt->err));
+}
+
+static void toolchain_finish(struct daemon *d, struct task *t, int cancelled)
+{
+	struct toolchain_task *tt = (struct toolchain_task *)t;
+	json_t *body;
+	int code;
+
+	if (cancelled) {
+		code = 503;
+		body = json_pack("{s:s}", "error", "shutting down");
+	} else if (tt->ret >= 0) {
+		code = tt->ret == 0 ? 201 : 200;
+		body = json_pack("{s:s}", "id", tt->id);
+		if (tt->ret == 0) {
+			METRIC_INC(d, toolchains_uploaded);
+			fprintf(stderr, "cachepotd: toolchain %s added\n", tt->id);
+		}
+	} else {
+		code = tt->ret == -EFBIG ? 413 : (tt->ret == -EINVAL || tt->ret == -EBADMSG) ? 400 : 500;
+		body = json_pack("{s:s}", "error", tt->err[0] ? tt->err : strerror(-tt->ret));
+		METRIC_INC(d, toolchains_rejected);
+		fprintf(stderr, "cachepotd: toolchain %s refused: %s\n", tt->id, tt->err);
+	}
+	waiter_answer(tt->waiter, code, body);
+	json_decref(body);
+	evbuffer_free(tt->body);
+	free(tt);
+}
+
+static void toolchain_put(struct daemon *d, struct evhttp_request *req, const char *id)
+{
+	struct toolchain_task *tt;
+	int ret;
+
+	if (!require_writer(d, req))
+		return;
+	if (!digest_hex_valid(id)) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "a toolchain id is 64 lowercase hex digits");
+		return;
+	}
+	if (toolchain_present(d, id)) {
+		json_t *body = json_pack("{s:s}", "id", id);
+		send_json(req, 200, body);
+		json_decref(body);
+		return;
+	}
+	tt = calloc(1, sizeof(*tt));
+	if (!tt || !(tt->body = evbuffer_new())) {
+		free(tt);
+		send_error(req, 500, "out of memory");
+		return;
+	}
+	tt->task.run = toolchain_run;
+	tt->task.finish = toolchain_finish;
+	memcpy(tt->id, id, DIGEST_HEX_SIZE);
+	tt->seq = __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED);
+	/* Move (not copy) the body's chain into the task: the worker reads it, nobody else does. */
+	evbuffer_add_buffer(tt->body, evhttp_request_get_input_buffer(req));
+	tt->waiter = waiter_new(req);
+	if (!tt->waiter) {
+		evbuffer_free(tt->body);
+		free(tt);
+		send_error(req, 500, "out of memory");
+		return;
+	}
+	/* Toolchain uploads are rare and already paid for (the body is here): not bounded. */
+	ret = pool_submit(d, &tt->task, 1);
+	if (ret < 0)
+		toolchain_finish(d, &tt->task, 1);
+}
+
+/* ---- jobs ---- */
+
+static void inflight_unlink(struct daemon *d, struct inflight *job)
+{
+	for (struct inflight **p = &d->inflight; *p; p = &(*p)->next)
+		if (*p == job) {
+			*p = job->next;
+			return;
+		}
+}
+
+static void job_task_run(struct daemon *d, struct task *t)
+{
+	struct inflight *job = (struct inflight *)t;
+
+	job_execute(d, &job->job, job->key, &job->status, &job->body);
+}
+
+static void job_task_finish(struct daemon *d, struct task *t, int cancelled)
+{
+	struct inflight *job = (struct inflight *)t;
+	unsigned n = 0;
+
+	inflight_unlink(d, job);
+	if (cancelled) {
+		METRIC_INC(d, jobs_cancelled);
+		json_decref(job->body);
+		job->status = 503;
+		job->body = json_pack("{s:s}", "error", "shutting down");
+	}
+	while (job->waiters) {
+		struct waiter *w = job->waiters;
+		job->waiters = w->next;
+		waiter_answer(w, job->status, job->body);
+		n++;
+	}
+	fprintf(stderr, "cachepotd: job %.16s: %d %s (%u waiter%s)\n", job->key, job->status,
+		reason_of(job->status), n, n == 1 ? "" : "s");
+	json_decref(job->body);
+	job_release(&job->job);
+	free(job);
+}
+
+static void job_post(struct daemon *d, struct evhttp_request *req)
+{
+	json_t *json = NULL, *missing = NULL, *body = NULL;
+	const char *expected;
+	struct inflight *job = NULL;
+	struct waiter *w;
+	unsigned char key[DIGEST_SIZE];
+	char key_hex[DIGEST_HEX_SIZE], err[256];
+	int ret;
+
+	if (!require_writer(d, req))
+		return;
+	if (d->stopping) {
+		send_error(req, 503, "shutting down");
+		return;
+	}
+	json = body_json(d, req);
+	if (!json)
+		return;
+	METRIC_INC(d, jobs_submitted);
+	expected = json_string_value(json_object_get(json, "expected_key"));
+	if (!expected || !digest_hex_valid(expected)) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "expected_key: 64 lowercase hex digits expected");
+		goto out;
+	}
+	job = calloc(1, sizeof(*job));
+	if (!job) {
+		send_error(req, 500, "out of memory");
+		goto out;
+	}
+	memcpy(job->key, expected, DIGEST_HEX_SIZE);   /* kept for the message below */
+	json_object_del(json, "expected_key");
+	if (job_from_json(json, &job->job, err, sizeof(err)) < 0) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, err);
+		goto out;
+	}
+	if (job_key(&job->job, key, NULL) < 0) {
+		send_error(req, 500, "out of memory");
+		goto out;
+	}
+	digest_to_hex(key, key_hex);
+	if (strcmp(key_hex, job->key) != 0) {
+		METRIC_INC(d, jobs_key_mismatch);
+		fprintf(stderr, "cachepotd: refused a job: key %.16s expected, %.16s computed\n",
+			job->key, key_hex);
+		body = json_pack("{s:s, s:s, s:s}", "error", "the job's key is not the expected key",
+				 "key", key_hex, "expected_key", job->key);
+		send_json(req, 409, body);
+		goto out;
+	}
+	memcpy(job->key, key_hex, DIGEST_HEX_SIZE);
+
+	/* Published already: answer at once. */
+	ret = job_published_answer(d, key_hex, &body);
+	if (ret == 0) {
+		METRIC_INC(d, jobs_cache_hits);
+		send_json(req, 200, body);
+		goto out;
+	}
+	if (ret != -ENOENT) {
+		send_error(req, 500, strerror(-ret));
+		goto out;
+	}
+
+	/* Coalesce with the identical job in flight. */
+	for (struct inflight *f = d->inflight; f; f = f->next) {
+		if (strcmp(f->key, key_hex) != 0)
+			continue;
+		w = waiter_new(req);
+		if (!w) {
+			send_error(req, 500, "out of memory");
+			goto out;
+		}
+		w->next = f->waiters;
+		f->waiters = w;
+		METRIC_INC(d, jobs_coalesced);
+		goto out;
+	}
+
+	/* Everything the sandbox will see must be here: the toolchain and every input blob. */
+	missing = json_array();
+	for (size_t i = 0; i < job->job.n_inputs; i++) {
+		int r = store_has_blob(d->store, job->job.inputs[i].sha256);
+		if (r < 0) {
+			send_error(req, 500, strerror(-r));
+			goto out;
+		}
+		if (r == 0) {
+			char hex[DIGEST_HEX_SIZE];
+			digest_to_hex(job->job.inputs[i].sha256, hex);
+			json_array_append_new(missing, json_string(hex));
+		}
+	}
+	if (json_array_size(missing) > 0 || !toolchain_present(d, job->job.toolchain)) {
+		METRIC_INC(d, jobs_missing_blobs);
+		body = json_pack("{s:s, s:O}", "error", "missing blobs", "missing", missing);
+		if (!toolchain_present(d, job->job.toolchain))
+			json_object_set_new(body, "missing_toolchain", json_string(job->job.toolchain));
+		send_json(req, 424, body);
+		goto out;
+	}
+
+	job->task.run = job_task_run;
+	job->task.finish = job_task_finish;
+	w = waiter_new(req);
+	if (!w) {
+		send_error(req, 500, "out of memory");
+		goto out;
+	}
+	ret = pool_submit(d, &job->task, 0);
+	if (ret < 0) {
+		evhttp_connection_set_closecb(w->conn, NULL, NULL);
+		free(w);
+		METRIC_INC(d, jobs_queue_full);
+		send_error(req, 503, ret == -EAGAIN ? "the job queue is full, retry later"
+						     : "shutting down");
+		goto out;
+	}
+	job->waiters = w;
+	job->next = d->inflight;
+	d->inflight = job;
+	job = NULL;
+out:
+	if (job) {
+		job_release(&job->job);
+		free(job);
+	}
+	json_decref(missing);
+	json_decref(body);
+	json_decref(json);
+}
+
+static void manifest_get(struct daemon *d, struct evhttp_request *req, const char *key)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (!digest_hex_valid(key)) {
+		send_error(req, 400, "a key is 64 lowercase hex digits");
+		return;
+	}
+	ret = store_get_manifest(d->store, key, &text, &len);
+	if (ret < 0) {
+		send_error(req, ret == -ENOENT ? 404 : 500, ret == -ENOENT ? "not published" : strerror(-ret));
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", IMMUTABLE);
+	evbuffer_add(evhttp_request_get_output_buffer(req), text, len);
+	free(text);
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+/* ---- metrics and status ---- */
+
+static void metrics_get(struct daemon *d, struct evhttp_request *req)
+{
+	struct evbuffer *out = evhttp_request_get_output_buffer(req);
+	struct store_counters sc;
+	size_t queued, running, inflight = 0;
+	static const struct { const char *name, *help; size_t off; } counters[] = {
+#define C(f, h) { "cachepotd_" #f "_total", h, offsetof(struct daemon_metrics, f) }
+		C(http_requests, "HTTP requests received"),
+		C(http_forbidden, "writes refused: peer uid/gid not allowed"),
+		C(http_bad_requests, "requests refused as malformed"),
+		C(jobs_submitted, "jobs submitted"),
+		C(jobs_cache_hits, "jobs answered from a published result"),
+		C(jobs_coalesced, "jobs joined to an identical job in flight"),
+		C(jobs_queue_full, "jobs refused with 503: queue full"),
+		C(jobs_missing_blobs, "jobs refused with 424: blobs or toolchain missing"),
+		C(jobs_key_mismatch, "jobs refused with 409: key differs from the recomputed one"),
+		C(jobs_published, "results published"),
+		C(jobs_compile_failed, "compiles that failed (422)"),
+		C(jobs_errors, "jobs that failed inside the daemon (500)"),
+		C(jobs_cancelled, "queued jobs cancelled at shutdown"),
+		C(sandbox_runs, "sandboxes started"),
+		C(sandbox_wall_ms, "milliseconds spent in sandboxes"),
+		C(blobs_uploaded, "blobs uploaded"),
+		C(blobs_rejected, "blob uploads whose bytes did not match the name"),
+		C(blob_bytes_uploaded, "bytes of blobs uploaded"),
+		C(toolchains_uploaded, "toolchains added"),
+		C(toolchains_rejected, "toolchain archives refused"),
+		C(nondeterministic, "second, different results for a published key"),
+#undef C
+	};
+
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++) {
+		const uint64_t *v = (const uint64_t *)((const char *)&d->metrics + counters[i].off);
+		evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", counters[i].name,
+				    counters[i].help, counters[i].name, counters[i].name,
+				    (unsigned long long)__atomic_load_n(v, __ATOMIC_RELAXED));
+	}
+	pool_counts(d, &queued, &running);
+	for (struct inflight *f = d->inflight; f; f = f->next)
+		inflight++;
+	store_get_counters(d->store, &sc);
+	evbuffer_add_printf(out,
+		"# TYPE cachepotd_jobs_queued gauge\ncachepotd_jobs_queued %zu\n"
+		"# TYPE cachepotd_jobs_running gauge\ncachepotd_jobs_running %zu\n"
+		"# TYPE cachepotd_jobs_inflight gauge\ncachepotd_jobs_inflight %zu\n"
+		"# TYPE cachepotd_workers gauge\ncachepotd_workers %u\n"
+		"# TYPE cachepotd_store_blobs_written_total counter\ncachepotd_store_blobs_written_total %llu\n"
+		"# TYPE cachepotd_store_bytes_written_total counter\ncachepotd_store_bytes_written_total %llu\n"
+		"# TYPE cachepotd_store_published_total counter\ncachepotd_store_published_total %llu\n",
+		queued, running, inflight, d->cfg->jobs, (unsigned long long)sc.blobs_written,
+		(unsigned long long)sc.bytes_written, (unsigned long long)sc.published);
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+			  "text/plain; version=0.0.4");
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
+static void status_get(struct daemon *d, struct evhttp_request *req)
+{
+	size_t queued, running, inflight = 0;
+	json_t *body;
+
+	pool_counts(d, &queued, &running);
+	for (struct inflight *f = d->inflight; f; f = f->next)
+		inflight++;
+	body = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:b}",
+			 "version", PACKAGE_VERSION, "worker", d->hostname, "store", d->cfg->store_dir,
+			 "uptime_s", (json_int_t)(time(NULL) - d->started), "jobs", (int)d->cfg->jobs,
+			 "queue_max", (int)d->cfg->queue_max, "queued", (json_int_t)queued,
+			 "running", (json_int_t)running, "inflight", (json_int_t)inflight,
+			 "sandbox_runs", (json_int_t)METRIC_GET(d, sandbox_runs),
+			 "published", (json_int_t)METRIC_GET(d, jobs_published), "stopping", d->stopping);
+	send_json(req, 200, body);
+	json_decref(body);
+}
+
+/* ---- dispatch ---- */
+
+static void handle(struct evhttp_request *req, void *arg)
+{
+	struct daemon *d = arg;
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
+	const char *rest;
+
+	METRIC_INC(d, http_requests);
+	if (!path) {
+		send_error(req, 400, "bad URI");
+		return;
+	}
+#define ROUTE(m, p) (cmd == (m) && strcmp(path, (p)) == 0)
+#define PREFIX(m, p) (cmd == (m) && strncmp(path, (p), strlen(p)) == 0 && (rest = path + strlen(p)))
+	if (ROUTE(EVHTTP_REQ_GET, "/metrics"))
+		metrics_get(d, req);
+	else if (ROUTE(EVHTTP_REQ_GET, "/v1/status"))
+		status_get(d, req);
+	else if (ROUTE(EVHTTP_REQ_POST, "/v1/blobs/missing"))
+		blobs_missing(d, req);
+	else if (ROUTE(EVHTTP_REQ_POST, "/v1/jobs"))
+		job_post(d, req);
+	else if (PREFIX(EVHTTP_REQ_GET, "/v1/blobs/"))
+		blob_get(d, req, rest);
+	else if (PREFIX(EVHTTP_REQ_PUT, "/v1/blobs/"))
+		blob_put(d, req, rest);
+	else if (PREFIX(EVHTTP_REQ_GET, "/v1/toolchains/")) {
+		if (digest_hex_valid(rest) && toolchain_present(d, rest))
+			evhttp_send_reply(req, 204, "No Content", NULL);
+		else
+			send_error(req, 404, "no such toolchain");
+	} else if (PREFIX(EVHTTP_REQ_PUT, "/v1/toolchains/"))
+		toolchain_put(d, req, rest);
+	else if (PREFIX(EVHTTP_REQ_GET, "/v1/manifests/"))
+		manifest_get(d, req, rest);
+	else
+		send_error(req, 404, "no such endpoint");
+#undef ROUTE
+#undef PREFIX
+}
+
+/* ---- listening, shutdown ---- */
+
+/* The socket systemd passed (LISTEN_PID/LISTEN_FDS, fd 3), or -1. */
+static int inherited_socket(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	char self[32];
+
+	if (!pid || !fds)
+		return -1;
+	snprintf(self, sizeof(self), "%ld", (long)getpid());
+	if (strcmp(pid, self) != 0 || strcmp(fds, "1") != 0)
+		return -1;
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	/* Inherited without CLOEXEC; set it before any thread exists (server_start runs first). */
+	if (fcntl(3, F_SETFD, FD_CLOEXEC) < 0 || fcntl(3, F_SETFL, O_NONBLOCK) < 0)
+		return -1;
+	return 3;
+}
+
+static int bind_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		fprintf(stderr, "cachepotd: socket path too long: %s\n", path);
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	/* A stale socket of an earlier run: the store's lock (taken before this) proves it dead. */
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			fprintf(stderr, "cachepotd: %s exists and is not a socket\n", path);
+			return -EEXIST;
+		}
+		unlink(path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0
+	    || listen(fd, 128) < 0) {
+		int ret = -errno;
+		fprintf(stderr, "cachepotd: %s: %s\n", path, strerror(errno));
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+static void done_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	size_t queued, running;
+	(void)fd;
+	(void)what;
+
+	pool_drain_done(d);
+	if (!d->stopping)
+		return;
+	pool_counts(d, &queued, &running);
+	if (queued == 0 && running == 0 && !d->inflight) {
+		struct timeval flush = { 0, 200000 };   /* let the last answers go out */
+		fprintf(stderr, "cachepotd: all jobs done, exiting\n");
+		event_base_loopexit(d->base, &flush);
+	}
+}
+
+void server_begin_shutdown(struct daemon *d)
+{
+	if (d->stopping)
+		return;
+	d->stopping = 1;
+	fprintf(stderr, "cachepotd: shutting down: no new connections, queued jobs cancelled, "
+		"running jobs finish\n");
+	if (d->listener) {
+		evconnlistener_disable(d->listener);
+	}
+	pool_cancel_queued(d);
+	event_active(d->done_event, EV_READ, 0);
+}
+
+int server_start(struct daemon *d)
+{
+	struct evhttp_bound_socket *bound;
+	int fd;
+
+	d->done_event = event_new(d->base, -1, 0, done_cb, d);
+	d->http = evhttp_new(d->base);
+	if (!d->done_event || !d->http)
+		return -ENOMEM;
+	evhttp_set_max_body_size(d->http, (ev_ssize_t)d->cfg->max_upload_bytes);
+	evhttp_set_max_headers_size(d->http, 64 * 1024);
+	evhttp_set_timeout(d->http, 300);
+	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
+				   | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(d->http, handle, d);
+
+	fd = inherited_socket();
+	if (fd < 0) {
+		fd = bind_socket(d->cfg->socket_path);
+		if (fd < 0)
+			return fd;
+	}
+	d->listener = evconnlistener_new(d->base, NULL, NULL,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
+	if (!d->listener) {
+		close(fd);
+		return -ENOMEM;
+	}
+	bound = evhttp_bind_listener(d->http, d->listener);
+	if (!bound) {
+		evconnlistener_free(d->listener);
+		d->listener = NULL;
+		return -ENOMEM;
+	}
+	fprintf(stderr, "cachepotd: listening on %s (store %s, %u workers, queue %u)\n",
+		fd == 3 ? "the socket systemd passed" : d->cfg->socket_path, d->cfg->store_dir,
+		d->cfg->jobs, d->cfg->queue_max);
+	return 0;
+}
+
+void server_stop(struct daemon *d)
+{
+	if (d->http)
+		evhttp_free(d->http);     /* frees the bound listener and its socket too */
+	d->http = NULL;
+	d->listener = NULL;
+	if (d->done_event)
+		event_free(d->done_event);
+	d->done_event = NULL;
+}

@@ -1,0 +1,33 @@
+/* cachepotd's HTTP/1.1 API (libevent evhttp) on a Unix socket.
+ *
+ *   POST /v1/blobs/missing     {"blobs":["<hex>",...]} -> {"missing":["<hex>",...]}
+ *   PUT  /v1/blobs/<hex>       body = bytes; verified; 201 / 400 mismatch / 413 too big
+ *   GET  /v1/blobs/<hex>       bytes, Cache-Control: public, max-age=31536000, immutable
+ *   GET  /v1/toolchains/<id>   204 present / 404
+ *   PUT  /v1/toolchains/<id>   body = tar of a toolchain tree; id recomputed; 201 (200 present) / 400
+ *   POST /v1/jobs              job JSON + "expected_key" -> 200 {"key","manifest"}; 409 key
+ *                              mismatch, 422 compile failed, 400 malformed, 424 missing blobs
+ *                              {"missing":[...]}, 503 queue full / shutting down, 403 not allowed
+ *   GET  /v1/manifests/<key>   signed manifest JSON / 404
+ *   GET  /metrics              Prometheus text;  GET /v1/status  JSON
+ * Errors are JSON {"error": "..."}. Reading is open to every peer of the socket; writing (PUT,
+ * POST /v1/jobs) needs the peer's uid or one of its gids (SO_PEERCRED, SO_PEERGROUPS) on the
+ * allow-lists; root and the daemon's own uid always may.
+ */
+#ifndef CACHEPOT_DAEMON_SERVER_H
+#define CACHEPOT_DAEMON_SERVER_H
+
+#include "daemon/daemon.h"
+
+/* Set up evhttp on D->base and listen on the socket of D->cfg (or on the socket systemd passed,
+ * LISTEN_FDS). 0 or -errno, with a message on stderr. */
+int server_start(struct daemon *d) __attribute__((warn_unused_result));
+
+/* Begin a clean shutdown (signal handler): stop accepting, cancel queued jobs, let running ones
+ * finish and be answered, then leave the loop. */
+void server_begin_shutdown(struct daemon *d);
+
+/* Free what server_start made (after the loop ended). */
+void server_stop(struct daemon *d);
+
+#endif

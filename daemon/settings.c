@@ -1,0 +1,241 @@
+/* cachepotd's settings; see settings.h for the config file format. */
+#include "config.h"
+
+#include "daemon/settings.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+int daemon_config_init(struct daemon_config *cfg)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->store_dir = strdup(DAEMON_DEFAULT_STORE);
+	cfg->socket_path = strdup(DAEMON_DEFAULT_SOCKET);
+	if (!cfg->store_dir || !cfg->socket_path) {
+		daemon_config_release(cfg);
+		return -ENOMEM;
+	}
+	cfg->jobs = cpus > 0 ? (unsigned)cpus : 1;
+	cfg->queue_max = 256;
+	cfg->max_upload_bytes = 4ull << 30;   /* a toolchain archive is ~600 MiB uncompressed */
+	cfg->max_blob_bytes = 1ull << 30;
+	cfg->max_input_bytes = 8ull << 30;
+	cfg->max_output_bytes = 1ull << 30;
+	return 0;
+}
+
+void daemon_config_release(struct daemon_config *cfg)
+{
+	free(cfg->store_dir);
+	free(cfg->socket_path);
+	cfg->store_dir = cfg->socket_path = NULL;
+}
+
+int daemon_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0, mul = 1;
+	const char *p = s;
+
+	if (!isdigit((unsigned char)*p))
+		return -EINVAL;
+	for (; isdigit((unsigned char)*p); p++) {
+		if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v))
+			return -EINVAL;
+	}
+	switch (*p) {
+	case 'K': case 'k': mul = 1ull << 10; p++; break;
+	case 'M': case 'm': mul = 1ull << 20; p++; break;
+	case 'G': case 'g': mul = 1ull << 30; p++; break;
+	case 'T': case 't': mul = 1ull << 40; p++; break;
+	default: break;
+	}
+	if (*p != '\0' || __builtin_mul_overflow(v, mul, &v))
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* Parse "N[,N...]" into LIST (appending), each at most MAX_ID. */
+static int parse_ids(const char *s, unsigned *list, size_t *n, char *err, size_t errlen,
+		     const char *what)
+{
+	const char *p = s;
+
+	while (*p) {
+		uint64_t v = 0;
+		const char *start = p;
+		for (; isdigit((unsigned char)*p); p++) {
+			if (__builtin_mul_overflow(v, 10, &v)
+			    || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v) || v > 0xfffffffeu)
+				return fail(err, errlen, "%s: id out of range in '%s'", what, s);
+		}
+		if (p == start || (*p != ',' && *p != '\0'))
+			return fail(err, errlen, "%s: a comma-separated list of numeric ids expected, not '%s'",
+				    what, s);
+		if (*n >= DAEMON_IDS_MAX)
+			return fail(err, errlen, "%s: more than %d ids", what, DAEMON_IDS_MAX);
+		list[(*n)++] = (unsigned)v;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+static int name_is(const char *name, const char *want)
+{
+	for (; *name && *want; name++, want++) {
+		char a = *name == '_' ? '-' : *name;
+		if (a != *want)
+			return 0;
+	}
+	return *name == '\0' && *want == '\0';
+}
+
+int daemon_config_set(struct daemon_config *cfg, const char *name, const char *value,
+		      char *err, size_t errlen)
+{
+	uint64_t v;
+	char **str = NULL;
+
+	if (name_is(name, "store"))
+		str = &cfg->store_dir;
+	else if (name_is(name, "socket"))
+		str = &cfg->socket_path;
+	if (str) {
+		char *copy;
+		if (value[0] != '/')
+			return fail(err, errlen, "%s: an absolute path expected", name);
+		copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+		free(*str);
+		*str = copy;
+		return 0;
+	}
+	if (name_is(name, "allow-uid"))
+		return parse_ids(value, (unsigned *)cfg->allow_uids, &cfg->n_allow_uids, err, errlen, name);
+	if (name_is(name, "allow-gid"))
+		return parse_ids(value, (unsigned *)cfg->allow_gids, &cfg->n_allow_gids, err, errlen, name);
+
+	if (daemon_parse_size(value, &v) < 0)
+		return fail(err, errlen, "%s: a number expected, not '%s'", name, value);
+	if (name_is(name, "jobs") || name_is(name, "queue") || name_is(name, "timeout-ms")) {
+		if (v > 1000000 || (v == 0 && !name_is(name, "timeout-ms")))
+			return fail(err, errlen, "%s: out of range", name);
+		if (name_is(name, "jobs"))
+			cfg->jobs = (unsigned)v;
+		else if (name_is(name, "queue"))
+			cfg->queue_max = (unsigned)v;
+		else
+			cfg->timeout_ms = (unsigned)v;
+		return 0;
+	}
+	if (name_is(name, "max-upload-bytes"))
+		cfg->max_upload_bytes = v;
+	else if (name_is(name, "max-blob-bytes"))
+		cfg->max_blob_bytes = v;
+	else if (name_is(name, "max-input-bytes"))
+		cfg->max_input_bytes = v;
+	else if (name_is(name, "max-output-bytes"))
+		cfg->max_output_bytes = v;
+	else if (name_is(name, "memory-bytes"))
+		cfg->memory_bytes = v;
+	else
+		return fail(err, errlen, "unknown setting '%s'", name);
+	return 0;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+	while (isspace((unsigned char)*s))
+		s++;
+	end = s + strlen(s);
+	while (end > s && isspace((unsigned char)end[-1]))
+		*--end = '\0';
+	return s;
+}
+
+int daemon_config_load(struct daemon_config *cfg, const char *path, char *err, size_t errlen)
+{
+	char line[DAEMON_CONFIG_LINE_MAX + 2];
+	char msg[256];
+	unsigned lineno = 0;
+	size_t total = 0;
+	int fd, ret = 0;
+	FILE *f;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	f = fdopen(fd, "r");
+	if (!f) {
+		ret = -errno;
+		close(fd);
+		snprintf(err, errlen, "%s: %s", path, strerror(-ret));
+		return ret;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p, *eq, *name, *value;
+		size_t len = strlen(line);
+
+		lineno++;
+		total += len;
+		if (total > DAEMON_CONFIG_BYTES_MAX) {
+			snprintf(err, errlen, "%s: larger than %u bytes", path, DAEMON_CONFIG_BYTES_MAX);
+			ret = -EFBIG;
+			break;
+		}
+		if (len > DAEMON_CONFIG_LINE_MAX) {
+			snprintf(err, errlen, "%s:%u: line too long", path, lineno);
+			ret = -EINVAL;
+			break;
+		}
+		p = trim(line);
+		if (*p == '\0' || *p == '#')
+			continue;
+		eq = strchr(p, '=');
+		if (!eq) {
+			snprintf(err, errlen, "%s:%u: 'name = value' expected", path, lineno);
+			ret = -EINVAL;
+			break;
+		}
+		*eq = '\0';
+		name = trim(p);
+		value = trim(eq + 1);
+		ret = daemon_config_set(cfg, name, value, msg, sizeof(msg));
+		if (ret < 0) {
+			snprintf(err, errlen, "%s:%u: %s", path, lineno, msg);
+			break;
+		}
+	}
+	if (ret == 0 && ferror(f)) {
+		ret = -EIO;
+		snprintf(err, errlen, "%s: read error", path);
+	}
+	fclose(f);
+	return ret;
+}

@@ -1,0 +1,57 @@
+/* cachepotd's settings: defaults, the config file, and the id lists of the command line.
+ *
+ * Config file format (see daemon/cachepotd.conf.example): one "name = value" per line; blank
+ * lines and lines starting with '#' are ignored; names are those of the long options without
+ * "--" and with '-' or '_' alike (store, socket, jobs, queue, allow-uid, allow-gid,
+ * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
+ * memory-bytes). Later settings override earlier ones; the command line overrides the file.
+ * Numbers are decimal with an optional K, M, G or T suffix (powers of 1024).
+ */
+#ifndef CACHEPOT_DAEMON_SETTINGS_H
+#define CACHEPOT_DAEMON_SETTINGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define DAEMON_DEFAULT_STORE "/var/lib/cachepot"
+#define DAEMON_DEFAULT_SOCKET "/run/cachepot/cachepotd.sock"
+#define DAEMON_IDS_MAX 256            /* entries in each allow-list */
+#define DAEMON_CONFIG_LINE_MAX 4096   /* longest line of a config file */
+#define DAEMON_CONFIG_BYTES_MAX (1u << 20)
+
+struct daemon_config {
+	char *store_dir;             /* owned */
+	char *socket_path;           /* owned */
+	unsigned jobs;               /* worker threads (concurrent sandboxes) */
+	unsigned queue_max;          /* jobs waiting for a worker; beyond it: 503 */
+	uid_t allow_uids[DAEMON_IDS_MAX];
+	size_t n_allow_uids;
+	gid_t allow_gids[DAEMON_IDS_MAX];
+	size_t n_allow_gids;
+	uint64_t max_upload_bytes;   /* any request body (evhttp refuses larger before reading) */
+	uint64_t max_blob_bytes;     /* one blob upload */
+	uint64_t max_input_bytes;    /* the sum of a job's input files */
+	uint64_t max_output_bytes;   /* one output file, and the sandbox's output tmpfs */
+	unsigned timeout_ms;         /* sandbox wall clock; 0 = the sandbox default */
+	uint64_t memory_bytes;       /* sandbox memory; 0 = the sandbox default */
+};
+
+/* Fill CFG with the defaults (jobs = online CPUs). Returns 0 or -ENOMEM. */
+int daemon_config_init(struct daemon_config *cfg) __attribute__((warn_unused_result));
+/* Free what CFG owns. */
+void daemon_config_release(struct daemon_config *cfg);
+
+/* Apply one setting NAME = VALUE. Returns 0, or -EINVAL with a message in ERR. */
+int daemon_config_set(struct daemon_config *cfg, const char *name, const char *value,
+		      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Read the config file PATH and apply each setting. Returns 0, or -errno with a message
+ * (naming the line) in ERR. */
+int daemon_config_load(struct daemon_config *cfg, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Parse a size: decimal digits, optional K/M/G/T suffix. 0 or -EINVAL (also on overflow). */
+int daemon_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,292 @@
+/* Unpacking toolchain archives; see toolchain_unpack.h. */
+#include "config.h"
+
+#include "daemon/toolchain_unpack.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <event2/buffer.h>
+
+#include "daemon/tree.h"
+#include "hash/toolchain.h"
+
+#define TMP_PREFIX ".tmp-"
+
+static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/* libarchive reads straight from the request's evbuffer, a chain segment at a time. */
+struct evbuffer_source {
+	struct evbuffer *buf;
+	size_t last;     /* bytes handed out by the previous call, drained on the next */
+};
+
+static la_ssize_t source_read(struct archive *a, void *arg, const void **out)
+{
+	struct evbuffer_source *src = arg;
+	struct evbuffer_iovec v;
+	(void)a;
+
+	if (src->last) {
+		evbuffer_drain(src->buf, src->last);
+		src->last = 0;
+	}
+	if (evbuffer_peek(src->buf, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		return 0;
+	*out = v.iov_base;
+	src->last = v.iov_len;
+	return (la_ssize_t)v.iov_len;
+}
+
+/* Write the data of the current entry into FD; at most MAX bytes. */
+static int write_entry_data(struct archive *a, int fd, uint64_t max, uint64_t *written,
+			    char *err, size_t errlen)
+{
+	const void *buf;
+	size_t size;
+	la_int64_t offset;
+	uint64_t end = 0;
+
+	for (;;) {
+		int r = archive_read_data_block(a, &buf, &size, &offset);
+		if (r == ARCHIVE_EOF)
+			break;
+		if (r < ARCHIVE_WARN)
+			return fail(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
+		if (offset < 0 || __builtin_add_overflow((uint64_t)offset, size, &end) || end > max)
+			return fail(err, errlen, -EFBIG, "archive: an entry is larger than it declared");
+		for (size_t done = 0; done < size;) {
+			ssize_t w = pwrite(fd, (const char *)buf + done, size - done, offset + (off_t)done);
+			if (w < 0) {
+				if (errno == EINTR)
+					continue;
+				return fail(err, errlen, -errno, "writing: %s", strerror(errno));
+			}
+			done += (size_t)w;
+		}
+		if (end > *written)
+			*written = end;
+	}
+	if (ftruncate(fd, (off_t)*written) < 0)
+		return fail(err, errlen, -errno, "writing: %s", strerror(errno));
+	return 0;
+}
+
+/* Turn an archive path into a relative one: a leading "./" is dropped, as is a trailing '/' of
+ * a directory. Returns NULL (after setting ERR) for an absolute path; "" for the root itself. */
+static char *relative_name(const char *path)
+{
+	size_t len;
+	char *s;
+
+	if (path[0] == '/')
+		return NULL;
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	if (strcmp(path, ".") == 0)
+		path = "";
+	s = strdup(path);
+	if (!s)
+		return NULL;
+	len = strlen(s);
+	while (len > 0 && s[len - 1] == '/')
+		s[--len] = '\0';
+	return s;
+}
+
+static int extract(struct archive *a, int tmpfd, char *err, size_t errlen)
+{
+	struct archive_entry *entry;
+	uint64_t files = 0, bytes = 0;
+
+	for (;;) {
+		const char *path;
+		char *rel = NULL;
+		const char *leaf;
+		mode_t type;
+		int r, dirfd = -1, fd, ret = 0;
+
+		r = archive_read_next_header(a, &entry);
+		if (r == ARCHIVE_EOF)
+			return 0;
+		if (r < ARCHIVE_WARN)
+			return fail(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
+		path = archive_entry_pathname(entry);
+		if (!path || path[0] == '/')
+			return fail(err, errlen, -EINVAL, "archive entry %s: absolute names are refused",
+				    path ? path : "(unnamed)");
+		rel = relative_name(path);
+		if (!rel)
+			return fail(err, errlen, -ENOMEM, "out of memory");
+		type = archive_entry_filetype(entry);
+		if (archive_entry_hardlink(entry) || archive_entry_symlink(entry)
+		    || (type != AE_IFDIR && type != AE_IFREG)) {
+			ret = fail(err, errlen, -EINVAL,
+				   "archive entry %s: only regular files and directories are accepted "
+				   "(no symlinks, hard links, devices, FIFOs or sockets)", path);
+			goto next;
+		}
+		if (rel[0] == '\0') {
+			if (type != AE_IFDIR)
+				ret = fail(err, errlen, -EINVAL, "archive entry %s: bad name", path);
+			goto next;
+		}
+		if (type == AE_IFDIR) {
+			ret = tree_walk(tmpfd, rel, 1, &dirfd, NULL);
+			if (ret < 0)
+				ret = fail(err, errlen, ret, "archive entry %s: %s", path,
+					   ret == -EINVAL ? "bad name (\"..\", \".\" or empty component)"
+							  : strerror(-ret));
+			goto next;
+		}
+		if (++files > TOOLCHAIN_FILES_MAX) {
+			ret = fail(err, errlen, -EFBIG, "archive: more than %d files", TOOLCHAIN_FILES_MAX);
+			goto next;
+		}
+		if (archive_entry_size_is_set(entry)
+		    && (archive_entry_size(entry) < 0
+			|| (uint64_t)archive_entry_size(entry) > TOOLCHAIN_BYTES_MAX - bytes)) {
+			ret = fail(err, errlen, -EFBIG, "archive: more than %llu bytes",
+				   (unsigned long long)TOOLCHAIN_BYTES_MAX);
+			goto next;
+		}
+		ret = tree_walk(tmpfd, rel, 1, &dirfd, &leaf);
+		if (ret < 0) {
+			ret = fail(err, errlen, ret, "archive entry %s: %s", path,
+				   ret == -EINVAL ? "bad name (\"..\", \".\" or empty component)"
+						  : strerror(-ret));
+			goto next;
+		}
+		{
+			mode_t mode = (archive_entry_perm(entry) & 0111) ? 0755 : 0644;
+			uint64_t written = 0;
+
+			fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+			if (fd < 0) {
+				ret = fail(err, errlen, -errno, "archive entry %s: %s", path,
+					   errno == EEXIST ? "named twice" : strerror(errno));
+				goto next;
+			}
+			ret = write_entry_data(a, fd, TOOLCHAIN_BYTES_MAX - bytes, &written, err, errlen);
+			if (ret == 0 && fchmod(fd, mode) < 0)
+				ret = fail(err, errlen, -errno, "chmod: %s", strerror(errno));
+			close(fd);
+			bytes += written;
+		}
+next:
+		if (dirfd >= 0)
+			close(dirfd);
+		free(rel);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, uint64_t seq,
+		     char *err, size_t errlen)
+{
+	struct evbuffer_source src = { body, 0 };
+	struct archive *a = NULL;
+	char tmp[64], actual[DIGEST_HEX_SIZE];
+	int tmpfd = -1, ret;
+	struct stat st;
+
+	if (!digest_hex_valid(id))
+		return fail(err, errlen, -EINVAL, "a toolchain id is 64 lowercase hex digits");
+	if (fstatat(toolchains_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%llu-%d", (unsigned long long)seq, (int)getpid());
+	if (mkdirat(toolchains_fd, tmp, 0755) < 0)
+		return fail(err, errlen, -errno, "mkdir: %s", strerror(errno));
+	tmpfd = openat(toolchains_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tmpfd < 0) {
+		ret = fail(err, errlen, -errno, "open: %s", strerror(errno));
+		goto out;
+	}
+	a = archive_read_new();
+	if (!a) {
+		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		goto out;
+	}
+	archive_read_support_filter_all(a);
+	archive_read_support_format_tar(a);
+	if (archive_read_open(a, &src, NULL, source_read, NULL) != ARCHIVE_OK) {
+		ret = fail(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
+		goto out;
+	}
+	ret = extract(a, tmpfd, err, errlen);
+	if (ret < 0)
+		goto out;
+	if (syncfs(tmpfd) < 0) {
+		ret = fail(err, errlen, -errno, "syncfs: %s", strerror(errno));
+		goto out;
+	}
+	ret = toolchain_id_of_tree(tmpfd, actual);
+	if (ret < 0) {
+		ret = fail(err, errlen, ret, "the unpacked tree is not a toolchain tree: %s",
+			   strerror(-ret));
+		goto out;
+	}
+	if (strcmp(actual, id) != 0) {
+		ret = fail(err, errlen, -EBADMSG, "toolchain id mismatch: the archive's tree is %s",
+			   actual);
+		goto out;
+	}
+	if (renameat2(toolchains_fd, tmp, toolchains_fd, id, RENAME_NOREPLACE) < 0) {
+		ret = errno == EEXIST ? 1 : fail(err, errlen, -errno, "rename: %s", strerror(errno));
+		goto out;
+	}
+	ret = 0;
+	fsync(toolchains_fd);
+out:
+	if (a)
+		archive_read_free(a);
+	if (tmpfd >= 0)
+		close(tmpfd);
+	if (ret != 0) {
+		int r = tree_remove_at(toolchains_fd, tmp);
+		if (r < 0 && r != -ENOENT)
+			fprintf(stderr, "cachepotd: removing toolchains/%s: %s\n", tmp, strerror(-r));
+	}
+	return ret;
+}
+
+void toolchain_sweep(int toolchains_fd)
+{
+	int fd = openat(toolchains_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *dir;
+	struct dirent *e;
+
+	if (fd < 0)
+		return;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return;
+	}
+	while ((e = readdir(dir)))
+		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0
+		    && tree_remove_at(dirfd(dir), e->d_name) < 0)
+			fprintf(stderr, "cachepotd: removing toolchains/%s failed\n", e->d_name);
+	closedir(dir);
+}
