@@ -6,3 +6,11 @@ TESTS += tests/fs/test_store
 tests_fs_test_store_SOURCES = tests/fs/test_store.c
 tests_fs_test_store_CFLAGS = $(TEST_CFLAGS)
 tests_fs_test_store_LDADD = $(TEST_LDADD)
+
+bin_PROGRAMS += cachepot-fs
+cachepot_fs_SOURCES = fs/cachepot-fs.c
+cachepot_fs_LDADD = libcachepot.a $(DEP_LIBS)
+
+check_PROGRAMS += tests/fs/store-tool
+tests_fs_store_tool_SOURCES = tests/fs/store-tool.c
+tests_fs_store_tool_LDADD = libcachepot.a $(DEP_LIBS)

@@ -1,0 +1,913 @@
+/* cachepot-fs: the store as a read-only FUSE file system.
+ *
+ *   /ac/<key>/<output>    an output of a published job (mode of the manifest without write bits)
+ *   /ac/<key>/.manifest   the signed manifest text
+ *   /cas/<sha256>         any blob by content, 0444
+ *
+ * libfuse3 low-level API, multithreaded loop. Why each choice:
+ *
+ * - Following the daemon. The store's index is opened as a RocksDB SECONDARY instance
+ *   (fs/store.h): RocksDB allows one writer process and the daemon is it. A lookup under ac/ that
+ *   misses catches up with the writer (rocksdb_try_catch_up_with_primary, shared between
+ *   concurrent misses) and looks again, so a key published by the daemon is visible at the very
+ *   next lookup. Publishing is one synced WriteBatch holding the whole manifest, written after
+ *   every blob it names is durable, so a lookup finds either a complete key or nothing.
+ *   This keeps the mount up while the daemon restarts and gives the FUSE server no write access.
+ * - Caching. Everything that exists is immutable, so positive entries and attributes carry very
+ *   long timeouts and files are opened with keep_cache. A miss is answered with ENOENT and is NOT
+ *   cached by the kernel (a negative entry would hide a key published a moment later).
+ * - Inode numbers are stable: derived from what a node IS (kind, key, output name / blob hash)
+ *   through SHA-256, kept in a table of live nodes with lookup counts (the kernel's forget frees
+ *   them); a collision with a different live node takes the next free number. The same entry
+ *   gets the same number every time, across remounts too, and no pointer is ever an inode number.
+ * - Reads are spliced from the blob's file descriptor (fuse_reply_data with an FD buffer), so the
+ *   bytes do not pass through this process when the kernel allows splice.
+ * - Verification. Each file inode's blob is hashed on its FIRST open (and its size checked); a
+ *   mismatch answers EIO for that open and every later one. The verdict is cached per inode for
+ *   as long as the kernel keeps the inode. Cost: the first open of a file reads it once in full
+ *   (SHA-256 at roughly 1-2 GB/s per core, plus the disk read, which also warms the page cache for
+ *   the reads that follow); later opens cost nothing. Bytes changed on disk AFTER an inode was
+ *   verified are not detected until the kernel forgets the inode (fsck finds them).
+ * - Every mutating operation answers EROFS, also when the file system is mounted rw or the caller
+ *   is root; the default mount options include ro so the kernel refuses most of them first.
+ */
+/* 3.12 for fuse_loop_cfg_* (max_threads); Debian 12 ships 3.14. */
+#define FUSE_USE_VERSION 312
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/manifest.h"
+#include "fs/store.h"
+#include "hash/digest.h"
+
+#define IMMUTABLE_TIMEOUT (365.0 * 24 * 3600)
+#define INO_ROOT FUSE_ROOT_ID   /* 1 */
+#define INO_AC 2
+#define INO_CAS 3
+#define INO_FIRST_DYNAMIC 16
+#define NODE_BUCKETS (1u << 16)
+#define READ_BLKSIZE (128 * 1024)
+
+enum node_kind { NODE_ROOT, NODE_AC, NODE_CAS, NODE_KEYDIR, NODE_OUTPUT, NODE_MANIFEST, NODE_BLOB };
+
+/* A live inode. Fields other than next/nlookup/verified never change after insertion, so a
+ * request may use a node without the table lock as long as the kernel holds a reference. */
+struct node {
+	struct node *next;             /* hash chain, under fs->lock */
+	uint64_t ino;
+	uint64_t nlookup;              /* under fs->lock */
+	enum node_kind kind;
+	unsigned char id[32];          /* key (KEYDIR, OUTPUT, MANIFEST) or blob hash (BLOB) */
+	char *name;                    /* OUTPUT: its name */
+	unsigned char blob[32];        /* OUTPUT, BLOB: the content hash */
+	uint64_t size;
+	unsigned mode;
+	int64_t mtime;
+	struct manifest manifest;      /* KEYDIR */
+	char *text; size_t text_len;   /* MANIFEST */
+	atomic_int verified;           /* OUTPUT, BLOB: 0 not yet, 1 good, -1 corrupt */
+};
+
+struct cachepot_fs {
+	struct store *store;
+	pthread_mutex_t lock;
+	struct node *buckets[NODE_BUCKETS];
+	int64_t started;
+};
+
+/* A directory listing taken at opendir, served by offset. */
+struct listing {
+	size_t n, cap;
+	struct listing_entry { char *name; uint64_t ino; mode_t type; } *entries;
+};
+
+static struct cachepot_fs *fs_of(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static uint64_t ino_of_identity(enum node_kind kind, const unsigned char id[32], const char *name)
+{
+	unsigned char d[32];
+	size_t name_len = name ? strlen(name) : 0;
+	unsigned char buf[1 + 32 + MANIFEST_MAX_NAME + 1];
+	buf[0] = (unsigned char)kind;
+	memcpy(buf + 1, id, 32);
+	if (name_len > MANIFEST_MAX_NAME)
+		name_len = MANIFEST_MAX_NAME;
+	memcpy(buf + 33, name ? name : "", name_len);
+	if (digest_buffer(buf, 33 + name_len, d) < 0)
+		memset(d, 0, sizeof(d));
+	uint64_t ino = 0;
+	for (int i = 0; i < 8; i++)
+		ino = ino << 8 | d[i];
+	ino &= (UINT64_C(1) << 62) - 1;   /* positive in any signed view */
+	return ino < INO_FIRST_DYNAMIC ? ino + INO_FIRST_DYNAMIC : ino;
+}
+
+static int same_identity(const struct node *a, const struct node *b)
+{
+	if (a->kind != b->kind || memcmp(a->id, b->id, 32) != 0)
+		return 0;
+	return a->kind != NODE_OUTPUT || strcmp(a->name, b->name) == 0;
+}
+
+static void node_free(struct node *n)
+{
+	if (!n)
+		return;
+	free(n->name);
+	free(n->text);
+	manifest_release(&n->manifest);
+	free(n);
+}
+
+static struct node *find_locked(struct cachepot_fs *fs, uint64_t ino)
+{
+	struct node *n = fs->buckets[ino % NODE_BUCKETS];
+	while (n && n->ino != ino)
+		n = n->next;
+	return n;
+}
+
+/* Insert FRESH (or find its twin), count one lookup; returns the live node. FRESH is consumed. */
+static struct node *node_insert(struct cachepot_fs *fs, struct node *fresh)
+{
+	uint64_t ino = ino_of_identity(fresh->kind, fresh->id, fresh->name);
+	struct node *live;
+	pthread_mutex_lock(&fs->lock);
+	for (;; ino = ino + 1 < (UINT64_C(1) << 62) ? ino + 1 : INO_FIRST_DYNAMIC) {
+		live = find_locked(fs, ino);
+		if (!live || same_identity(live, fresh))
+			break;
+	}
+	if (live) {
+		node_free(fresh);
+	} else {
+		live = fresh;
+		live->ino = ino;
+		live->next = fs->buckets[ino % NODE_BUCKETS];
+		fs->buckets[ino % NODE_BUCKETS] = live;
+	}
+	live->nlookup++;
+	pthread_mutex_unlock(&fs->lock);
+	return live;
+}
+
+static struct node static_nodes[3] = {
+	{ .ino = INO_ROOT, .kind = NODE_ROOT },
+	{ .ino = INO_AC, .kind = NODE_AC },
+	{ .ino = INO_CAS, .kind = NODE_CAS },
+};
+
+static struct node *node_get(struct cachepot_fs *fs, fuse_ino_t ino)
+{
+	if (ino >= INO_ROOT && ino <= INO_CAS)
+		return &static_nodes[ino - INO_ROOT];
+	pthread_mutex_lock(&fs->lock);
+	struct node *n = find_locked(fs, ino);
+	pthread_mutex_unlock(&fs->lock);
+	return n;
+}
+
+static void node_forget(struct cachepot_fs *fs, fuse_ino_t ino, uint64_t count)
+{
+	if (ino <= INO_CAS)
+		return;
+	pthread_mutex_lock(&fs->lock);
+	struct node **p = &fs->buckets[ino % NODE_BUCKETS];
+	while (*p && (*p)->ino != ino)
+		p = &(*p)->next;
+	struct node *n = *p;
+	if (n) {
+		n->nlookup = count >= n->nlookup ? 0 : n->nlookup - count;
+		if (n->nlookup == 0)
+			*p = n->next;
+		else
+			n = NULL;
+	}
+	pthread_mutex_unlock(&fs->lock);
+	node_free(n);
+}
+
+static int is_dir(const struct node *n)
+{
+	return n->kind == NODE_ROOT || n->kind == NODE_AC || n->kind == NODE_CAS || n->kind == NODE_KEYDIR;
+}
+
+static void fill_attr(const struct cachepot_fs *fs, const struct node *n, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = n->ino;
+	st->st_blksize = READ_BLKSIZE;
+	if (is_dir(n)) {
+		st->st_mode = S_IFDIR | 0555;
+		st->st_nlink = 2;
+		st->st_size = 4096;
+	} else {
+		st->st_mode = S_IFREG | (n->mode & 0555);
+		st->st_nlink = 1;
+		st->st_size = (off_t)n->size;
+	}
+	st->st_blocks = (st->st_size + 511) / 512;
+	int64_t t = n->kind == NODE_ROOT || n->kind == NODE_AC || n->kind == NODE_CAS ? fs->started : n->mtime;
+	st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = (time_t)t;
+}
+
+static void reply_entry(fuse_req_t req, struct cachepot_fs *fs, struct node *n)
+{
+	struct fuse_entry_param e;
+	memset(&e, 0, sizeof(e));
+	e.ino = n->ino;
+	e.generation = 1;
+	e.attr_timeout = IMMUTABLE_TIMEOUT;
+	e.entry_timeout = IMMUTABLE_TIMEOUT;
+	fill_attr(fs, n, &e.attr);
+	if (fuse_reply_entry(req, &e) != 0)
+		node_forget(fs, n->ino, 1);   /* the kernel never saw it: undo the lookup count */
+}
+
+static struct node *node_new(enum node_kind kind)
+{
+	struct node *n = calloc(1, sizeof(*n));
+	if (n) {
+		n->kind = kind;
+		manifest_init(&n->manifest);
+	}
+	return n;
+}
+
+/* Build the node for NAME under PARENT; positive errno on failure. */
+static int make_child(struct cachepot_fs *fs, const struct node *parent, const char *name,
+                      struct node **out)
+{
+	struct node *n = NULL;
+	unsigned char id[32];
+	int ret;
+	switch (parent->kind) {
+	case NODE_ROOT:
+		if (strcmp(name, "ac") == 0)
+			*out = &static_nodes[1];
+		else if (strcmp(name, "cas") == 0)
+			*out = &static_nodes[2];
+		else
+			return ENOENT;
+		return 0;
+	case NODE_AC:
+		if (!digest_hex_valid(name))
+			return ENOENT;
+		n = node_new(NODE_KEYDIR);
+		if (!n)
+			return ENOMEM;
+		ret = store_get_verified_manifest(fs->store, name, &n->manifest, NULL, NULL);
+		if (ret < 0) {
+			if (ret == -EBADMSG)
+				fprintf(stderr, "cachepot-fs: manifest of %s fails verification\n", name);
+			node_free(n);
+			return ret == -ENOENT ? ENOENT : ret == -ENOMEM ? ENOMEM : EIO;
+		}
+		if (digest_from_hex(name, n->id) < 0) {
+			node_free(n);
+			return ENOENT;
+		}
+		n->mode = 0555;
+		n->mtime = n->manifest.created;
+		break;
+	case NODE_CAS:
+		if (digest_from_hex(name, id) < 0 || !digest_hex_valid(name))
+			return ENOENT;
+		n = node_new(NODE_BLOB);
+		if (!n)
+			return ENOMEM;
+		memcpy(n->id, id, 32);
+		memcpy(n->blob, id, 32);
+		{
+			int fd = store_open_blob(fs->store, id);
+			struct stat st;
+			if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+				ret = fd < 0 ? -fd : EIO;
+				if (fd >= 0)
+					close(fd);
+				node_free(n);
+				return ret == ENOENT ? ENOENT : EIO;
+			}
+			close(fd);
+			n->size = (uint64_t)st.st_size;
+			n->mtime = st.st_mtim.tv_sec;
+		}
+		n->mode = 0444;
+		break;
+	case NODE_KEYDIR:
+		if (strcmp(name, MANIFEST_NAME) == 0) {
+			n = node_new(NODE_MANIFEST);
+			if (!n)
+				return ENOMEM;
+			char hex[DIGEST_HEX_SIZE];
+			digest_to_hex(parent->id, hex);
+			ret = store_get_manifest(fs->store, hex, &n->text, &n->text_len);
+			if (ret < 0) {
+				node_free(n);
+				return ret == -ENOMEM ? ENOMEM : EIO;
+			}
+			n->size = n->text_len;
+			n->mode = 0444;
+		} else {
+			long i = manifest_find_output(&parent->manifest, name);
+			if (i < 0)
+				return ENOENT;
+			const struct manifest_output *o = &parent->manifest.outputs[i];
+			n = node_new(NODE_OUTPUT);
+			if (!n || !(n->name = strdup(name))) {
+				node_free(n);
+				return ENOMEM;
+			}
+			memcpy(n->blob, o->sha256, 32);
+			n->size = o->size;
+			n->mode = o->mode;
+		}
+		memcpy(n->id, parent->id, 32);
+		n->mtime = parent->mtime;
+		break;
+	default:
+		return ENOTDIR;
+	}
+	*out = node_insert(fs, n);
+	return 0;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent_ino, const char *name)
+{
+	struct cachepot_fs *fs = fs_of(req);
+	struct node *parent = node_get(fs, parent_ino), *child = NULL;
+	if (!parent) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (!is_dir(parent)) {
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	/* A miss is fuse_reply_err(ENOENT): the kernel does not cache it. */
+	int err = make_child(fs, parent, name, &child);
+	if (err)
+		fuse_reply_err(req, err);
+	else
+		reply_entry(req, fs, child);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	node_forget(fs_of(req), ino, nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; i < count; i++)
+		node_forget(fs_of(req), forgets[i].ino, forgets[i].nlookup);
+	fuse_reply_none(req);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cachepot_fs *fs = fs_of(req);
+	struct node *n = node_get(fs, ino);
+	struct stat st;
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	fill_attr(fs, n, &st);
+	fuse_reply_attr(req, &st, IMMUTABLE_TIMEOUT);
+}
+
+/* Hash the blob behind FD once per inode; 0 good, EIO corrupt. */
+static int verify_once(struct node *n, int fd)
+{
+	int state = atomic_load(&n->verified);
+	if (state == 0) {
+		unsigned char d[32];
+		uint64_t size = 0;
+		/* pread-free: this fd is fresh, and reads use explicit offsets (FUSE_BUF_FD_SEEK). */
+		int ok = digest_fd(fd, d, &size) == 0 && size == n->size && memcmp(d, n->blob, 32) == 0;
+		state = ok ? 1 : -1;
+		atomic_store(&n->verified, state);
+		if (!ok) {
+			char hex[DIGEST_HEX_SIZE];
+			digest_to_hex(n->blob, hex);
+			fprintf(stderr, "cachepot-fs: blob %s is corrupt (content does not match its name)"
+			        "; reads answer EIO\n", hex);
+		}
+	}
+	return state == 1 ? 0 : EIO;
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cachepot_fs *fs = fs_of(req);
+	struct node *n = node_get(fs, ino);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (is_dir(n)) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	fi->keep_cache = 1;
+	fi->fh = 0;
+	if (n->kind == NODE_MANIFEST) {
+		fuse_reply_open(req, fi);
+		return;
+	}
+	int fd = store_open_blob(fs->store, n->blob);
+	if (fd < 0) {
+		fuse_reply_err(req, fd == -ENOENT ? EIO : -fd);
+		return;
+	}
+	int err = verify_once(n, fd);
+	if (err) {
+		close(fd);
+		fuse_reply_err(req, err);
+		return;
+	}
+	fi->fh = (uint64_t)fd;
+	if (fuse_reply_open(req, fi) != 0)
+		close(fd);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                    struct fuse_file_info *fi)
+{
+	struct cachepot_fs *fs = fs_of(req);
+	struct node *n = node_get(fs, ino);
+	if (!n) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	if (n->kind == NODE_MANIFEST) {
+		size_t start = off < 0 ? 0 : (size_t)off > n->text_len ? n->text_len : (size_t)off;
+		size_t len = n->text_len - start < size ? n->text_len - start : size;
+		fuse_reply_buf(req, n->text + start, len);
+		return;
+	}
+	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
+	buf.buf[0].fd = (int)fi->fh;
+	buf.buf[0].pos = off;
+	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (fi->fh)
+		close((int)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void listing_free(struct listing *l)
+{
+	if (!l)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->entries[i].name);
+	free(l->entries);
+	free(l);
+}
+
+static int listing_add(struct listing *l, const char *name, uint64_t ino, mode_t type)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		void *e = reallocarray(l->entries, cap, sizeof(*l->entries));
+		if (!e)
+			return -ENOMEM;
+		l->entries = e;
+		l->cap = cap;
+	}
+	char *copy = strdup(name);
+	if (!copy)
+		return -ENOMEM;
+	l->entries[l->n++] = (struct listing_entry){ copy, ino, type };
+	return 0;
+}
+
+static int list_key(void *ctx, const char key_hex[65], const char *text, size_t len)
+{
+	unsigned char id[32];
+	if (digest_from_hex(key_hex, id) < 0)
+		return 0;
+	return listing_add(ctx, key_hex, ino_of_identity(NODE_KEYDIR, id, NULL), S_IFDIR);
+}
+
+static int list_blob(void *ctx, const unsigned char sha[32], const struct store_blob_record *rec)
+{
+	char hex[DIGEST_HEX_SIZE];
+	digest_to_hex(sha, hex);
+	return listing_add(ctx, hex, ino_of_identity(NODE_BLOB, sha, NULL), S_IFREG);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct cachepot_fs *fs = fs_of(req);
+	struct node *n = node_get(fs, ino);
+	struct listing *l = calloc(1, sizeof(*l));
+	int ret = 0;
+	if (!n || !l) {
+		free(l);
+		fuse_reply_err(req, n ? ENOMEM : ESTALE);
+		return;
+	}
+	if (!is_dir(n)) {
+		free(l);
+		fuse_reply_err(req, ENOTDIR);
+		return;
+	}
+	if (listing_add(l, ".", n->ino, S_IFDIR) < 0 || listing_add(l, "..", INO_ROOT, S_IFDIR) < 0)
+		ret = -ENOMEM;
+	switch (ret ? NODE_BLOB : n->kind) {
+	case NODE_ROOT:
+		if ((ret = listing_add(l, "ac", INO_AC, S_IFDIR)) == 0)
+			ret = listing_add(l, "cas", INO_CAS, S_IFDIR);
+		break;
+	case NODE_AC:
+		store_catch_up(fs->store);
+		ret = store_foreach_manifest(fs->store, list_key, l);
+		break;
+	case NODE_CAS:
+		/* Blobs the index knows (a blob in cas/ without a record is still found by lookup). */
+		store_catch_up(fs->store);
+		ret = store_foreach_blob_record(fs->store, list_blob, l);
+		break;
+	case NODE_KEYDIR:
+		ret = listing_add(l, MANIFEST_NAME, ino_of_identity(NODE_MANIFEST, n->id, NULL), S_IFREG);
+		for (size_t i = 0; ret == 0 && i < n->manifest.n_outputs; i++)
+			ret = listing_add(l, n->manifest.outputs[i].name,
+			                  ino_of_identity(NODE_OUTPUT, n->id, n->manifest.outputs[i].name),
+			                  S_IFREG);
+		break;
+	default:
+		break;
+	}
+	if (ret < 0) {
+		listing_free(l);
+		fuse_reply_err(req, -ret);
+		return;
+	}
+	fi->fh = (uint64_t)(uintptr_t)l;
+	fi->cache_readdir = n->kind == NODE_KEYDIR || n->kind == NODE_ROOT;
+	fi->keep_cache = fi->cache_readdir;
+	if (fuse_reply_open(req, fi) != 0)
+		listing_free(l);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                       struct fuse_file_info *fi)
+{
+	struct listing *l = (struct listing *)(uintptr_t)fi->fh;
+	char *buf = malloc(size);
+	size_t used = 0;
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	for (size_t i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
+		struct stat st = { .st_ino = l->entries[i].ino, .st_mode = l->entries[i].type };
+		size_t need = fuse_add_direntry(req, buf + used, size - used, l->entries[i].name, &st,
+		                                (off_t)(i + 1));
+		if (need > size - used)
+			break;
+		used += need;
+	}
+	fuse_reply_buf(req, buf, used);
+	free(buf);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	listing_free((struct listing *)(uintptr_t)fi->fh);
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct cachepot_fs *fs = fs_of(req);
+	struct statvfs sv;
+	int fd = openat(store_dir_fd(fs->store), "cas", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstatvfs(fd, &sv) < 0) {
+		int err = errno;
+		if (fd >= 0)
+			close(fd);
+		fuse_reply_err(req, err);
+		return;
+	}
+	close(fd);
+	sv.f_namemax = 255;
+	sv.f_flag |= ST_RDONLY;
+	sv.f_bavail = sv.f_ffree = sv.f_favail = 0;   /* nothing can be written through the mount */
+	fuse_reply_statfs(req, &sv);
+}
+
+/* ---- Every mutating operation: EROFS, whoever asks and however it is mounted. ---- */
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+                       struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+                      const char *newname, unsigned int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+                     struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_write_buf(fuse_req_t req, fuse_ino_t ino, struct fuse_bufvec *bufv, off_t off,
+                         struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+                      struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+                        size_t size, int flags)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+                         struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EROFS);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* Let libfuse splice the blob's pages into /dev/fuse instead of copying them. */
+	if (conn->capable & FUSE_CAP_SPLICE_WRITE)
+		conn->want |= FUSE_CAP_SPLICE_WRITE;
+	if (conn->capable & FUSE_CAP_SPLICE_MOVE)
+		conn->want |= FUSE_CAP_SPLICE_MOVE;
+	/* No writeback cache: nothing is written. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static const struct fuse_lowlevel_ops cachepot_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.setattr = op_setattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.write = op_write,
+	.write_buf = op_write_buf,
+	.create = op_create,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
+	.fallocate = op_fallocate,
+};
+
+/* ---- main ---- */
+
+struct cmdline {
+	char *source;
+};
+
+static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
+{
+	struct cmdline *c = data;
+	if (key == FUSE_OPT_KEY_NONOPT && !c->source) {
+		c->source = strdup(arg);
+		return 0;
+	}
+	return 1;
+}
+
+static void usage(const char *prog)
+{
+	printf("usage: %s SOURCE MOUNTPOINT [-f] [-o OPTION[,OPTION...]]\n\n"
+	       "Mount the cachepot store SOURCE (a store directory, e.g. " STORE_DEFAULT_DIR ")\n"
+	       "read-only at MOUNTPOINT. Default options: ro,default_permissions,allow_other (root).\n\n",
+	       prog);
+}
+
+static void free_nodes(struct cachepot_fs *fs)
+{
+	for (size_t b = 0; b < NODE_BUCKETS; b++) {
+		struct node *n = fs->buckets[b];
+		while (n) {
+			struct node *next = n->next;
+			node_free(n);
+			n = next;
+		}
+	}
+}
+
+int main(int argc, char **argv)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(argc, argv);
+	struct fuse_cmdline_opts opts;
+	struct cmdline cmd = { NULL };
+	struct fuse_session *se = NULL;
+	struct cachepot_fs *fs = NULL;
+	int ret = 1, status_pipe[2] = { -1, -1 }, mounted = 0;
+	memset(&opts, 0, sizeof(opts));
+
+	if (fuse_opt_parse(&args, &cmd, NULL, opt_proc) != 0)
+		goto out;
+	/* Defaults first, so a user's -o (e.g. rw) comes later and wins. */
+	if (fuse_opt_insert_arg(&args, 1, geteuid() == 0
+	                            ? "-oro,default_permissions,allow_other,fsname=cachepot,subtype=cachepot"
+	                            : "-oro,default_permissions,fsname=cachepot,subtype=cachepot") != 0)
+		goto out;
+	if (fuse_parse_cmdline(&args, &opts) != 0)
+		goto out;
+	if (opts.show_help) {
+		usage(argv[0]);
+		fuse_cmdline_help();
+		fuse_lowlevel_help();
+		ret = 0;
+		goto out;
+	}
+	if (opts.show_version) {
+		printf("cachepot-fs %s\n", PACKAGE_VERSION);
+		fuse_lowlevel_version();
+		ret = 0;
+		goto out;
+	}
+	if (!cmd.source || !opts.mountpoint) {
+		fprintf(stderr, "usage: %s SOURCE MOUNTPOINT [-f] [-o OPTIONS] (--help for more)\n", argv[0]);
+		goto out;
+	}
+	/* Detach BEFORE the store is opened: RocksDB starts threads, which a fork would not carry.
+	 * The parent waits for the child's verdict so that errors still reach the caller. */
+	if (!opts.foreground) {
+		if (pipe2(status_pipe, O_CLOEXEC) < 0) {
+			perror("cachepot-fs: pipe");
+			goto out;
+		}
+		pid_t pid = fork();
+		if (pid < 0) {
+			perror("cachepot-fs: fork");
+			goto out;
+		}
+		if (pid > 0) {
+			char verdict = 1;
+			close(status_pipe[1]);
+			status_pipe[1] = -1;
+			ret = read(status_pipe[0], &verdict, 1) == 1 && verdict == 0 ? 0 : 1;
+			goto out;
+		}
+		close(status_pipe[0]);
+		status_pipe[0] = -1;
+		setsid();
+	}
+	fs = calloc(1, sizeof(*fs));
+	if (!fs)
+		goto out;
+	pthread_mutex_init(&fs->lock, NULL);
+	fs->started = time(NULL);
+	int err = store_open(cmd.source, STORE_READ_ONLY, &fs->store);
+	if (err < 0) {
+		fprintf(stderr, "cachepot-fs: cannot open store %s: %s\n", cmd.source, strerror(-err));
+		goto out;
+	}
+	se = fuse_session_new(&args, &cachepot_ops, sizeof(cachepot_ops), fs);
+	if (!se)
+		goto out;
+	if (fuse_set_signal_handlers(se) != 0)
+		goto out;
+	if (fuse_session_mount(se, opts.mountpoint) != 0)
+		goto out;
+	mounted = 1;
+	if (!opts.foreground) {
+		char ok = 0;
+		if (write(status_pipe[1], &ok, 1) != 1)
+			goto out;
+		close(status_pipe[1]);
+		status_pipe[1] = -1;
+		if (chdir("/") < 0)
+			goto out;
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+			close(null);
+		}
+	}
+	if (opts.singlethread) {
+		ret = fuse_session_loop(se);
+	} else {
+		struct fuse_loop_config *config = fuse_loop_cfg_create();
+		if (!config)
+			goto out;
+		fuse_loop_cfg_set_clone_fd(config, (unsigned)opts.clone_fd);
+		fuse_loop_cfg_set_max_threads(config, opts.max_threads);
+		ret = fuse_session_loop_mt(se, config);
+		fuse_loop_cfg_destroy(config);
+	}
+	ret = ret == 0 ? 0 : 1;
+out:
+	if (status_pipe[1] >= 0) {
+		char bad = 1;
+		if (write(status_pipe[1], &bad, 1) < 0)
+			bad = 0;
+		close(status_pipe[1]);
+	}
+	if (status_pipe[0] >= 0)
+		close(status_pipe[0]);
+	if (se) {
+		if (mounted)
+			fuse_session_unmount(se);
+		fuse_remove_signal_handlers(se);
+		fuse_session_destroy(se);
+	}
+	if (fs) {
+		free_nodes(fs);
+		store_close(fs->store);
+		pthread_mutex_destroy(&fs->lock);
+		free(fs);
+	}
+	free(opts.mountpoint);
+	free(cmd.source);
+	fuse_opt_free_args(&args);
+	return ret;
+}

@@ -1,0 +1,485 @@
+/* store-tool: drives a real store for the fs/ integration tests.
+ *
+ *   store-tool put STORE FILE                      put a blob, print its hash
+ *   store-tool publish STORE KEY NAME=FILE[:MODE]... publish one key (MODE octal, default 644);
+ *                                                  prints 0 published, 1 different, 2 same
+ *   store-tool publish-loop STORE SEED             publish random keys until killed (crash test)
+ *   store-tool check STORE                         every indexed key complete: signature good, every
+ *                                                  named blob present and its bytes hash right;
+ *                                                  prints the number of keys
+ *   store-tool race STORE MOUNT N                  publish N keys while 16 threads read them
+ *                                                  through MOUNT; fails on any partial key
+ *   store-tool erofs OP PATH [PATH2]               do OP through the mount, succeed iff it fails
+ *                                                  with EROFS (OP: write rdwr trunc create unlink
+ *                                                  rename chmod chown truncate utimes setxattr
+ *                                                  removexattr mkdir rmdir symlink link mknod)
+ *   store-tool read-errno FILE                     print the errno name of open+read of FILE (OK)
+ *   store-tool fsck [-q] STORE                     the fsck command (fs/fsck.h)
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fs/fsck.h"
+#include "fs/manifest.h"
+#include "fs/store.h"
+#include "hash/digest.h"
+
+#define READERS 16
+
+static int die(const char *what, int err)
+{
+	fprintf(stderr, "store-tool: %s: %s\n", what, strerror(err < 0 ? -err : err));
+	return 1;
+}
+
+static void fill_hex(char hex[65])
+{
+	unsigned char r[32];
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		abort();
+	digest_to_hex(r, hex);
+}
+
+static int cmd_put(int argc, char **argv)
+{
+	struct store *s;
+	unsigned char sha[32];
+	char hex[DIGEST_HEX_SIZE];
+	if (argc != 4)
+		return die("usage: put STORE FILE", EINVAL);
+	int fd = open(argv[3], O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return die(argv[3], errno);
+	int ret = store_open(argv[2], STORE_CREATE, &s);
+	if (ret < 0)
+		return die("store_open", ret);
+	ret = store_put_blob_fd(s, fd, NULL, sha);
+	close(fd);
+	store_close(s);
+	if (ret < 0)
+		return die("put", ret);
+	digest_to_hex(sha, hex);
+	printf("%s\n", hex);
+	return 0;
+}
+
+static int cmd_publish(int argc, char **argv)
+{
+	struct store *s;
+	struct manifest m;
+	if (argc < 4)
+		return die("usage: publish STORE KEY NAME=FILE[:MODE]...", EINVAL);
+	int ret = store_open(argv[2], STORE_CREATE, &s);
+	if (ret < 0)
+		return die("store_open", ret);
+	manifest_init(&m);
+	snprintf(m.key, sizeof(m.key), "%s", argv[3]);
+	memset(m.toolchain, 'a', 64);
+	m.outputs = calloc((size_t)argc, sizeof(*m.outputs));
+	m.worker = strdup("store-tool");
+	m.created = time(NULL);
+	for (int i = 4; i < argc && ret == 0; i++) {
+		char *spec = strdup(argv[i]), *eq = strchr(spec, '='), *colon;
+		if (!eq) {
+			free(spec);
+			ret = -EINVAL;
+			break;
+		}
+		*eq = 0;
+		struct manifest_output *o = &m.outputs[m.n_outputs++];
+		o->name = strdup(spec);
+		o->mode = 0644;
+		colon = strrchr(eq + 1, ':');
+		if (colon) {
+			*colon = 0;
+			o->mode = (unsigned)strtoul(colon + 1, NULL, 8);
+		}
+		int fd = open(eq + 1, O_RDONLY | O_CLOEXEC);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) < 0) {
+			ret = -errno;
+		} else {
+			o->size = (uint64_t)st.st_size;
+			ret = store_put_blob_fd(s, fd, NULL, o->sha256);
+		}
+		if (fd >= 0)
+			close(fd);
+		free(spec);
+	}
+	if (ret == 0)
+		ret = store_put_blob_buffer(s, "", 0, m.stdout_sha256);
+	if (ret == 0)
+		ret = store_put_blob_buffer(s, "", 0, m.stderr_sha256);
+	if (ret == 0)
+		ret = store_publish(s, &m);
+	manifest_release(&m);
+	store_close(s);
+	if (ret < 0)
+		return die("publish", ret);
+	printf("%d\n", ret);
+	return 0;
+}
+
+static uint64_t xorshift(uint64_t *state)
+{
+	uint64_t x = *state;
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *state = x;
+}
+
+static void fill_pattern(unsigned char *buf, size_t len, uint64_t seed)
+{
+	uint64_t st = seed * 0x9E3779B97F4A7C15ull + 1;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (unsigned char)(xorshift(&st) >> 32);
+}
+
+/* Publish random keys forever: the crash test kills this at random points. */
+static int cmd_publish_loop(int argc, char **argv)
+{
+	struct store *s;
+	if (argc != 4)
+		return die("usage: publish-loop STORE SEED", EINVAL);
+	uint64_t st = strtoull(argv[3], NULL, 10) * 2654435761u + 7;
+	int ret = store_open(argv[2], STORE_CREATE, &s);
+	if (ret < 0)
+		return die("store_open", ret);
+	unsigned char *buf = malloc(1 << 17);
+	for (;;) {
+		struct manifest m;
+		manifest_init(&m);
+		fill_hex(m.key);
+		memset(m.toolchain, 'b', 64);
+		size_t n = 1 + xorshift(&st) % 3;
+		m.outputs = calloc(n, sizeof(*m.outputs));
+		for (size_t i = 0; i < n && ret == 0; i++) {
+			struct manifest_output *o = &m.outputs[m.n_outputs++];
+			o->name = malloc(32);
+			snprintf(o->name, 32, "out%zu.rlib", i);
+			o->mode = 0644;
+			o->size = xorshift(&st) % (1 << 17);
+			fill_pattern(buf, o->size, xorshift(&st));
+			ret = store_put_blob_buffer(s, buf, o->size, o->sha256);
+		}
+		if (ret == 0)
+			ret = store_put_blob_buffer(s, "out", 3, m.stdout_sha256);
+		m.stdout_size = 3;
+		if (ret == 0)
+			ret = store_put_blob_buffer(s, "", 0, m.stderr_sha256);
+		if (ret == 0)
+			ret = store_publish(s, &m);
+		manifest_release(&m);
+		if (ret < 0)
+			break;
+		ret = 0;
+	}
+	free(buf);
+	store_close(s);
+	return die("publish-loop", ret);
+}
+
+struct check_ctx { struct store *store; unsigned long keys, bad; };
+
+static int check_blob(struct check_ctx *c, const char *key, const unsigned char sha[32], uint64_t size)
+{
+	unsigned char d[32];
+	uint64_t got = 0;
+	int fd = store_open_blob(c->store, sha);
+	if (fd < 0 || digest_fd(fd, d, &got) < 0 || got != size || memcmp(d, sha, 32) != 0) {
+		fprintf(stderr, "store-tool: key %s is incomplete or damaged\n", key);
+		c->bad++;
+	}
+	if (fd >= 0)
+		close(fd);
+	return 0;
+}
+
+static int check_key(void *ctx, const char key_hex[65], const char *text, size_t len)
+{
+	struct check_ctx *c = ctx;
+	struct manifest m;
+	c->keys++;
+	if (store_parse_manifest(c->store, text, len, &m) < 0 || strcmp(m.key, key_hex) != 0) {
+		fprintf(stderr, "store-tool: key %s: bad manifest\n", key_hex);
+		c->bad++;
+		return 0;
+	}
+	for (size_t i = 0; i < m.n_outputs; i++)
+		check_blob(c, key_hex, m.outputs[i].sha256, m.outputs[i].size);
+	check_blob(c, key_hex, m.stdout_sha256, m.stdout_size);
+	check_blob(c, key_hex, m.stderr_sha256, m.stderr_size);
+	manifest_release(&m);
+	return 0;
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	struct check_ctx c = { NULL, 0, 0 };
+	if (argc != 3)
+		return die("usage: check STORE", EINVAL);
+	int ret = store_open(argv[2], STORE_READ_ONLY, &c.store);
+	if (ret < 0)
+		return die("store_open", ret);
+	ret = store_foreach_manifest(c.store, check_key, &c);
+	store_close(c.store);
+	if (ret < 0)
+		return die("check", ret);
+	printf("%lu\n", c.keys);
+	return c.bad ? 1 : 0;
+}
+
+/* ---- race: readers through the mount while a publisher writes the store ---- */
+
+struct race {
+	const char *mount;
+	unsigned n;
+	atomic_uint published;          /* keys 0..published-1 are published */
+	atomic_int done;
+	atomic_ulong whole, partial, misses, early;
+};
+
+static void race_key(unsigned i, char hex[65])
+{
+	unsigned char d[32];
+	char seed[32];
+	snprintf(seed, sizeof(seed), "race-%u", i);
+	if (digest_buffer(seed, strlen(seed), d) < 0)
+		abort();
+	digest_to_hex(d, hex);
+}
+
+static unsigned race_outputs(unsigned i) { return 1 + i % 4; }
+static size_t race_size(unsigned i, unsigned j) { return (i * 7919u + j * 104729u) % 200000u; }
+
+static int race_publish_one(struct store *s, unsigned i, unsigned char *buf)
+{
+	struct manifest m;
+	int ret = 0;
+	manifest_init(&m);
+	race_key(i, m.key);
+	memset(m.toolchain, 'c', 64);
+	m.outputs = calloc(race_outputs(i), sizeof(*m.outputs));
+	for (unsigned j = 0; j < race_outputs(i) && ret == 0; j++) {
+		struct manifest_output *o = &m.outputs[m.n_outputs++];
+		o->name = malloc(32);
+		snprintf(o->name, 32, "out-%u", j);
+		o->mode = j % 2 ? 0755 : 0644;
+		o->size = race_size(i, j);
+		fill_pattern(buf, o->size, i * 1000u + j);
+		ret = store_put_blob_buffer(s, buf, o->size, o->sha256);
+	}
+	if (ret == 0)
+		ret = store_put_blob_buffer(s, "", 0, m.stdout_sha256);
+	if (ret == 0)
+		ret = store_put_blob_buffer(s, "", 0, m.stderr_sha256);
+	if (ret == 0)
+		ret = store_publish(s, &m);
+	manifest_release(&m);
+	return ret;
+}
+
+/* 1 whole, 0 absent, -1 partial or wrong. */
+static int race_read_key(struct race *r, unsigned i, unsigned char *want, unsigned char *got)
+{
+	char key[65], path[512];
+	struct stat st;
+	race_key(i, key);
+	snprintf(path, sizeof(path), "%s/ac/%s", r->mount, key);
+	if (stat(path, &st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	for (unsigned j = 0; j < race_outputs(i); j++) {
+		size_t size = race_size(i, j);
+		snprintf(path, sizeof(path), "%s/ac/%s/out-%u", r->mount, key, j);
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return -1;
+		size_t have = 0;
+		ssize_t n;
+		while (have <= size && (n = read(fd, got + have, size + 1 - have)) > 0)
+			have += (size_t)n;
+		close(fd);
+		fill_pattern(want, size, i * 1000u + j);
+		if (have != size || memcmp(want, got, size) != 0)
+			return -1;
+	}
+	snprintf(path, sizeof(path), "%s/ac/%s/.manifest", r->mount, key);
+	return stat(path, &st) == 0 && st.st_size > 0 ? 1 : -1;
+}
+
+static void *race_reader(void *arg)
+{
+	struct race *r = arg;
+	unsigned char *want = malloc(200001), *got = malloc(200002);
+	uint64_t st = (uint64_t)(uintptr_t)&st ^ (uint64_t)time(NULL);
+	while (!atomic_load(&r->done)) {
+		/* Half the time a key near the publishing edge, where a half-written key would show. */
+		unsigned p = atomic_load(&r->published);
+		unsigned lo = xorshift(&st) % 2 && p > 4 ? p - 4 : 0;
+		unsigned hi = p + 3 < r->n ? p + 3 : r->n;
+		unsigned i = lo + (unsigned)(xorshift(&st) % (hi - lo));
+		int res = race_read_key(r, i, want, got);
+		if (res == 1)
+			atomic_fetch_add(&r->whole, 1);
+		else if (res == 0 && i < p)
+			atomic_fetch_add(&r->early, 1);   /* published before we looked, yet not found */
+		else if (res == 0)
+			atomic_fetch_add(&r->misses, 1);
+		else {
+			fprintf(stderr, "store-tool: race: key %u seen partial or wrong\n", i);
+			atomic_fetch_add(&r->partial, 1);
+		}
+	}
+	free(want);
+	free(got);
+	return NULL;
+}
+
+static int cmd_race(int argc, char **argv)
+{
+	struct store *s;
+	struct race r;
+	pthread_t readers[READERS];
+	if (argc != 5)
+		return die("usage: race STORE MOUNT N", EINVAL);
+	memset(&r, 0, sizeof(r));
+	r.mount = argv[3];
+	r.n = (unsigned)strtoul(argv[4], NULL, 10);
+	int ret = store_open(argv[2], STORE_CREATE, &s);
+	if (ret < 0)
+		return die("store_open", ret);
+	unsigned char *buf = malloc(200001);
+	for (int t = 0; t < READERS; t++)
+		pthread_create(&readers[t], NULL, race_reader, &r);
+	for (unsigned i = 0; i < r.n && ret == 0; i++) {
+		ret = race_publish_one(s, i, buf);
+		atomic_store(&r.published, i + 1);
+	}
+	/* Let the readers see the last keys too. */
+	usleep(300 * 1000);
+	atomic_store(&r.done, 1);
+	for (int t = 0; t < READERS; t++)
+		pthread_join(readers[t], NULL);
+	free(buf);
+	store_close(s);
+	if (ret < 0)
+		return die("race publish", ret);
+	printf("published=%u whole=%lu partial=%lu not-yet-published=%lu published-but-missed=%lu\n",
+	       r.n, atomic_load(&r.whole), atomic_load(&r.partial), atomic_load(&r.misses),
+	       atomic_load(&r.early));
+	return atomic_load(&r.partial) == 0 && atomic_load(&r.early) == 0 && atomic_load(&r.whole) > 0
+	           ? 0 : 1;
+}
+
+static int cmd_erofs(int argc, char **argv)
+{
+	if (argc < 4)
+		return die("usage: erofs OP PATH [PATH2]", EINVAL);
+	const char *op = argv[2], *p = argv[3], *q = argc > 4 ? argv[4] : NULL;
+	int r = -1, fd = -1;
+	errno = 0;
+	if (!strcmp(op, "write")) {
+		fd = open(p, O_WRONLY | O_CLOEXEC);
+	} else if (!strcmp(op, "rdwr")) {
+		fd = open(p, O_RDWR | O_CLOEXEC);
+	} else if (!strcmp(op, "trunc")) {
+		fd = open(p, O_RDONLY | O_TRUNC | O_CLOEXEC);
+	} else if (!strcmp(op, "create")) {
+		fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	} else if (!strcmp(op, "unlink")) {
+		r = unlink(p);
+	} else if (!strcmp(op, "rename") && q) {
+		r = rename(p, q);
+	} else if (!strcmp(op, "chmod")) {
+		r = chmod(p, 0777);
+	} else if (!strcmp(op, "chown")) {
+		r = chown(p, 1, 1);
+	} else if (!strcmp(op, "truncate")) {
+		r = truncate(p, 0);
+	} else if (!strcmp(op, "utimes")) {
+		r = utimensat(AT_FDCWD, p, NULL, 0);
+	} else if (!strcmp(op, "setxattr")) {
+		r = setxattr(p, "user.cachepot", "x", 1, 0);
+	} else if (!strcmp(op, "removexattr")) {
+		r = removexattr(p, "user.cachepot");
+	} else if (!strcmp(op, "mkdir")) {
+		r = mkdir(p, 0755);
+	} else if (!strcmp(op, "rmdir")) {
+		r = rmdir(p);
+	} else if (!strcmp(op, "symlink")) {
+		r = symlink("target", p);
+	} else if (!strcmp(op, "link") && q) {
+		r = link(p, q);
+	} else if (!strcmp(op, "mknod")) {
+		r = mknod(p, S_IFIFO | 0644, 0);
+	} else {
+		return die(op, EINVAL);
+	}
+	if (fd >= 0) {
+		close(fd);
+		r = 0;
+	}
+	if (r == 0 || errno != EROFS) {
+		fprintf(stderr, "store-tool: %s %s: %s\n", op, p, r == 0 ? "SUCCEEDED" : strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_read_errno(int argc, char **argv)
+{
+	char buf[65536];
+	if (argc != 3)
+		return die("usage: read-errno FILE", EINVAL);
+	int fd = open(argv[2], O_RDONLY | O_CLOEXEC);
+	int err = 0;
+	if (fd < 0) {
+		err = errno;
+	} else {
+		ssize_t n;
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		if (n < 0)
+			err = errno;
+		close(fd);
+	}
+	printf("%s\n", err == 0 ? "OK" : err == EIO ? "EIO" : strerror(err));
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return die("usage: store-tool COMMAND ...", EINVAL);
+	const char *c = argv[1];
+	if (!strcmp(c, "put"))
+		return cmd_put(argc, argv);
+	if (!strcmp(c, "publish"))
+		return cmd_publish(argc, argv);
+	if (!strcmp(c, "publish-loop"))
+		return cmd_publish_loop(argc, argv);
+	if (!strcmp(c, "check"))
+		return cmd_check(argc, argv);
+	if (!strcmp(c, "race"))
+		return cmd_race(argc, argv);
+	if (!strcmp(c, "erofs"))
+		return cmd_erofs(argc, argv);
+	if (!strcmp(c, "read-errno"))
+		return cmd_read_errno(argc, argv);
+	if (!strcmp(c, "fsck"))
+		return fsck_command(argc - 1, argv + 1);
+	return die(c, EINVAL);
+}
