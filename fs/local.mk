@@ -14,3 +14,5 @@ cachepot_fs_LDADD = libcachepot.a $(DEP_LIBS)
 check_PROGRAMS += tests/fs/store-tool
 tests_fs_store_tool_SOURCES = tests/fs/store-tool.c
 tests_fs_store_tool_LDADD = libcachepot.a $(DEP_LIBS)
+TESTS += tests/fs/mount.sh
+EXTRA_DIST += tests/fs/mount.sh
