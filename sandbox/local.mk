@@ -1,3 +1,12 @@
 # sandbox/: run one untrusted compile with nothing of the host to reach (see sandbox/sandbox.h).
-libcachepot_a_SOURCES += sandbox/sandbox.c sandbox/sandbox.h
+libcachepot_a_SOURCES += sandbox/sandbox.c sandbox/sandbox.h sandbox/seccomp.c sandbox/seccomp.h \
+	sandbox/cgroup.c sandbox/cgroup.h
 EXTRA_DIST += tests/sandbox/make-toolchain.sh
+
+# Real bwrap, real rustc, as root: the sandbox's run, reproducibility and escape catalogue.
+check_PROGRAMS += tests/sandbox/test_sandbox
+TESTS += tests/sandbox/test_sandbox
+tests_sandbox_test_sandbox_SOURCES = tests/sandbox/test_sandbox.c
+tests_sandbox_test_sandbox_CFLAGS = $(TEST_CFLAGS)
+tests_sandbox_test_sandbox_LDADD = $(TEST_LDADD)
+EXTRA_DIST += tests/sandbox/escape.rs

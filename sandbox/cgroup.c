@@ -1,0 +1,347 @@
+/* Per-run cgroups of the sandbox; see cgroup.h.
+ *
+ * Killing a run's processes: a pid read from cgroup.procs may exit and be reused by an
+ * unrelated process before we signal it. So each pid is pinned with pidfd_open first, then
+ * checked to still be in the run's cgroup (/proc/PID/cgroup), then signalled through the pidfd:
+ * if it was reused before pidfd_open, the check fails; if after, the signal goes nowhere.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sandbox/cgroup.h"
+
+#define CGROUP_ROOT "/sys/fs/cgroup"
+#define SMALL_FILE_MAX 65536
+
+static int write_file(const char *dir, const char *name, const char *text)
+{
+	char path[4096];
+	int fd, rc = 0;
+	size_t len = strlen(text);
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, text, len);
+	if (n < 0)
+		rc = -errno;
+	else if ((size_t)n != len)
+		rc = -EIO;
+	close(fd);
+	return rc;
+}
+
+/* Read at most SMALL_FILE_MAX - 1 bytes of PATH into a malloc'd NUL-terminated string. */
+static int read_small_file(const char *path, char **text)
+{
+	char *buf;
+	size_t len = 0;
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	buf = malloc(SMALL_FILE_MAX);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (len < SMALL_FILE_MAX - 1 &&
+	       (n = read(fd, buf + len, SMALL_FILE_MAX - 1 - len)) > 0)
+		len += (size_t)n;
+	close(fd);
+	buf[len] = '\0';
+	*text = buf;
+	return 0;
+}
+
+/* The value of "KEY N" in the keyed file DIR/NAME (memory.events, pids.events...), 0 if absent. */
+static uint64_t read_keyed(const char *dir, const char *name, const char *key)
+{
+	char path[4096], *text, *p;
+	size_t klen = strlen(key);
+	uint64_t v = 0;
+
+	if (!dir || (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return 0;
+	if (read_small_file(path, &text) < 0)
+		return 0;
+	for (p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, key, klen) == 0 && p[klen] == ' ') {
+			v = strtoull(p + klen + 1, NULL, 10);
+			break;
+		}
+	}
+	free(text);
+	return v;
+}
+
+static uint64_t read_number(const char *dir, const char *name)
+{
+	char path[4096], *text;
+	uint64_t v;
+
+	if (!dir || (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		return 0;
+	if (read_small_file(path, &text) < 0)
+		return 0;
+	v = strtoull(text, NULL, 10);
+	free(text);
+	return v;
+}
+
+/* The calling process's path in the hierarchy whose controller list contains CONTROLLER
+ * (v1), or in the unified hierarchy when CONTROLLER is NULL; malloc'd. */
+static int own_cgroup_path(const char *controller, char **path)
+{
+	char *text, *line, *save = NULL;
+	int rc = -ENOENT;
+
+	rc = read_small_file("/proc/self/cgroup", &text);
+	if (rc < 0)
+		return rc;
+	rc = -ENOENT;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2)
+			continue;
+		*c2 = '\0';
+		if (controller) {
+			char *tok, *s2 = NULL;
+			int found = 0;
+			for (tok = strtok_r(c1 + 1, ",", &s2); tok; tok = strtok_r(NULL, ",", &s2))
+				found |= strcmp(tok, controller) == 0;
+			if (!found)
+				continue;
+		} else if (c1[1] != '\0') {
+			continue;
+		}
+		*path = strdup(c2 + 1);
+		rc = *path ? 0 : -ENOMEM;
+		break;
+	}
+	free(text);
+	return rc;
+}
+
+/* Create BASE/OWN/NAME (OWN from /proc/self/cgroup for CONTROLLER) and open its cgroup.procs. */
+static int add_dir(struct sandbox_cgroup *cg, const char *base, const char *controller,
+		   const char *name, char **made)
+{
+	char *own = NULL, *dir = NULL, procs[4096];
+	int rc, fd;
+
+	rc = own_cgroup_path(controller, &own);
+	if (rc < 0)
+		return rc;
+	if (asprintf(&dir, "%s%s%s/%s", base, own[0] == '/' ? "" : "/",
+		     strcmp(own, "/") == 0 ? "" : own, name) < 0) {
+		free(own);
+		return -ENOMEM;
+	}
+	free(own);
+	if (mkdir(dir, 0755) < 0) {
+		rc = -errno;
+		free(dir);
+		return rc;
+	}
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", dir);
+	fd = open(procs, O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		rc = -errno;
+		rmdir(dir);
+		free(dir);
+		return rc;
+	}
+	cg->dirs[cg->n_dirs] = dir;
+	cg->procs_fds[cg->n_dirs] = fd;
+	cg->n_dirs++;
+	*made = dir;
+	return 0;
+}
+
+static int unified_has_controllers(void)
+{
+	char *text;
+	int ok;
+
+	if (read_small_file(CGROUP_ROOT "/cgroup.controllers", &text) < 0)
+		return 0;
+	ok = strstr(text, "memory") && strstr(text, "pids");
+	free(text);
+	return ok;
+}
+
+int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *name, uint64_t memory_bytes,
+			  unsigned max_processes)
+{
+	char num[32];
+	int rc, i;
+
+	memset(cg, 0, sizeof(*cg));
+	for (i = 0; i < SANDBOX_CGROUP_MAX_DIRS; i++)
+		cg->procs_fds[i] = -1;
+
+	if (unified_has_controllers()) {
+		char *own = NULL, *parent = NULL;
+		cg->version = 2;
+		/* The run's cgroup needs both controllers enabled in its parent (the daemon's own
+		 * cgroup); on a host where that is not delegated to us, fall back below. */
+		rc = own_cgroup_path(NULL, &own);
+		if (rc == 0 && asprintf(&parent, CGROUP_ROOT "%s", own) < 0)
+			rc = -ENOMEM;
+		if (rc == 0)
+			rc = write_file(parent, "cgroup.subtree_control", "+memory +pids");
+		free(own);
+		free(parent);
+		if (rc == 0)
+			rc = add_dir(cg, CGROUP_ROOT, NULL, name, &cg->memory_dir);
+		if (rc == 0) {
+			cg->pids_dir = cg->memory_dir;
+			snprintf(num, sizeof(num), "%" PRIu64, memory_bytes);
+			rc = write_file(cg->memory_dir, "memory.max", num);
+		}
+		if (rc == 0)
+			(void)write_file(cg->memory_dir, "memory.swap.max", "0");
+	} else {
+		cg->version = 1;
+		rc = add_dir(cg, CGROUP_ROOT "/memory", "memory", name, &cg->memory_dir);
+		if (rc == 0)
+			rc = add_dir(cg, CGROUP_ROOT "/pids", "pids", name, &cg->pids_dir);
+		if (rc == 0) {
+			snprintf(num, sizeof(num), "%" PRIu64, memory_bytes);
+			rc = write_file(cg->memory_dir, "memory.limit_in_bytes", num);
+		}
+		/* Without this, swap would let a run use more than its limit. Absent when the
+		 * kernel has no swap accounting. */
+		if (rc == 0) {
+			int r2 = write_file(cg->memory_dir, "memory.memsw.limit_in_bytes", num);
+			if (r2 < 0 && r2 != -ENOENT)
+				rc = r2;
+		}
+	}
+	if (rc == 0) {
+		snprintf(num, sizeof(num), "%u", max_processes);
+		rc = write_file(cg->pids_dir, "pids.max", num);
+	}
+	if (rc < 0) {
+		sandbox_cgroup_destroy(cg);
+		if (rc == -ENOENT || rc == -EROFS || rc == -EBUSY || rc == -EOPNOTSUPP)
+			rc = -ENOTSUP;
+	}
+	return rc;
+}
+
+int sandbox_cgroup_enter_self(const struct sandbox_cgroup *cg)
+{
+	int i;
+
+	for (i = 0; i < cg->n_dirs; i++)
+		if (write(cg->procs_fds[i], "0", 1) != 1)
+			return -errno;
+	return 0;
+}
+
+/* SIGKILL PID if it is still in the cgroup whose directory ends in /NAME. 1 if signalled. */
+static int kill_if_member(pid_t pid, const char *name)
+{
+	char path[64], *text, needle[512];
+	int pidfd, member, rc = 0;
+
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (pidfd < 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	snprintf(needle, sizeof(needle), "/%s\n", name);
+	if (read_small_file(path, &text) == 0) {
+		member = strstr(text, needle) != NULL;
+		free(text);
+		if (member && syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0)
+			rc = 1;
+	}
+	close(pidfd);
+	return rc;
+}
+
+int sandbox_cgroup_kill_all(struct sandbox_cgroup *cg)
+{
+	const char *name;
+	char path[4096];
+	int round;
+
+	if (!cg->pids_dir)
+		return 0;
+	name = strrchr(cg->pids_dir, '/') + 1;
+	/* No new processes from now on: a fork bomb cannot outrun the loop below. */
+	(void)write_file(cg->pids_dir, "pids.max", "0");
+	if (cg->version == 2)
+		(void)write_file(cg->pids_dir, "cgroup.kill", "1");
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg->pids_dir);
+	for (round = 0; round < 400; round++) {
+		char *text, *p, *end;
+		int any = 0;
+		if (read_small_file(path, &text) < 0)
+			return 0;
+		for (p = text; *p; p = end) {
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			any = 1;
+			if (pid > 0)
+				kill_if_member((pid_t)pid, name);
+			while (*end == '\n')
+				end++;
+		}
+		free(text);
+		if (!any)
+			return 0;
+		nanosleep(&(struct timespec){ .tv_nsec = 5 * 1000 * 1000 }, NULL);
+	}
+	return -EBUSY;
+}
+
+void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, int *oom_killed, int *pids_refused,
+			  uint64_t *peak_memory)
+{
+	if (cg->version == 2) {
+		*oom_killed = read_keyed(cg->memory_dir, "memory.events", "oom_kill") > 0;
+		*peak_memory = read_number(cg->memory_dir, "memory.peak");
+	} else {
+		*oom_killed = read_keyed(cg->memory_dir, "memory.oom_control", "oom_kill") > 0;
+		*peak_memory = read_number(cg->memory_dir, "memory.max_usage_in_bytes");
+	}
+	*pids_refused = read_keyed(cg->pids_dir, "pids.events", "max") > 0;
+}
+
+void sandbox_cgroup_destroy(struct sandbox_cgroup *cg)
+{
+	int i, round;
+
+	if (cg->n_dirs > 0)
+		(void)sandbox_cgroup_kill_all(cg);
+	for (i = cg->n_dirs - 1; i >= 0; i--) {
+		if (cg->procs_fds[i] >= 0)
+			close(cg->procs_fds[i]);
+		/* A killed process leaves its cgroup a moment after it is reaped. */
+		for (round = 0; round < 200 && rmdir(cg->dirs[i]) < 0 && errno == EBUSY; round++)
+			nanosleep(&(struct timespec){ .tv_nsec = 5 * 1000 * 1000 }, NULL);
+		free(cg->dirs[i]);
+	}
+	memset(cg, 0, sizeof(*cg));
+	for (i = 0; i < SANDBOX_CGROUP_MAX_DIRS; i++)
+		cg->procs_fds[i] = -1;
+}

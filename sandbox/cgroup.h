@@ -1,0 +1,47 @@
+/* Per-run cgroups of the sandbox (memory and pids limits, and a handle on every process of a
+ * run), internal to sandbox/.
+ *
+ * A run's cgroup is created below the calling process's own cgroup (so the limits the
+ * daemon's service manager set still cover it): on cgroup v2 when the unified hierarchy at
+ * /sys/fs/cgroup has the memory and pids controllers, else on the v1 hierarchies at
+ * /sys/fs/cgroup/memory and /sys/fs/cgroup/pids. When neither works the run has no cgroup
+ * (sandbox_cgroup_create returns -ENOTSUP) and the caller falls back to rlimits.
+ */
+#ifndef CACHEPOT_SANDBOX_CGROUP_H
+#define CACHEPOT_SANDBOX_CGROUP_H
+
+#include <stdint.h>
+
+#define SANDBOX_CGROUP_MAX_DIRS 2
+
+struct sandbox_cgroup {
+	int version;                            /* 1 or 2; 0 when none */
+	char *dirs[SANDBOX_CGROUP_MAX_DIRS];     /* created directories (v1: memory, pids) */
+	int procs_fds[SANDBOX_CGROUP_MAX_DIRS];  /* cgroup.procs of each, O_WRONLY|O_CLOEXEC */
+	int n_dirs;
+	char *memory_dir; /* borrowed from dirs: where memory.* lives */
+	char *pids_dir;   /* borrowed from dirs: where pids.* and the run's processes are listed */
+};
+
+/* Create the cgroups of one run named NAME (unique per run) with the given limits. On success
+ * CG owns directories and fds; release with sandbox_cgroup_destroy. -errno (-ENOTSUP: no
+ * usable hierarchy) on failure, with nothing left behind. */
+int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *name, uint64_t memory_bytes,
+			  unsigned max_processes) __attribute__((warn_unused_result));
+
+/* In a forked child before exec: move the calling process into every cgroup of CG (writes "0"
+ * to the open cgroup.procs fds). Async-signal-safe. 0 or -errno. */
+int sandbox_cgroup_enter_self(const struct sandbox_cgroup *cg);
+
+/* Kill every process in the run's cgroup and wait (bounded, about 2 s) until it is empty: new
+ * forks are stopped first by lowering pids.max to 0. 0 when empty, -EBUSY if not. */
+int sandbox_cgroup_kill_all(struct sandbox_cgroup *cg);
+
+/* Usage and events: OOM kills, forks refused at pids.max, peak memory (bytes). */
+void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, int *oom_killed, int *pids_refused,
+			  uint64_t *peak_memory);
+
+/* Kill what is left, remove the directories and close the fds. Safe on a zeroed CG. */
+void sandbox_cgroup_destroy(struct sandbox_cgroup *cg);
+
+#endif

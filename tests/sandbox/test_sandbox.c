@@ -1,0 +1,709 @@
+/* The bubblewrap sandbox with real bwrap and real rustc (issue 4's "Must show").
+ *
+ * Needs root, BWRAP_PATH and the machine's rustc. main() builds the toolchain tree (through
+ * tests/sandbox/make-toolchain.sh, shared between runs) and the hostile proc-macro
+ * tests/sandbox/escape.rs with the host's rustc, outside any sandbox. Each escape test then
+ * compiles, inside a fresh sandbox, a crate that invokes one attempt of that macro, and checks
+ * both what the macro reports (stderr: "ATTEMPT name: contained|ESCAPED ...") and the host side
+ * (listener, canaries, trees, surviving processes).
+ */
+#include "config.h"
+
+#include <check.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/sandbox.h"
+
+/* Test-program state, set once in main. */
+static char toolchain[PATH_MAX];
+static char base[PATH_MAX];   /* per-run scratch directory */
+static char macro_so[PATH_MAX];
+static char registry[PATH_MAX] = "/usr/share/cargo/registry";
+
+static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int run_cmd(const char *fmt, ...)
+{
+	char cmd[8192];
+	va_list ap;
+	int st;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	st = system(cmd);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* A job's directories under BASE/NAME: in/ (bound at /cachepot) and out/ (output tmpfs). */
+struct job_dirs {
+	char root[PATH_MAX], input[PATH_MAX], output[PATH_MAX];
+	char crate_name[64];
+};
+
+static void job_dirs_init(struct job_dirs *d, const char *name)
+{
+	static unsigned counter; /* test program only */
+
+	snprintf(d->root, sizeof(d->root), "%s/%s-%u", base, name, counter++);
+	snprintf(d->input, sizeof(d->input), "%s/in", d->root);
+	snprintf(d->output, sizeof(d->output), "%s/out", d->root);
+	snprintf(d->crate_name, sizeof(d->crate_name), "victim_%d_%u", (int)getpid(), counter);
+	ck_assert_int_eq(run_cmd("mkdir -p '%s/cwd' '%s/deps' '%s/out' '%s' && cp '%s' '%s/deps/'",
+				 d->input, d->input, d->input, d->output, macro_so, d->input), 0);
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "we");
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
+static void spec_init(struct sandbox_spec *spec, const struct job_dirs *d, char **argv)
+{
+	static char *envp[] = { "PATH=/rust/bin", "LANG=C", "CACHEPOT_JOB=1", NULL };
+
+	memset(spec, 0, sizeof(*spec));
+	spec->toolchain_dir = toolchain;
+	spec->input_dir = d->input;
+	spec->output_host_dir = d->output;
+	spec->output_dest = "/cachepot/out";
+	spec->cwd = "/cachepot/cwd";
+	spec->argv = argv;
+	spec->envp = envp;
+	spec->limits.timeout_ms = 60000;
+	spec->limits.memory_bytes = 1ull << 30;
+	spec->limits.max_processes = 64;
+}
+
+/* Compile /cachepot/cwd/lib.rs (SOURCE) with the escape macro in a fresh sandbox. */
+static int run_victim(const struct job_dirs *d, const char *source,
+		      const struct sandbox_limits *limits, struct sandbox_result *r)
+{
+	char path[PATH_MAX + 16], ext[PATH_MAX];
+	struct sandbox_spec spec;
+	int rc;
+	char *argv[] = { "/rust/bin/rustc", "--edition=2021", "--crate-type", "lib",
+			 "--crate-name", (char *)d->crate_name, "--extern", ext,
+			 "--out-dir", "/cachepot/out", "lib.rs", NULL };
+
+	snprintf(ext, sizeof(ext), "escape=/cachepot/deps/libescape.so");
+	snprintf(path, sizeof(path), "%s/cwd/lib.rs", d->input);
+	if (source) /* NULL: lib.rs is in place already */
+		write_file(path, source);
+	spec_init(&spec, d, argv);
+	if (limits)
+		spec.limits = *limits;
+	rc = sandbox_run(&spec, r);
+	(void)sandbox_output_release(d->output);
+	return rc;
+}
+
+static unsigned count_lines(const char *text, const char *prefix)
+{
+	unsigned n = 0;
+	const char *p = text;
+
+	while ((p = strstr(p, prefix))) {
+		n++;
+		p += strlen(prefix);
+	}
+	return n;
+}
+
+/* The macro ran (the crate compiled), reported at least MIN contained checks, no escape. */
+static void assert_contained(const struct sandbox_result *r, const char *name, unsigned min)
+{
+	char prefix[128];
+
+	snprintf(prefix, sizeof(prefix), "ATTEMPT %s: contained", name);
+	ck_assert_msg(r->exited && r->exit_status == 0, "compile failed (%d/%d): %s", r->exited,
+		      r->exit_status, r->err);
+	ck_assert_msg(!strstr(r->err, "ESCAPED"), "escape: %s", r->err);
+	ck_assert_msg(count_lines(r->err, prefix) >= min, "%u < %u contained lines for %s: %s",
+		      count_lines(r->err, prefix), min, name, r->err);
+}
+
+/* No process on the host has MARKER in its command line. */
+static int processes_with(const char *marker)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *e;
+	int n = 0;
+
+	ck_assert_ptr_nonnull(dir);
+	while ((e = readdir(dir))) {
+		char path[64], buf[4096];
+		ssize_t len;
+		int fd;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		len = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (len <= 0)
+			continue;
+		for (ssize_t i = 0; i < len; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[len] = '\0';
+		if (strstr(buf, marker))
+			n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* A fingerprint of a tree: every entry's path, type, mode, size, mtime, and for small regular
+ * files their content. Two equal fingerprints mean nothing was added, removed or modified. */
+static char *fingerprint_buf;
+static size_t fingerprint_len;
+static int fingerprint_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	char line[PATH_MAX + 256];
+	int n;
+
+	(void)ftw;
+	n = snprintf(line, sizeof(line), "%s %d %o %lld %lld.%09ld\n", path, type, st->st_mode,
+		     (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+	fingerprint_buf = realloc(fingerprint_buf, fingerprint_len + (size_t)n + 1);
+	memcpy(fingerprint_buf + fingerprint_len, line, (size_t)n + 1);
+	fingerprint_len += (size_t)n;
+	if (type == FTW_F && st->st_size < 65536) {
+		int fd = open(path, O_RDONLY | O_CLOEXEC);
+		ssize_t got;
+		if (fd >= 0) {
+			fingerprint_buf = realloc(fingerprint_buf, fingerprint_len + 65536 + 1);
+			got = read(fd, fingerprint_buf + fingerprint_len, 65536);
+			if (got > 0)
+				fingerprint_len += (size_t)got;
+			fingerprint_buf[fingerprint_len] = '\0';
+			close(fd);
+		}
+	}
+	return 0;
+}
+
+static char *fingerprint(const char *dir)
+{
+	char *fp;
+
+	fingerprint_buf = calloc(1, 1);
+	fingerprint_len = 0;
+	ck_assert_int_eq(nftw(dir, fingerprint_entry, 32, FTW_PHYS), 0);
+	fp = fingerprint_buf;
+	fingerprint_buf = NULL;
+	return fp;
+}
+
+/* ---------------------------------------------------------------------------------------- */
+
+START_TEST(test_invalid_spec)
+{
+	struct sandbox_spec spec;
+	struct sandbox_result r;
+	struct sandbox_limits lim;
+	char *argv[] = { "rustc", NULL };
+
+	memset(&spec, 0, sizeof(spec));
+	ck_assert_int_eq(sandbox_run(&spec, &r), -EINVAL);
+	sandbox_result_release(&r);
+	spec.toolchain_dir = toolchain;
+	spec.argv = argv; /* not absolute */
+	ck_assert_int_eq(sandbox_run(&spec, &r), -EINVAL);
+	sandbox_result_release(&r);
+	argv[0] = "/rust/bin/rustc";
+	spec.cwd = "/cachepot/../etc";
+	ck_assert_int_eq(sandbox_run(&spec, &r), -EINVAL);
+	sandbox_result_release(&r);
+	sandbox_limits_default(&lim);
+	ck_assert_uint_gt(lim.timeout_ms, 0);
+	ck_assert_uint_gt(lim.capture_bytes, 0);
+}
+END_TEST
+
+START_TEST(test_rustc_version_and_capture)
+{
+	struct job_dirs d;
+	struct sandbox_spec spec;
+	struct sandbox_result r;
+	char *argv[] = { "/rust/bin/rustc", "-vV", NULL };
+
+	job_dirs_init(&d, "version");
+	spec_init(&spec, &d, argv);
+	ck_assert_int_eq(sandbox_run(&spec, &r), 0);
+	ck_assert_int_eq(sandbox_output_release(d.output), 0);
+	ck_assert_msg(r.exited && r.exit_status == 0, "%s", r.err);
+	ck_assert_msg(strncmp(r.out, "rustc 1.", 8) == 0, "%s", r.out);
+	ck_assert_ptr_nonnull(strstr(r.out, "host: x86_64"));
+	ck_assert_int_eq(r.output_truncated, 0);
+	ck_assert_uint_gt(r.wall_us, 0);
+	sandbox_result_release(&r);
+
+	/* capture_bytes caps stdout; the rest is dropped and flagged */
+	spec.limits.capture_bytes = 10;
+	ck_assert_int_eq(sandbox_run(&spec, &r), 0);
+	ck_assert_int_eq(sandbox_output_release(d.output), 0);
+	ck_assert_uint_eq(r.out_len, 10);
+	ck_assert_int_eq(r.output_truncated, 1);
+	ck_assert_str_eq(r.out, "rustc 1.95");
+	sandbox_result_release(&r);
+
+	/* a failing command: status, not an error */
+	argv[1] = "--no-such-flag";
+	spec.limits.capture_bytes = 0;
+	ck_assert_int_eq(sandbox_run(&spec, &r), 0);
+	ck_assert_int_eq(sandbox_output_release(d.output), 0);
+	ck_assert_int_eq(r.exited, 1);
+	ck_assert_int_ne(r.exit_status, 0);
+	ck_assert_ptr_nonnull(strstr(r.err, "no-such-flag"));
+	sandbox_result_release(&r);
+
+	/* a command that does not exist in the sandbox: bwrap's own failure, -EIO */
+	argv[0] = "/bin/sh";
+	argv[1] = NULL;
+	ck_assert_int_eq(sandbox_run(&spec, &r), -EIO);
+	ck_assert_ptr_nonnull(strstr(r.err, "bwrap"));
+	sandbox_result_release(&r);
+	ck_assert_int_eq(sandbox_output_release(d.output), -EINVAL); /* not left mounted */
+}
+END_TEST
+
+/* A real crate of the corpus (cfg-if, no dependencies) compiled at canonical paths in two
+ * fresh sandboxes: the rlib is byte-identical, the inputs unchanged. */
+START_TEST(test_real_crate_reproducible)
+{
+	struct job_dirs d[2];
+	struct sandbox_spec spec;
+	struct sandbox_result r;
+	char *fp_before, *fp_after, path[2][PATH_MAX + 64];
+	char *argv[] = { "/rust/bin/rustc", "--crate-name", "cfg_if", "--edition=2018",
+			 "src/lib.rs", "--error-format=json",
+			 "--json=diagnostic-rendered-ansi,artifacts,future-incompat",
+			 "--crate-type", "lib", "--emit=dep-info,metadata,link",
+			 "-C", "embed-bitcode=no", "-C", "debuginfo=2",
+			 "-C", "metadata=5c0f5ae0ab1e2d11", "-C", "extra-filename=-5c0f5ae0ab1e2d11",
+			 "--out-dir", "/cachepot/out", "--cap-lints", "allow", NULL };
+
+	for (int i = 0; i < 2; i++) {
+		job_dirs_init(&d[i], "cfg-if");
+		ck_assert_int_eq(run_cmd("mkdir -p '%s/registry' && cp -RL '%s/cfg-if-1.0.0' "
+					 "'%s/registry/'", d[i].input, registry, d[i].input), 0);
+		fp_before = fingerprint(d[i].input);
+		spec_init(&spec, &d[i], argv);
+		spec.cwd = "/cachepot/registry/cfg-if-1.0.0";
+		ck_assert_int_eq(sandbox_run(&spec, &r), 0);
+		ck_assert_msg(r.exited && r.exit_status == 0, "%s", r.err);
+		ck_assert_ptr_nonnull(strstr(r.err, "\"artifact\""));
+		sandbox_result_release(&r);
+		snprintf(path[i], sizeof(path[i]), "%s/libcfg_if-5c0f5ae0ab1e2d11.rlib",
+			 d[i].root);
+		ck_assert_int_eq(run_cmd("cp '%s/libcfg_if-5c0f5ae0ab1e2d11.rlib' '%s/libcfg_if-"
+					 "5c0f5ae0ab1e2d11.rmeta' '%s/cfg_if-5c0f5ae0ab1e2d11.d' "
+					 "'%s/'", d[i].output, d[i].output, d[i].output, d[i].root),
+				 0);
+		ck_assert_int_eq(sandbox_output_release(d[i].output), 0);
+		fp_after = fingerprint(d[i].input);
+		ck_assert_str_eq(fp_before, fp_after);
+		free(fp_before);
+		free(fp_after);
+	}
+	ck_assert_int_eq(run_cmd("cmp -s '%s' '%s'", path[0], path[1]), 0);
+	ck_assert_int_eq(run_cmd("cmp -s '%s/libcfg_if-5c0f5ae0ab1e2d11.rmeta' "
+				 "'%s/libcfg_if-5c0f5ae0ab1e2d11.rmeta'", d[0].root, d[1].root), 0);
+	/* the dep-info names canonical paths only */
+	ck_assert_int_eq(run_cmd("grep -q '^/cachepot/out/libcfg_if-5c0f5ae0ab1e2d11.rlib: "
+				 "src/lib.rs' '%s/cfg_if-5c0f5ae0ab1e2d11.d'", d[0].root), 0);
+}
+END_TEST
+
+START_TEST(test_escape_connect_loopback)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	struct sockaddr_in addr = { .sin_family = AF_INET,
+				    .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(addr);
+	char src[256];
+	int ls;
+
+	ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	ck_assert_int_ge(ls, 0);
+	ck_assert_int_eq(bind(ls, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	ck_assert_int_eq(listen(ls, 16), 0);
+	ck_assert_int_eq(getsockname(ls, (struct sockaddr *)&addr, &len), 0);
+	snprintf(src, sizeof(src), "escape::attempt!(\"connect\", \"127.0.0.1:%u\");\n",
+		 ntohs(addr.sin_port));
+	job_dirs_init(&d, "connect");
+	ck_assert_int_eq(run_victim(&d, src, NULL, &r), 0);
+	assert_contained(&r, "connect", 2);
+	sandbox_result_release(&r);
+	/* the listener saw nothing */
+	ck_assert_int_lt(accept(ls, NULL, NULL), 0);
+	ck_assert_int_eq(errno, EAGAIN);
+	close(ls);
+}
+END_TEST
+
+START_TEST(test_escape_resolve)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+
+	job_dirs_init(&d, "resolve");
+	ck_assert_int_eq(run_victim(&d, "escape::attempt!(\"resolve\", \"deb.debian.org\");\n",
+				    NULL, &r), 0);
+	assert_contained(&r, "resolve", 2);
+	ck_assert_ptr_nonnull(strstr(r.err, "deb.debian.org: "));
+	sandbox_result_release(&r);
+}
+END_TEST
+
+START_TEST(test_escape_read_canaries)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	char root_canary[64], tmp_canary[64], src[512];
+
+	snprintf(root_canary, sizeof(root_canary), "/root/cachepot-canary-%d", (int)getpid());
+	snprintf(tmp_canary, sizeof(tmp_canary), "/tmp/cachepot-canary-%d", (int)getpid());
+	write_file(root_canary, "secret in /root\n");
+	write_file(tmp_canary, "secret in /tmp\n");
+	snprintf(src, sizeof(src),
+		 "escape::attempt!(\"read\", \"%s\", \"%s\", \"/etc/shadow\", \"/etc/passwd\", "
+		 "\"/home\", \"/var/lib/cachepot\", \"/root/.cargo/bin/rustc\");\n",
+		 root_canary, tmp_canary);
+	job_dirs_init(&d, "read");
+	ck_assert_int_eq(run_victim(&d, src, NULL, &r), 0);
+	unlink(root_canary);
+	unlink(tmp_canary);
+	assert_contained(&r, "read", 7);
+	sandbox_result_release(&r);
+}
+END_TEST
+
+START_TEST(test_escape_write_trees)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	char *tc_before, *tc_after, *in_before, *in_after;
+	const char *src = "escape::attempt!(\"write\", \"/rust/bin/rustc\", \"/rust/evil\", "
+			  "\"/rust/lib/evil.so\", \"/usr/lib/x86_64-linux-gnu/libc.so.6\", "
+			  "\"/usr/evil\", \"/lib64/evil\", \"/cachepot/cwd/lib.rs\", "
+			  "\"/cachepot/evil\", \"/cachepot/deps/libescape.so\", \"/evil\", "
+			  "\"/proc/evil\");\n";
+
+	job_dirs_init(&d, "write");
+	tc_before = fingerprint(toolchain);
+	/* lib.rs is written by run_victim first: write it now so the fingerprint includes it */
+	{
+		char path[PATH_MAX + 16];
+		snprintf(path, sizeof(path), "%s/cwd/lib.rs", d.input);
+		write_file(path, src);
+	}
+	in_before = fingerprint(d.input);
+	ck_assert_int_eq(run_victim(&d, NULL, NULL, &r), 0);
+	assert_contained(&r, "write", 11);
+	sandbox_result_release(&r);
+	tc_after = fingerprint(toolchain);
+	in_after = fingerprint(d.input);
+	ck_assert_msg(strcmp(tc_before, tc_after) == 0, "toolchain tree changed");
+	ck_assert_msg(strcmp(in_before, in_after) == 0, "input tree changed");
+	free(tc_before);
+	free(tc_after);
+	free(in_before);
+	free(in_after);
+}
+END_TEST
+
+START_TEST(test_escape_leave_for_next_job)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	const char *paths = "\"/tmp/cachepot-left\", \"/cachepot/out/cachepot-left\", "
+			    "\"/dev/shm/cachepot-left\", \"/dev/cachepot-left\", "
+			    "\"/cachepot-left\"";
+	char src[512], host_path[PATH_MAX + 32];
+
+	job_dirs_init(&d, "leave");
+	snprintf(src, sizeof(src), "escape::attempt!(\"leave\", %s);\n", paths);
+	ck_assert_int_eq(run_victim(&d, src, NULL, &r), 0);
+	ck_assert_msg(r.exited && r.exit_status == 0, "%s", r.err);
+	/* the writable places took the files (so the next check means something) */
+	ck_assert_ptr_nonnull(strstr(r.err, "LEFT /tmp/cachepot-left"));
+	ck_assert_ptr_nonnull(strstr(r.err, "LEFT /cachepot/out/cachepot-left"));
+	sandbox_result_release(&r);
+	ck_assert_int_eq(access("/tmp/cachepot-left", F_OK), -1);
+	snprintf(host_path, sizeof(host_path), "%s/cachepot-left", d.output);
+	ck_assert_int_eq(access(host_path, F_OK), -1); /* output tmpfs released */
+
+	/* the next job, with the same directories, finds none of them */
+	snprintf(src, sizeof(src), "escape::attempt!(\"look\", %s);\n", paths);
+	ck_assert_int_eq(run_victim(&d, src, NULL, &r), 0);
+	assert_contained(&r, "look", 5);
+	sandbox_result_release(&r);
+}
+END_TEST
+
+START_TEST(test_escape_fork_bomb)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	struct sandbox_limits lim = { .timeout_ms = 4000, .max_processes = 48,
+				      .memory_bytes = 1ull << 30 };
+
+	job_dirs_init(&d, "forkbomb");
+	ck_assert_int_eq(run_victim(&d, "escape::attempt!(\"forkbomb\");\n", &lim, &r), 0);
+	ck_assert_msg(r.pids_exceeded, "pids.max never reached: %s", r.err);
+	ck_assert_int_eq(r.timed_out, 1);
+	ck_assert_msg(!(r.exited && r.exit_status == 0), "fork bomb compiled");
+	ck_assert_uint_lt(r.wall_us, 4000000u + 3000000u);
+	sandbox_result_release(&r);
+	ck_assert_int_eq(processes_with(d.crate_name), 0);
+}
+END_TEST
+
+START_TEST(test_escape_memory)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	struct sandbox_limits lim = { .timeout_ms = 60000, .memory_bytes = 512ull << 20 };
+	char src[256];
+
+	job_dirs_init(&d, "memory");
+	snprintf(src, sizeof(src), "escape::attempt!(\"memory\", \"%llu\");\n",
+		 10ull * lim.memory_bytes);
+	ck_assert_int_eq(run_victim(&d, src, &lim, &r), 0);
+	ck_assert_msg(r.memory_exceeded, "no OOM kill: %d/%d %s", r.exited, r.exit_status, r.err);
+	ck_assert_msg(!(r.exited && r.exit_status == 0), "allocation succeeded");
+	ck_assert_ptr_null(strstr(r.err, "ESCAPED"));
+	sandbox_result_release(&r);
+	ck_assert_int_eq(processes_with(d.crate_name), 0);
+}
+END_TEST
+
+START_TEST(test_escape_spin_past_timeout)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	struct sandbox_limits lim = { .timeout_ms = 2000 };
+
+	job_dirs_init(&d, "spin");
+	ck_assert_int_eq(run_victim(&d, "escape::attempt!(\"spin\");\n", &lim, &r), 0);
+	ck_assert_int_eq(r.timed_out, 1);
+	ck_assert_int_eq(r.exited, 0);
+	ck_assert_int_eq(r.term_signal, SIGKILL);
+	ck_assert_uint_ge(r.wall_us, 2000000u);
+	ck_assert_uint_lt(r.wall_us, 2000000u + 3000000u);
+	sandbox_result_release(&r);
+	/* the spinner and its four children are gone */
+	ck_assert_int_eq(processes_with(d.crate_name), 0);
+}
+END_TEST
+
+START_TEST(test_escape_ptrace)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+
+	job_dirs_init(&d, "ptrace");
+	ck_assert_int_eq(run_victim(&d, "escape::attempt!(\"ptrace\");\n", NULL, &r), 0);
+	assert_contained(&r, "ptrace", 2);
+	sandbox_result_release(&r);
+}
+END_TEST
+
+START_TEST(test_escape_mount_and_namespaces)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+
+	job_dirs_init(&d, "mount");
+	ck_assert_int_eq(run_victim(&d, "escape::attempt!(\"mount\");\n", NULL, &r), 0);
+	assert_contained(&r, "mount", 10);
+	sandbox_result_release(&r);
+}
+END_TEST
+
+START_TEST(test_escape_denied_syscalls)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+
+	job_dirs_init(&d, "syscalls");
+	ck_assert_int_eq(run_victim(&d, "escape::attempt!(\"syscalls\");\n", NULL, &r), 0);
+	assert_contained(&r, "syscalls", 9);
+	sandbox_result_release(&r);
+}
+END_TEST
+
+START_TEST(test_escape_host_proc)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	char marker[64], env_marker[64], src[256];
+	pid_t host;
+
+	/* a host process with a marker in its command line, and a marker in our environment */
+	snprintf(marker, sizeof(marker), "cachepot-host-canary-%d", (int)getpid());
+	snprintf(env_marker, sizeof(env_marker), "CACHEPOT_HOST_SECRET_%d", (int)getpid());
+	ck_assert_int_eq(setenv(env_marker, "secret", 1), 0);
+	host = fork();
+	ck_assert_int_ge(host, 0);
+	if (host == 0) {
+		execl("/bin/sleep", marker, "60", (char *)NULL);
+		_exit(127);
+	}
+	snprintf(src, sizeof(src), "escape::attempt!(\"proc\", \"%s\", \"%s\");\n", marker,
+		 env_marker);
+	job_dirs_init(&d, "proc");
+	ck_assert_int_eq(run_victim(&d, src, NULL, &r), 0);
+	kill(host, SIGKILL);
+	waitpid(host, NULL, 0);
+	assert_contained(&r, "proc", 3);
+	/* The job inherits stdin, stdout and stderr only: any other fd is rustc's own (its
+	 * jobserver pipe), never a second reference to our pipes, the seccomp memfd, a tree's
+	 * O_PATH fd or a socket. */
+	{
+		const char *fds = strstr(r.err, "FDS 0->/dev/null 1->pipe:[");
+		char out_pipe[64], err_pipe[64];
+		ck_assert_msg(fds != NULL, "%s", r.err);
+		ck_assert_int_eq(sscanf(fds, "FDS 0->/dev/null 1->%63s 2->%63s", out_pipe,
+					err_pipe), 2);
+		ck_assert_msg(count_lines(fds, out_pipe) == 1, "stdout pipe twice: %s", fds);
+		ck_assert_msg(count_lines(fds, err_pipe) == 1, "stderr pipe twice: %s", fds);
+		ck_assert_msg(!strstr(fds, "memfd:") && !strstr(fds, "socket:") &&
+				      !strstr(fds, "/cachepot") && !strstr(fds, "/rust") &&
+				      !strstr(fds, "/usr"),
+			      "fd leak: %s", fds);
+	}
+	sandbox_result_release(&r);
+}
+END_TEST
+
+/* Several sandboxes at once from threads of one process (the daemon's use). */
+#include <pthread.h>
+struct thread_job {
+	struct job_dirs d;
+	int rc, ok;
+};
+static void *thread_main(void *arg)
+{
+	struct thread_job *j = arg;
+	struct sandbox_spec spec;
+	struct sandbox_result r;
+	char *argv[] = { "/rust/bin/rustc", "-V", NULL };
+
+	spec_init(&spec, &j->d, argv);
+	j->rc = sandbox_run(&spec, &r);
+	j->ok = j->rc == 0 && r.exited && r.exit_status == 0 && strncmp(r.out, "rustc ", 6) == 0;
+	sandbox_result_release(&r);
+	if (j->rc == 0)
+		j->rc = sandbox_output_release(j->d.output);
+	return NULL;
+}
+
+START_TEST(test_concurrent_runs)
+{
+	struct thread_job jobs[4];
+	pthread_t t[4];
+
+	for (int i = 0; i < 4; i++)
+		job_dirs_init(&jobs[i].d, "thread");
+	for (int i = 0; i < 4; i++)
+		ck_assert_int_eq(pthread_create(&t[i], NULL, thread_main, &jobs[i]), 0);
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_int_eq(jobs[i].rc, 0);
+		ck_assert_int_eq(jobs[i].ok, 1);
+	}
+}
+END_TEST
+
+/* Unchecked teardown (runs in the parent even when a test fails): unmount whatever a failed
+ * test left mounted under BASE. */
+static void unmount_leftovers(void)
+{
+	run_cmd("grep -o ' %s/[^ ]*' /proc/self/mountinfo | sort -r | "
+		"while read -r m; do umount -l \"$m\"; done 2>/dev/null", base);
+}
+
+int main(void)
+{
+	const char *srcdir = getenv("top_srcdir"), *builddir = getenv("top_builddir");
+	Suite *s;
+	TCase *tc;
+	SRunner *sr;
+	int failed;
+
+	if (geteuid() != 0 || access(BWRAP_PATH, X_OK) != 0) {
+		printf("1..0 # SKIP needs root and %s\n", BWRAP_PATH);
+		return 77;
+	}
+	if (!srcdir)
+		srcdir = "..";
+	if (!builddir)
+		builddir = ".";
+	snprintf(toolchain, sizeof(toolchain), "%s/tests/sandbox/toolchain", builddir);
+	if (run_cmd("'%s/tests/sandbox/make-toolchain.sh' '%s' >/dev/null", srcdir, toolchain)) {
+		printf("Bail out! make-toolchain.sh failed\n");
+		return 1;
+	}
+	snprintf(base, sizeof(base), "%s/tests/sandbox/run-%d", builddir, (int)getpid());
+	snprintf(macro_so, sizeof(macro_so), "%s/libescape.so", base);
+	/* the hostile proc-macro, built by the host's rustc outside any sandbox */
+	if (run_cmd("mkdir -p '%s' && PATH=/root/.cargo/bin:$PATH rustc --edition 2021 "
+		    "--crate-type proc-macro --crate-name escape '%s/tests/sandbox/escape.rs' "
+		    "-o '%s'", base, srcdir, macro_so)) {
+		printf("Bail out! cannot build the escape proc-macro\n");
+		return 1;
+	}
+
+	s = suite_create("sandbox");
+	tc = tcase_create("bwrap");
+	tcase_set_timeout(tc, 90);
+	tcase_add_unchecked_fixture(tc, NULL, unmount_leftovers);
+	tcase_add_test(tc, test_invalid_spec);
+	tcase_add_test(tc, test_rustc_version_and_capture);
+	tcase_add_test(tc, test_real_crate_reproducible);
+	tcase_add_test(tc, test_escape_connect_loopback);
+	tcase_add_test(tc, test_escape_resolve);
+	tcase_add_test(tc, test_escape_read_canaries);
+	tcase_add_test(tc, test_escape_write_trees);
+	tcase_add_test(tc, test_escape_leave_for_next_job);
+	tcase_add_test(tc, test_escape_fork_bomb);
+	tcase_add_test(tc, test_escape_memory);
+	tcase_add_test(tc, test_escape_spin_past_timeout);
+	tcase_add_test(tc, test_escape_ptrace);
+	tcase_add_test(tc, test_escape_mount_and_namespaces);
+	tcase_add_test(tc, test_escape_denied_syscalls);
+	tcase_add_test(tc, test_escape_host_proc);
+	tcase_add_test(tc, test_concurrent_runs);
+	suite_add_tcase(s, tc);
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_ENV);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	unmount_leftovers();
+	run_cmd("rm -rf '%s'", base);
+	return failed ? 1 : 0;
+}
