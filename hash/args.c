@@ -60,13 +60,17 @@ static int list_push(char ***list, size_t *n, const char *s, size_t len)
 	copy = strndup(s, len);
 	if (!copy)
 		return -ENOMEM;
-	grown = realloc(*list, (*n + 1) * sizeof(**list));
-	if (!grown) {
-		free(copy);
-		return -ENOMEM;
+	/* The capacity is the next power of two: grow when N is one, so pushes stay amortised O(1)
+	 * without storing a capacity beside the list. */
+	if (*n == 0 || (*n & (*n - 1)) == 0) {
+		grown = realloc(*list, (*n ? 2 * *n : 1) * sizeof(**list));
+		if (!grown) {
+			free(copy);
+			return -ENOMEM;
+		}
+		*list = grown;
 	}
-	grown[(*n)++] = copy;
-	*list = grown;
+	(*list)[(*n)++] = copy;
 	return 0;
 }
 

@@ -1,9 +1,22 @@
 # hash/: the key (see DESIGN.md "The key").
 libcachepot_a_SOURCES += hash/digest.c hash/digest.h hash/args.c hash/args.h \
-	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h
+	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h \
+	hash/pathmap.c hash/pathmap.h hash/depinfo.c hash/depinfo.h hash/invocation.c hash/invocation.h
 
 check_PROGRAMS += tests/hash/test_digest
 TESTS += tests/hash/test_digest
 tests_hash_test_digest_SOURCES = tests/hash/test_digest.c
 tests_hash_test_digest_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_digest_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/hash/test_args tests/hash/test_depinfo tests/hash/test_job
+TESTS += tests/hash/test_args tests/hash/test_depinfo tests/hash/test_job
+tests_hash_test_args_SOURCES = tests/hash/test_args.c
+tests_hash_test_args_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_args_LDADD = $(TEST_LDADD)
+tests_hash_test_depinfo_SOURCES = tests/hash/test_depinfo.c
+tests_hash_test_depinfo_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_depinfo_LDADD = $(TEST_LDADD)
+tests_hash_test_job_SOURCES = tests/hash/test_job.c
+tests_hash_test_job_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_job_LDADD = $(TEST_LDADD)

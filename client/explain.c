@@ -1,0 +1,72 @@
+/* `cachepot --explain RUSTC ARGS...`: the job and key of an invocation, compiling nothing. */
+#include "config.h"
+
+#include "client/explain.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "hash/invocation.h"
+
+extern char **environ;
+
+int explain_command(int argc, char **argv, const char *cache_dir)
+{
+	struct invocation_options options = { .cache_dir = cache_dir, .envp = environ };
+	struct invocation inv;
+	json_t *out = NULL, *job = NULL;
+	char key[DIGEST_HEX_SIZE] = "";
+	int dump = 0, ret, status = 2;
+
+	if (argc > 0 && strcmp(argv[0], "--dump") == 0) {
+		dump = 1;
+		argc--;
+		argv++;
+	}
+	if (argc < 1) {
+		fprintf(stderr, "usage: cachepot --explain [--dump] RUSTC ARGS...\n");
+		return 2;
+	}
+	ret = invocation_build(&inv, argv[0], argc - 1, argv + 1, &options);
+	if (ret < 0) {
+		fprintf(stderr, "cachepot: --explain: %s\n", strerror(-ret));
+		goto out;
+	}
+	if (inv.reason == RUSTC_CACHEABLE)
+		digest_to_hex(inv.key, key);
+	if (inv.job.argv) {
+		job = job_to_json(&inv.job);
+		if (!job)
+			goto out;
+	}
+	out = json_pack("{s:s?,s:b,s:s,s:s,s:I,s:I,s:I}", "key", key[0] ? key : NULL, "cacheable",
+			inv.reason == RUSTC_CACHEABLE, "reason", rustc_reason_name(inv.reason), "detail",
+			inv.reason_detail, "us_toolchain", (json_int_t)inv.us_toolchain, "us_dep_info",
+			(json_int_t)inv.us_dep_info, "us_hash", (json_int_t)inv.us_hash);
+	if (!out)
+		goto out;
+	if (job) {
+		json_object_set(out, "toolchain", json_object_get(job, "toolchain"));
+		json_object_set(out, "argv", json_object_get(job, "argv"));
+		json_object_set(out, "env", json_object_get(job, "env"));
+		json_object_set(out, "cwd", json_object_get(job, "cwd"));
+		json_object_set(out, "inputs", json_object_get(job, "inputs"));
+	}
+	if (json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
+		goto out;
+	fputc('\n', stdout);
+	if (dump && inv.reason == RUSTC_CACHEABLE) {
+		unsigned char again[DIGEST_SIZE];
+		fflush(stdout);
+		if (job_key(&inv.job, again, stderr) < 0)
+			goto out;
+	}
+	status = 0;
+out:
+	json_decref(job);
+	json_decref(out);
+	invocation_release(&inv);
+	return status;
+}

@@ -1,0 +1,64 @@
+/* cachepot: the rustc wrapper (RUSTC_WRAPPER) and its admin commands. */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/settings.h"
+#include "client/explain.h"
+#include "client/wrapper.h"
+#include "fs/fsck.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: cachepot RUSTC ARGS...            compile through the cache (RUSTC_WRAPPER)\n"
+		"       cachepot --explain RUSTC ARGS...  print the job and key, compile nothing\n"
+		"       cachepot --show-stats [--json]    print the statistics\n"
+		"       cachepot --zero-stats             reset the statistics\n"
+		"       cachepot fsck [STORE]             verify a store\n"
+		"       cachepot --version | --help\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct client_config config;
+	int ret;
+
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("cachepot %s\n", PACKAGE_VERSION);
+		return 0;
+	}
+	if (strcmp(argv[1], "fsck") == 0)
+		return fsck_command(argc - 1, argv + 1);
+	ret = client_config_load(&config);
+	if (ret < 0) {
+		fprintf(stderr, "cachepot: configuration: %s\n", strerror(-ret));
+		/* The wrapper must never break a build: fall through with defaults. */
+	}
+	if (strcmp(argv[1], "--explain") == 0)
+		ret = explain_command(argc - 2, argv + 2, config.cache_dir);
+	else if (strcmp(argv[1], "--show-stats") == 0)
+		ret = stats_command_show(&config, argc > 2 && strcmp(argv[2], "--json") == 0);
+	else if (strcmp(argv[1], "--zero-stats") == 0)
+		ret = stats_command_zero(&config);
+	else if (argv[1][0] == '-') {
+		usage(stderr);
+		ret = 2;
+	} else
+		ret = wrapper_main(&config, argc - 1, argv + 1);
+	client_config_release(&config);
+	return ret;
+}

@@ -1,0 +1,134 @@
+/* The wrapper's configuration; see config.h. */
+#include "config.h"
+
+#include "client/settings.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void client_config_release(struct client_config *c)
+{
+	free(c->mount);
+	free(c->socket);
+	free(c->log);
+	free(c->cache_dir);
+	memset(c, 0, sizeof(*c));
+}
+
+static int set_string(char **slot, const char *value)
+{
+	char *copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+static int set_option(struct client_config *c, const char *name, const char *value)
+{
+	if (strcmp(name, "mount") == 0)
+		return set_string(&c->mount, value);
+	if (strcmp(name, "socket") == 0)
+		return set_string(&c->socket, value);
+	if (strcmp(name, "log") == 0)
+		return value[0] ? set_string(&c->log, value) : 0;
+	if (strcmp(name, "cache_dir") == 0)
+		return set_string(&c->cache_dir, value);
+	if (strcmp(name, "disable") == 0) {
+		c->disable = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
+		return 0;
+	}
+	if (strcmp(name, "timeout") == 0) {
+		char *end;
+		unsigned long v = strtoul(value, &end, 10);
+		if (*end || v == 0 || v > 86400)
+			return -EINVAL;
+		c->timeout = (unsigned)v;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static char *trim(char *s)
+{
+	char *end;
+	while (*s == ' ' || *s == '\t')
+		s++;
+	end = s + strlen(s);
+	while (end > s && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\n' || end[-1] == '\r'))
+		*--end = '\0';
+	return s;
+}
+
+static int load_file(struct client_config *c, const char *path, int must_exist)
+{
+	FILE *f = fopen(path, "re");
+	char line[4096];
+	int ret = 0, lineno = 0;
+
+	if (!f)
+		return (errno == ENOENT && !must_exist) ? 0 : -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *eq, *name, *value;
+		lineno++;
+		line[strcspn(line, "#")] = '\0';
+		name = trim(line);
+		if (!*name)
+			continue;
+		eq = strchr(name, '=');
+		if (!eq) {
+			fprintf(stderr, "cachepot: %s:%d: expected name = value\n", path, lineno);
+			ret = -EINVAL;
+			continue;
+		}
+		*eq = '\0';
+		value = trim(eq + 1);
+		name = trim(name);
+		if (set_option(c, name, value) < 0) {
+			fprintf(stderr, "cachepot: %s:%d: bad setting %s\n", path, lineno, name);
+			ret = -EINVAL;
+		}
+	}
+	fclose(f);
+	return ret;
+}
+
+int client_config_load(struct client_config *c)
+{
+	static const struct { const char *var, *name; } vars[] = {
+		{ "CACHEPOT_MOUNT", "mount" }, { "CACHEPOT_SOCKET", "socket" },
+		{ "CACHEPOT_DISABLE", "disable" }, { "CACHEPOT_LOG", "log" },
+		{ "CACHEPOT_CACHE_DIR", "cache_dir" }, { "CACHEPOT_TIMEOUT", "timeout" },
+	};
+	const char *file = getenv("CACHEPOT_CONFIG");
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int ret = 0, r;
+
+	memset(c, 0, sizeof(*c));
+	c->timeout = 900;
+	if (set_string(&c->mount, CACHEPOT_DEFAULT_MOUNT) < 0 || set_string(&c->socket, CACHEPOT_DEFAULT_SOCKET) < 0)
+		return -ENOMEM;
+	if (xdg && xdg[0] == '/')
+		r = asprintf(&c->cache_dir, "%s/cachepot", xdg);
+	else if (home && home[0] == '/')
+		r = asprintf(&c->cache_dir, "%s/.cache/cachepot", home);
+	else
+		r = asprintf(&c->cache_dir, "/tmp/cachepot-%u", (unsigned)getuid());
+	if (r < 0) {
+		c->cache_dir = NULL;
+		return -ENOMEM;
+	}
+	ret = load_file(c, file ? file : CACHEPOT_DEFAULT_CONFIG, file != NULL);
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i].var);
+		if (v && (r = set_option(c, vars[i].name, v)) < 0) {
+			fprintf(stderr, "cachepot: bad %s=%s\n", vars[i].var, v);
+			ret = r;
+		}
+	}
+	return ret;
+}

@@ -1,0 +1,32 @@
+/* The wrapper's configuration: /etc/cachepot/config (or $CACHEPOT_CONFIG), then the
+ * environment. The file has lines "name = value"; '#' starts a comment. Names and variables:
+ *   mount      CACHEPOT_MOUNT      where cachepot-fs shows the store   (/var/cache/cachepot)
+ *   socket     CACHEPOT_SOCKET     the daemon's socket      (/run/cachepot/cachepotd.sock)
+ *   disable    CACHEPOT_DISABLE    1: run rustc directly, touch nothing           (0)
+ *   log        CACHEPOT_LOG        a file to append one line per invocation to    (none)
+ *   cache_dir  CACHEPOT_CACHE_DIR  toolchain ids and statistics  ($XDG_CACHE_HOME/cachepot)
+ *   timeout    CACHEPOT_TIMEOUT    seconds to wait for the daemon on a miss       (900)
+ */
+#ifndef CACHEPOT_CLIENT_SETTINGS_H
+#define CACHEPOT_CLIENT_SETTINGS_H
+
+#define CACHEPOT_DEFAULT_MOUNT "/var/cache/cachepot"
+#define CACHEPOT_DEFAULT_SOCKET "/run/cachepot/cachepotd.sock"
+#define CACHEPOT_DEFAULT_CONFIG SYSCONFDIR "/cachepot/config"
+
+struct client_config {
+	char *mount;
+	char *socket;
+	int disable;
+	char *log;       /* NULL when not logging */
+	char *cache_dir;
+	unsigned timeout;
+};
+
+/* Fill CONFIG with defaults, the file, then the environment. Always leaves a usable CONFIG
+ * (defaults) even when it returns an error (-errno for an unreadable file, -EINVAL for a bad
+ * line). Release with client_config_release. */
+int client_config_load(struct client_config *config);
+void client_config_release(struct client_config *config);
+
+#endif

@@ -1,0 +1,168 @@
+/* Shared statistics; see stats.h. */
+#include "config.h"
+
+#include "client/stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static const char *const counters[] = { "hits", "misses", "fallbacks", "errors", "compile_failures",
+	"bytes_from_cache", "us_from_cache", "us_saved_estimate" };
+
+static int lock_stats(const struct client_config *c)
+{
+	char path[PATH_MAX];
+	int fd;
+	if (mkdir(c->cache_dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	snprintf(path, sizeof(path), "%s/stats.lock", c->cache_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			int ret = -errno;
+			close(fd);
+			return ret;
+		}
+	return fd;
+}
+
+static json_t *load_stats(const struct client_config *c)
+{
+	char path[PATH_MAX];
+	json_t *root;
+	snprintf(path, sizeof(path), "%s/stats.json", c->cache_dir);
+	root = json_load_file(path, 0, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
+		root = json_object();
+	}
+	if (root && !json_is_object(json_object_get(root, "not_cacheable")))
+		json_object_set_new(root, "not_cacheable", json_object());
+	for (size_t i = 0; root && i < sizeof(counters) / sizeof(counters[0]); i++)
+		if (!json_is_integer(json_object_get(root, counters[i])))
+			json_object_set_new(root, counters[i], json_integer(0));
+	return root;
+}
+
+static int save_stats(const struct client_config *c, json_t *root)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 32];
+	snprintf(path, sizeof(path), "%s/stats.json", c->cache_dir);
+	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
+	if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
+		unlink(tmp);
+		return -EIO;
+	}
+	if (rename(tmp, path) < 0) {
+		int ret = -errno;
+		unlink(tmp);
+		return ret;
+	}
+	return 0;
+}
+
+static void add(json_t *root, const char *name, uint64_t n)
+{
+	json_t *v = json_object_get(root, name);
+	json_object_set_new(root, name, json_integer(json_integer_value(v) + (json_int_t)n));
+}
+
+void stats_record(const struct client_config *c, const struct stats_delta *d)
+{
+	int fd = lock_stats(c);
+	json_t *root;
+
+	if (fd < 0) {
+		fprintf(stderr, "cachepot: warning: statistics not recorded: %s\n", strerror(-fd));
+		return;
+	}
+	root = load_stats(c);
+	if (root) {
+		add(root, "hits", d->hits);
+		add(root, "misses", d->misses);
+		add(root, "fallbacks", d->fallbacks);
+		add(root, "errors", d->errors);
+		add(root, "compile_failures", d->compile_failures);
+		add(root, "bytes_from_cache", d->bytes_from_cache);
+		add(root, "us_from_cache", d->us_from_cache);
+		add(root, "us_saved_estimate", d->us_saved_estimate);
+		if (d->not_cacheable >= 0)
+			add(json_object_get(root, "not_cacheable"),
+			    rustc_reason_name((enum rustc_reason)d->not_cacheable), 1);
+		if (save_stats(c, root) < 0)
+			fprintf(stderr, "cachepot: warning: statistics not saved in %s\n", c->cache_dir);
+	}
+	json_decref(root);
+	close(fd);
+}
+
+int stats_command_show(const struct client_config *c, int json)
+{
+	int fd = lock_stats(c);
+	json_t *root = fd >= 0 ? load_stats(c) : NULL;
+	const char *name;
+	json_t *v;
+	uint64_t total_nc = 0;
+
+	if (fd >= 0)
+		close(fd);
+	if (!root) {
+		fprintf(stderr, "cachepot: cannot read statistics in %s\n", c->cache_dir);
+		return 1;
+	}
+	if (json) {
+		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+		fputc('\n', stdout);
+		json_decref(root);
+		return 0;
+	}
+	json_object_foreach(json_object_get(root, "not_cacheable"), name, v)
+		total_nc += (uint64_t)json_integer_value(v);
+#define N(k) ((long long)json_integer_value(json_object_get(root, k)))
+	printf("Cache hits                     %lld\n", N("hits"));
+	printf("Cache misses (compiled)        %lld\n", N("misses"));
+	printf("Fallbacks to local rustc       %lld\n", N("fallbacks"));
+	printf("  cache errors                 %lld\n", N("errors"));
+	printf("  failed sandbox compiles      %lld\n", N("compile_failures"));
+	printf("Not cacheable                  %llu\n", (unsigned long long)total_nc);
+	json_object_foreach(json_object_get(root, "not_cacheable"), name, v)
+		printf("  %-28s %lld\n", name, (long long)json_integer_value(v));
+	printf("Bytes served from the cache    %lld\n", N("bytes_from_cache"));
+	printf("Time serving from the cache    %.3f s\n", N("us_from_cache") / 1e6);
+	printf("Statistics in                  %s\n", c->cache_dir);
+#undef N
+	json_decref(root);
+	return 0;
+}
+
+int stats_command_zero(const struct client_config *c)
+{
+	int fd = lock_stats(c);
+	json_t *root;
+	int ret;
+	if (fd < 0) {
+		fprintf(stderr, "cachepot: %s: %s\n", c->cache_dir, strerror(-fd));
+		return 1;
+	}
+	root = json_object();
+	json_object_set_new(root, "not_cacheable", json_object());
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		json_object_set_new(root, counters[i], json_integer(0));
+	ret = save_stats(c, root);
+	json_decref(root);
+	close(fd);
+	if (ret == 0)
+		printf("Statistics zeroed.\n");
+	return ret == 0 ? 0 : 1;
+}

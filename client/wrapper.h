@@ -1,0 +1,12 @@
+/* The rustc wrapper: cachepot RUSTC ARGS... as cargo calls it (see wrapper.c). */
+#ifndef CACHEPOT_CLIENT_WRAPPER_H
+#define CACHEPOT_CLIENT_WRAPPER_H
+
+#include "client/settings.h"
+#include "client/stats.h"
+
+/* Compile `ARGV[0] ARGV[1..]` through the cache, or run it directly. Returns the exit status
+ * to exit with (rustc's, or the recorded one on a hit); may not return (exec). */
+int wrapper_main(const struct client_config *config, int argc, char **argv);
+
+#endif

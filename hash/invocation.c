@@ -1,0 +1,612 @@
+/* From a local rustc invocation to a job; see invocation.h. */
+#include "config.h"
+
+#include "hash/invocation.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hash/depinfo.h"
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+__attribute__((format(printf, 3, 4)))
+static void not_cacheable(struct invocation *inv, enum rustc_reason reason, const char *fmt, ...)
+{
+	va_list ap;
+	if (inv->reason != RUSTC_CACHEABLE)
+		return;
+	inv->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(inv->reason_detail, sizeof(inv->reason_detail), fmt, ap);
+	va_end(ap);
+}
+
+void invocation_release(struct invocation *inv)
+{
+	if (inv->input_local)
+		for (size_t i = 0; i < inv->job.n_inputs; i++)
+			free(inv->input_local[i]);
+	free(inv->input_local);
+	job_release(&inv->job);
+	path_map_release(&inv->map);
+	path_map_release(&inv->rewrite);
+	toolchain_release(&inv->toolchain);
+	rustc_args_release(&inv->args);
+	free(inv->rustc);
+	free(inv->cwd);
+	free(inv->out_dir);
+	memset(inv, 0, sizeof(*inv));
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (; envp && *envp; envp++)
+		if (strncmp(*envp, name, n) == 0 && (*envp)[n] == '=')
+			return *envp + n + 1;
+	return NULL;
+}
+
+/* Run ARGV with ENVP, stdout into OUT (bounded, may be NULL), stderr to /dev/null.
+ * Returns the exit status (0..255), or -errno. */
+static int run_capture(char *const *argv, char *const *envp, char *out, size_t outlen)
+{
+	posix_spawn_file_actions_t fa;
+	int pipefd[2], status, ret;
+	size_t got = 0;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -errno;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	ret = -posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (ret < 0) {
+		close(pipefd[0]);
+		return ret;
+	}
+	for (;;) {
+		char sink[4096];
+		char *dst = (out && got + 1 < outlen) ? out + got : sink;
+		size_t room = (out && got + 1 < outlen) ? outlen - 1 - got : sizeof(sink);
+		ssize_t r = read(pipefd[0], dst, room);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (dst != sink)
+			got += (size_t)r;
+	}
+	if (out && outlen)
+		out[got] = '\0';
+	close(pipefd[0]);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
+}
+
+int rustc_resolve(const char *rustc, char **out)
+{
+	char path[PATH_MAX], sysroot[PATH_MAX];
+	char *real = realpath(rustc, NULL);
+	char *argv[] = { NULL, "--print", "sysroot", NULL };
+	extern char **environ;
+	struct stat st;
+	int ret;
+
+	*out = NULL;
+	if (!real)
+		return -errno;
+	/* A real rustc sits in <sysroot>/bin next to <sysroot>/lib/rustlib. */
+	if (snprintf(path, sizeof(path), "%s/../../lib/rustlib", real) < (int)sizeof(path)
+	    && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		*out = real;
+		return 0;
+	}
+	argv[0] = real;
+	ret = run_capture(argv, environ, sysroot, sizeof(sysroot));
+	free(real);
+	if (ret != 0)
+		return ret < 0 ? ret : -ENOEXEC;
+	sysroot[strcspn(sysroot, "\n")] = '\0';
+	if (sysroot[0] != '/' || snprintf(path, sizeof(path), "%s/bin/rustc", sysroot) >= (int)sizeof(path))
+		return -ENOEXEC;
+	*out = realpath(path, NULL);
+	return *out ? 0 : -errno;
+}
+
+/* The cargo target dir holding DIR: the nearest ancestor with cargo's CACHEDIR.TAG. */
+static char *find_target_dir(const char *dir)
+{
+	char *p = strdup(dir);
+	while (p && strcmp(p, "/") != 0) {
+		char tag[PATH_MAX];
+		char *slash;
+		if (snprintf(tag, sizeof(tag), "%s/CACHEDIR.TAG", p) < (int)sizeof(tag) && access(tag, F_OK) == 0)
+			return p;
+		slash = strrchr(p, '/');
+		if (!slash || slash == p)
+			break;
+		*slash = '\0';
+	}
+	free(p);
+	return NULL;
+}
+
+/* Map one argument: a path as the whole argument, or after the first '=' ("-L dependency=/x",
+ * "name=/x"). Outside every root: not cacheable. *OUT is the new argument. */
+static int map_arg(struct invocation *inv, const char *arg, char **out)
+{
+	const char *path = NULL;
+	char *norm = NULL, *mapped = NULL;
+	int ret;
+
+	*out = NULL;
+	if (arg[0] == '/') {
+		path = arg;
+	} else {
+		const char *eq = strchr(arg, '=');
+		if (eq && eq[1] == '/')
+			path = eq + 1;
+	}
+	if (!path) {
+		*out = strdup(arg);
+		return *out ? 0 : -ENOMEM;
+	}
+	ret = path_normalise(path, NULL, &norm);
+	if (ret < 0)
+		return ret;
+	ret = path_map_to_canonical(&inv->map, norm, &mapped);
+	free(norm);
+	if (ret == -ENOENT) {
+		not_cacheable(inv, RUSTC_NC_PATH_OUTSIDE, "argument %.200s", arg);
+		*out = strdup(arg);
+		return *out ? 0 : -ENOMEM;
+	}
+	if (ret < 0)
+		return ret;
+	if (asprintf(out, "%.*s%s", (int)(path - arg), arg, mapped) < 0)
+		*out = NULL;
+	free(mapped);
+	return *out ? 0 : -ENOMEM;
+}
+
+static int build_argv(struct invocation *inv)
+{
+	struct job *job = &inv->job;
+	size_t n = inv->args.argc;
+
+	job->argv = calloc(n + 1, sizeof(*job->argv));
+	if (!job->argv)
+		return -ENOMEM;
+	job->argv[0] = strdup(JOB_RUSTC);
+	if (!job->argv[0])
+		return -ENOMEM;
+	job->argc = 1;
+	for (size_t i = 0; i < n; i++) {
+		const char *a = inv->args.argv[i];
+		char *mapped = NULL;
+		int ret;
+		if ((int)i == inv->args.out_dir_index) {
+			mapped = strncmp(a, "--out-dir=", 10) == 0 ? strdup("--out-dir=" JOB_OUT_DIR)
+								   : strdup(JOB_OUT_DIR);
+			ret = mapped ? 0 : -ENOMEM;
+		} else {
+			ret = map_arg(inv, a, &mapped);
+		}
+		if (ret < 0)
+			return ret;
+		job->argv[job->argc++] = mapped;
+	}
+	return 0;
+}
+
+/* The dep-info pass: rustc with the same arguments but --emit=dep-info=TMP and
+ * -Z binary-dep-depinfo, RUSTC_BOOTSTRAP=1 for this run only. */
+static int run_dep_info(struct invocation *inv, char *const *envp, struct depinfo *d)
+{
+	char dir[] = "/tmp/cachepot-depinfo.XXXXXX";
+	char file[sizeof(dir) + 16], emit[sizeof(file) + 32];
+	char **argv = NULL, **env = NULL;
+	size_t n = 0, n_env = 0;
+	char *text = NULL;
+	struct stat st;
+	int ret, fd = -1;
+	const char *tmpdir = getenv("TMPDIR");
+	(void)tmpdir;
+
+	memset(d, 0, sizeof(*d));
+	if (!mkdtemp(dir))
+		return -errno;
+	snprintf(file, sizeof(file), "%s/dep.d", dir);
+	snprintf(emit, sizeof(emit), "--emit=dep-info=%s", file);
+	argv = calloc(inv->args.argc + 5, sizeof(*argv));
+	for (char *const *e = envp; e && *e; e++)
+		n_env++;
+	env = calloc(n_env + 2, sizeof(*env));
+	if (!argv || !env) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	argv[n++] = inv->rustc;
+	for (size_t i = 0; i < inv->args.argc; i++) {
+		const char *a = inv->args.argv[i];
+		if (strcmp(a, "--emit") == 0) {
+			i++;
+			continue;
+		}
+		if (strncmp(a, "--emit=", 7) == 0)
+			continue;
+		argv[n++] = (char *)a;
+	}
+	argv[n++] = emit;
+	argv[n++] = "-Zbinary-dep-depinfo";
+	argv[n] = NULL;
+	n_env = 0;
+	for (char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, "RUSTC_BOOTSTRAP=", 16) != 0)
+			env[n_env++] = *e;
+	env[n_env++] = "RUSTC_BOOTSTRAP=1";
+	env[n_env] = NULL;
+
+	ret = run_capture(argv, env, NULL, 0);
+	if (ret != 0) {
+		not_cacheable(inv, RUSTC_NC_DEP_INFO, "the dep-info pass exited with %d", ret);
+		ret = 0;
+		goto out;
+	}
+	fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > (off_t)DEPINFO_TEXT_MAX) {
+		not_cacheable(inv, RUSTC_NC_DEP_INFO, "no usable dep-info file");
+		goto out;
+	}
+	text = malloc((size_t)st.st_size + 1);
+	if (!text) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	if (read(fd, text, (size_t)st.st_size) != st.st_size) {
+		not_cacheable(inv, RUSTC_NC_DEP_INFO, "short read of the dep-info file");
+		goto out;
+	}
+	ret = depinfo_parse(text, (size_t)st.st_size, d);
+	if (ret == -EINVAL || ret == -E2BIG) {
+		not_cacheable(inv, RUSTC_NC_DEP_INFO, "malformed dep-info: %s", strerror(-ret));
+		ret = 0;
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	unlink(file);
+	rmdir(dir);
+	free(text);
+	free(argv);
+	free(env);
+	return ret;
+}
+
+/* Add the local file PATH (absolute, normalised) as an input, unless it is in the sysroot. */
+static int add_input(struct invocation *inv, const char *path)
+{
+	struct job *job = &inv->job;
+	struct job_input *grown;
+	char **grown_local;
+	char *canonical = NULL;
+	struct stat st;
+	uint64_t size;
+	int fd, ret;
+
+	ret = path_map_to_canonical(&inv->map, path, &canonical);
+	if (ret == -ENOENT) {
+		not_cacheable(inv, RUSTC_NC_PATH_OUTSIDE, "input %.200s", path);
+		return 0;
+	}
+	if (ret < 0)
+		return ret;
+	if (strncmp(canonical, ROOT_SYSROOT "/", sizeof(ROOT_SYSROOT)) == 0) {
+		free(canonical);
+		return 0;
+	}
+	if (!job_path_valid(canonical)) {
+		not_cacheable(inv, RUSTC_NC_PATH_OUTSIDE, "input %.200s maps to %.200s", path, canonical);
+		free(canonical);
+		return 0;
+	}
+	for (size_t i = 0; i < job->n_inputs; i++)
+		if (strcmp(job->inputs[i].path, canonical) == 0) {
+			free(canonical);
+			return 0;
+		}
+	if (job->n_inputs >= JOB_INPUTS_MAX) {
+		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "more than %d inputs", JOB_INPUTS_MAX);
+		free(canonical);
+		return 0;
+	}
+	grown = realloc(job->inputs, (job->n_inputs + 1) * sizeof(*grown));
+	if (grown)
+		job->inputs = grown;
+	grown_local = realloc(inv->input_local, (job->n_inputs + 1) * sizeof(*grown_local));
+	if (grown_local)
+		inv->input_local = grown_local;
+	if (!grown || !grown_local) {
+		free(canonical);
+		return -ENOMEM;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		not_cacheable(inv, RUSTC_NC_DEP_INFO, "input %.200s is not a readable file", path);
+		if (fd >= 0)
+			close(fd);
+		free(canonical);
+		return 0;
+	}
+	memset(&job->inputs[job->n_inputs], 0, sizeof(job->inputs[0]));
+	ret = digest_fd(fd, job->inputs[job->n_inputs].sha256, &size);
+	close(fd);
+	if (ret < 0) {
+		free(canonical);
+		not_cacheable(inv, RUSTC_NC_DEP_INFO, "reading %.200s: %s", path, strerror(-ret));
+		return 0;
+	}
+	job->inputs[job->n_inputs].path = canonical;
+	job->inputs[job->n_inputs].mode = (st.st_mode & 0111) ? 0755 : 0644;
+	inv->input_local[job->n_inputs] = strdup(path);
+	job->n_inputs++;
+	return inv->input_local[job->n_inputs - 1] ? 0 : -ENOMEM;
+}
+
+static int add_local_input(struct invocation *inv, const char *path)
+{
+	char *norm = NULL;
+	int ret = path_normalise(path, inv->cwd, &norm);
+	if (ret == 0)
+		ret = add_input(inv, norm);
+	free(norm);
+	return ret;
+}
+
+/* Which CARGO_* variables go into the key: all that env!() can read, minus those that carry
+ * scheduling or credentials rather than meaning. */
+static int cargo_env_kept(const char *name)
+{
+	static const char *const dropped[] = { "CARGO_MAKEFLAGS", "CARGO_BUILD_JOBS",
+		"CARGO_ENCODED_RUSTFLAGS" };
+	if (strncmp(name, "CARGO_", 6) != 0)
+		return 0;
+	if (strncmp(name, "CARGO_REGISTRIES_", 17) == 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
+		if (strcmp(name, dropped[i]) == 0)
+			return 0;
+	return 1;
+}
+
+static int add_env(struct invocation *inv, const char *name, size_t name_len, const char *value)
+{
+	struct job *job = &inv->job;
+	struct job_env *grown;
+	char *mapped = NULL;
+
+	for (size_t i = 0; i < job->n_env; i++)
+		if (strlen(job->env[i].name) == name_len && strncmp(job->env[i].name, name, name_len) == 0)
+			return 0;
+	if (job->n_env >= JOB_ENV_MAX || strlen(value) > JOB_ENV_LEN_MAX) {
+		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "environment too large");
+		return 0;
+	}
+	/* Absolute paths under a root are mapped, so CARGO_MANIFEST_DIR and OUT_DIR do not tie
+	 * a key to a checkout's location. */
+	if (value[0] == '/') {
+		char *norm = NULL;
+		int ret = path_normalise(value, NULL, &norm);
+		if (ret < 0)
+			return ret;
+		ret = path_map_to_canonical(&inv->map, norm, &mapped);
+		free(norm);
+		if (ret < 0 && ret != -ENOENT)
+			return ret;
+	}
+	grown = realloc(job->env, (job->n_env + 1) * sizeof(*grown));
+	if (!grown) {
+		free(mapped);
+		return -ENOMEM;
+	}
+	job->env = grown;
+	grown[job->n_env].name = strndup(name, name_len);
+	grown[job->n_env].value = mapped ? mapped : strdup(value);
+	job->n_env++;
+	return grown[job->n_env - 1].name && grown[job->n_env - 1].value ? 0 : -ENOMEM;
+}
+
+static int setup_roots(struct invocation *inv, char *const *envp, const char *registry)
+{
+	const char *out_dir_env = env_get(envp, "OUT_DIR");
+	const char *cargo_home = env_get(envp, "CARGO_HOME");
+	const char *home = env_get(envp, "HOME");
+	char *target = NULL, *tmp = NULL;
+	int ret;
+
+	target = find_target_dir(inv->args.dep_dir ? inv->args.dep_dir : inv->out_dir);
+	ret = path_map_add(&inv->map, inv->toolchain.sysroot, ROOT_SYSROOT);
+	if (ret == 0 && target)
+		ret = path_map_add(&inv->map, target, ROOT_TARGET);
+	if (ret == 0)
+		ret = path_map_add(&inv->map, registry, ROOT_REGISTRY);
+	if (ret == 0 && cargo_home && cargo_home[0] == '/')
+		ret = path_map_add(&inv->map, cargo_home, ROOT_CARGO_HOME);
+	else if (ret == 0 && home && home[0] == '/') {
+		if (asprintf(&tmp, "%s/.cargo", home) < 0)
+			ret = -ENOMEM;
+		else
+			ret = path_map_add(&inv->map, tmp, ROOT_CARGO_HOME);
+		free(tmp);
+		tmp = NULL;
+	}
+	if (ret == 0 && out_dir_env && out_dir_env[0] == '/') {
+		ret = path_normalise(out_dir_env, NULL, &tmp);
+		if (ret == 0) {
+			char *mapped = NULL;
+			if (path_map_to_canonical(&inv->map, tmp, &mapped) == -ENOENT)
+				ret = path_map_add(&inv->map, tmp, ROOT_OUT_DIR);
+			free(mapped);
+		}
+		free(tmp);
+	}
+	/* The working directory is a root of its own unless it lies under one already (a crate in
+	 * the registry); added last so every more specific root wins. */
+	if (ret == 0) {
+		char *mapped = NULL;
+		int r = path_map_to_canonical(&inv->map, inv->cwd, &mapped);
+		free(mapped);
+		if (r == -ENOENT || (r == 0 && strcmp(inv->cwd, "/") == 0))
+			ret = path_map_add(&inv->map, inv->cwd, ROOT_CWD);
+	}
+	free(target);
+	return ret;
+}
+
+static int build_rewrite_map(struct invocation *inv)
+{
+	int ret = path_map_add(&inv->rewrite, inv->out_dir, JOB_OUT_DIR);
+	for (size_t i = 0; ret == 0 && i < inv->map.n; i++)
+		ret = path_map_add(&inv->rewrite, inv->map.roots[i].local, inv->map.roots[i].canonical);
+	return ret;
+}
+
+int invocation_build(struct invocation *inv, const char *rustc, int argc, char *const *argv,
+		     const struct invocation_options *options)
+{
+	char cwd[PATH_MAX];
+	struct depinfo d = { 0 };
+	uint64_t t0, t1;
+	int ret;
+
+	memset(inv, 0, sizeof(*inv));
+	if (!getcwd(cwd, sizeof(cwd)))
+		return -errno;
+	ret = path_normalise(cwd, NULL, &inv->cwd);
+	if (ret < 0)
+		return ret;
+	ret = rustc_args_parse(&inv->args, argc, argv);
+	if (ret < 0)
+		return ret;
+	if (inv->args.reason != RUSTC_CACHEABLE) {
+		inv->reason = inv->args.reason;
+		snprintf(inv->reason_detail, sizeof(inv->reason_detail), "%s", inv->args.reason_detail);
+		return 0;
+	}
+	ret = path_normalise(inv->args.out_dir, inv->cwd, &inv->out_dir);
+	if (ret < 0)
+		return ret;
+
+	t0 = now_us();
+	ret = rustc_resolve(rustc, &inv->rustc);
+	if (ret < 0) {
+		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "cannot find the real rustc: %s", strerror(-ret));
+		return 0;
+	}
+	ret = toolchain_get(inv->rustc, options->cache_dir, &inv->toolchain);
+	if (ret < 0) {
+		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "toolchain: %s", strerror(-ret));
+		return 0;
+	}
+	memcpy(inv->job.toolchain, inv->toolchain.id, DIGEST_HEX_SIZE);
+	t1 = now_us();
+	inv->us_toolchain = t1 - t0;
+
+	ret = setup_roots(inv, options->envp, options->registry ? options->registry : DEBIAN_REGISTRY);
+	if (ret == 0)
+		ret = build_rewrite_map(inv);
+	if (ret == 0)
+		ret = path_map_to_canonical(&inv->map, inv->cwd, &inv->job.cwd);
+	if (ret == 0)
+		ret = build_argv(inv);
+	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
+		return ret;
+
+	t0 = now_us();
+	ret = run_dep_info(inv, options->envp, &d);
+	t1 = now_us();
+	inv->us_dep_info = t1 - t0;
+	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
+		goto out;
+
+	for (size_t i = 0; ret == 0 && i < d.n_files && inv->reason == RUSTC_CACHEABLE; i++)
+		ret = add_local_input(inv, d.files[i]);
+	/* Externs are read even when the dep-info does not name them (proc-macro dylibs). */
+	for (size_t i = 0; ret == 0 && i < inv->args.n_externs; i++)
+		if (inv->args.externs[i].path)
+			ret = add_local_input(inv, inv->args.externs[i].path);
+	if (ret == 0 && inv->args.target && strlen(inv->args.target) > 5
+	    && strcmp(inv->args.target + strlen(inv->args.target) - 5, ".json") == 0)
+		ret = add_local_input(inv, inv->args.target);
+	for (char *const *e = options->envp; ret == 0 && e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t n = eq ? (size_t)(eq - *e) : 0;
+		if (!eq)
+			continue;
+		if ((n == 7 && strncmp(*e, "OUT_DIR", 7) == 0)) {
+			ret = add_env(inv, *e, n, eq + 1);
+		} else {
+			char name[256];
+			if (n >= sizeof(name))
+				continue;
+			memcpy(name, *e, n);
+			name[n] = '\0';
+			if (cargo_env_kept(name))
+				ret = add_env(inv, *e, n, eq + 1);
+		}
+	}
+	for (size_t i = 0; ret == 0 && i < d.n_env; i++)
+		if (d.env[i].value)
+			ret = add_env(inv, d.env[i].name, strlen(d.env[i].name), d.env[i].value);
+	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
+		goto out;
+
+	/* Sort inputs together with their local paths: sort an index, then permute. */
+	{
+		struct job *job = &inv->job;
+		for (size_t i = 1; i < job->n_inputs; i++) {
+			struct job_input in = job->inputs[i];
+			char *local = inv->input_local[i];
+			size_t j = i;
+			while (j > 0 && strcmp(job->inputs[j - 1].path, in.path) > 0) {
+				job->inputs[j] = job->inputs[j - 1];
+				inv->input_local[j] = inv->input_local[j - 1];
+				j--;
+			}
+			job->inputs[j] = in;
+			inv->input_local[j] = local;
+		}
+	}
+	if (job_normalise(&inv->job) < 0) {
+		not_cacheable(inv, RUSTC_NC_MALFORMED, "duplicate input or variable");
+		goto out;
+	}
+	t0 = now_us();
+	ret = job_key(&inv->job, inv->key, NULL);
+	inv->us_hash = now_us() - t0;
+out:
+	depinfo_release(&d);
+	return ret;
+}
