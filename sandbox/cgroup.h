@@ -12,7 +12,7 @@
 
 #include <stdint.h>
 
-#define SANDBOX_CGROUP_MAX_DIRS 2
+#define SANDBOX_CGROUP_MAX_DIRS 3
 
 struct sandbox_cgroup {
 	int version;                            /* 1 or 2; 0 when none */
@@ -21,6 +21,7 @@ struct sandbox_cgroup {
 	int n_dirs;
 	char *memory_dir; /* borrowed from dirs: where memory.* lives */
 	char *pids_dir;   /* borrowed from dirs: where pids.* and the run's processes are listed */
+	char *cpu_dir;    /* borrowed from dirs: CPU time (v1 cpuacct, optional; v2 cpu.stat) */
 };
 
 /* Create the cgroups of one run named NAME (unique per run) with the given limits. On success
@@ -37,9 +38,14 @@ int sandbox_cgroup_enter_self(const struct sandbox_cgroup *cg);
  * forks are stopped first by lowering pids.max to 0. 0 when empty, -EBUSY if not. */
 int sandbox_cgroup_kill_all(struct sandbox_cgroup *cg);
 
-/* Usage and events: OOM kills, forks refused at pids.max, peak memory (bytes). */
-void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, int *oom_killed, int *pids_refused,
-			  uint64_t *peak_memory);
+/* Usage and events of the run so far. */
+struct sandbox_cgroup_stats {
+	int oom_killed;       /* the OOM killer killed a process of the run */
+	int pids_refused;     /* a fork failed at pids.max */
+	uint64_t peak_memory; /* bytes charged at most (0 if unknown) */
+	uint64_t user_us, sys_us; /* CPU time of every process of the run (0 if unknown) */
+};
+void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, struct sandbox_cgroup_stats *st);
 
 /* Kill what is left, remove the directories and close the fds. Safe on a zeroed CG. */
 void sandbox_cgroup_destroy(struct sandbox_cgroup *cg);

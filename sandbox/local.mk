@@ -10,3 +10,8 @@ tests_sandbox_test_sandbox_SOURCES = tests/sandbox/test_sandbox.c
 tests_sandbox_test_sandbox_CFLAGS = $(TEST_CFLAGS)
 tests_sandbox_test_sandbox_LDADD = $(TEST_LDADD)
 EXTRA_DIST += tests/sandbox/escape.rs
+
+# sandbox-run: one command through sandbox_run (shell tests, bench/sandbox-startup.sh, by hand).
+check_PROGRAMS += tests/sandbox/sandbox-run
+tests_sandbox_sandbox_run_SOURCES = tests/sandbox/sandbox-run.c
+tests_sandbox_sandbox_run_LDADD = libcachepot.a $(DEP_LIBS)

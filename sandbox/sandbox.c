@@ -677,10 +677,20 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 	result->user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec;
 	result->sys_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
 	result->max_rss_kb = (uint64_t)ru.ru_maxrss;
+	/* bwrap's monitor does not reap the namespace's init, so wait4's figures cover bwrap
+	 * only: the cgroup's are the job's. */
 	if (have_cg) {
-		uint64_t peak;
+		struct sandbox_cgroup_stats st;
 		(void)sandbox_cgroup_kill_all(&cg);
-		sandbox_cgroup_stats(&cg, &result->memory_exceeded, &result->pids_exceeded, &peak);
+		sandbox_cgroup_stats(&cg, &st);
+		result->memory_exceeded = st.oom_killed;
+		result->pids_exceeded = st.pids_refused;
+		if (st.peak_memory)
+			result->max_rss_kb = st.peak_memory / 1024u;
+		if (cg.cpu_dir) {
+			result->user_us = st.user_us;
+			result->sys_us = st.sys_us;
+		}
 	}
 	result->output_truncated = cap_out.truncated || cap_err.truncated;
 	if ((rc = capture_finish(&cap_out, &result->out, &result->out_len)) < 0 ||

@@ -70,6 +70,9 @@ struct sandbox_result {
 	size_t out_len;
 	char *err; /* captured stderr, NUL-terminated, owned */
 	size_t err_len;
+	/* Resource use: from the run's cgroup when it has one (CPU time of every process of the
+	 * run; max_rss_kb is then the peak memory charged to it, page cache and tmpfs included),
+	 * else from wait4 of bwrap. */
 	uint64_t wall_us, user_us, sys_us, max_rss_kb;
 };
 
