@@ -16,3 +16,5 @@ tests_fs_store_tool_SOURCES = tests/fs/store-tool.c
 tests_fs_store_tool_LDADD = libcachepot.a $(DEP_LIBS)
 TESTS += tests/fs/mount.sh
 EXTRA_DIST += tests/fs/mount.sh
+TESTS += tests/fs/crash.sh
+EXTRA_DIST += tests/fs/crash.sh

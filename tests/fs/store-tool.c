@@ -3,7 +3,8 @@
  *   store-tool put STORE FILE                      put a blob, print its hash
  *   store-tool publish STORE KEY NAME=FILE[:MODE]... publish one key (MODE octal, default 644);
  *                                                  prints 0 published, 1 different, 2 same
- *   store-tool publish-loop STORE SEED             publish random keys until killed (crash test)
+ *   store-tool publish-loop STORE SEED             publish random keys until killed
+ *   store-tool crash-loop STORE KILLS MAX_MS       fork publish loops, SIGKILL each at random
  *   store-tool check STORE                         every indexed key complete: signature good, every
  *                                                  named blob present and its bytes hash right;
  *                                                  prints the number of keys
@@ -26,7 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
@@ -148,16 +151,17 @@ static void fill_pattern(unsigned char *buf, size_t len, uint64_t seed)
 		buf[i] = (unsigned char)(xorshift(&st) >> 32);
 }
 
-/* Publish random keys forever: the crash test kills this at random points. */
-static int cmd_publish_loop(int argc, char **argv)
+/* Publish random keys forever: the crash test kills this at random points. READY_FD (or -1)
+ * gets one byte once the store is open. */
+static int publish_loop(const char *dir, uint64_t seed, int ready_fd)
 {
 	struct store *s;
-	if (argc != 4)
-		return die("usage: publish-loop STORE SEED", EINVAL);
-	uint64_t st = strtoull(argv[3], NULL, 10) * 2654435761u + 7;
-	int ret = store_open(argv[2], STORE_CREATE, &s);
+	uint64_t st = seed * 2654435761u + 7;
+	int ret = store_open(dir, STORE_CREATE, &s);
 	if (ret < 0)
 		return die("store_open", ret);
+	if (ready_fd >= 0 && write(ready_fd, "r", 1) != 1)
+		return die("ready", errno);
 	unsigned char *buf = malloc(1 << 17);
 	for (;;) {
 		struct manifest m;
@@ -190,6 +194,62 @@ static int cmd_publish_loop(int argc, char **argv)
 	free(buf);
 	store_close(s);
 	return die("publish-loop", ret);
+}
+
+static int cmd_publish_loop(int argc, char **argv)
+{
+	if (argc != 4)
+		return die("usage: publish-loop STORE SEED", EINVAL);
+	return publish_loop(argv[2], strtoull(argv[3], NULL, 10), -1);
+}
+
+/* Fork publishers and SIGKILL each at a random point: one in eight during store start-up, the
+ * rest 0..MAX_MS after the store is open (mid-blob, mid-rename, mid-index-write). Forking
+ * without exec keeps the start-up short, so most kills land in publishing. */
+static int cmd_crash_loop(int argc, char **argv)
+{
+	if (argc != 5)
+		return die("usage: crash-loop STORE KILLS MAX_MS", EINVAL);
+	unsigned kills = (unsigned)strtoul(argv[3], NULL, 10);
+	unsigned max_ms = (unsigned)strtoul(argv[4], NULL, 10);
+	unsigned killed = 0, during_startup = 0, died = 0;
+	uint64_t st = (uint64_t)time(NULL) * 31 + (uint64_t)getpid();
+	fflush(NULL);
+	for (unsigned i = 0; i < kills; i++) {
+		int ready[2];
+		if (pipe2(ready, O_CLOEXEC) < 0)
+			return die("pipe", errno);
+		pid_t pid = fork();
+		if (pid < 0)
+			return die("fork", errno);
+		if (pid == 0) {
+			close(ready[0]);
+			_exit(publish_loop(argv[2], xorshift(&st) + i, ready[1]));
+		}
+		close(ready[1]);
+		int early = xorshift(&st) % 8 == 0;
+		if (early) {
+			usleep((useconds_t)(xorshift(&st) % 30000));
+		} else {
+			char c;
+			if (read(ready[0], &c, 1) != 1)
+				died++;
+			usleep((useconds_t)(xorshift(&st) % (max_ms * 1000u + 1)));
+		}
+		close(ready[0]);
+		int status;
+		if (kill(pid, SIGKILL) == 0)
+			killed++;
+		if (waitpid(pid, &status, 0) == pid && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) {
+			if (early)
+				during_startup++;
+		} else {
+			died++;
+		}
+	}
+	printf("kills=%u startup-kills=%u publishers-that-died-otherwise=%u\n", killed,
+	       during_startup, died);
+	return died ? 1 : 0;
 }
 
 struct check_ctx { struct store *store; unsigned long keys, bad; };
@@ -471,6 +531,8 @@ int main(int argc, char **argv)
 		return cmd_publish(argc, argv);
 	if (!strcmp(c, "publish-loop"))
 		return cmd_publish_loop(argc, argv);
+	if (!strcmp(c, "crash-loop"))
+		return cmd_crash_loop(argc, argv);
 	if (!strcmp(c, "check"))
 		return cmd_check(argc, argv);
 	if (!strcmp(c, "race"))
