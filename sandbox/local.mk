@@ -15,3 +15,6 @@ EXTRA_DIST += tests/sandbox/escape.rs
 check_PROGRAMS += tests/sandbox/sandbox-run
 tests_sandbox_sandbox_run_SOURCES = tests/sandbox/sandbox-run.c
 tests_sandbox_sandbox_run_LDADD = libcachepot.a $(DEP_LIBS)
+EXTRA_DIST += bench/sandbox-startup.sh
+TESTS += tests/sandbox/toolchain.sh
+EXTRA_DIST += tests/sandbox/toolchain.sh

@@ -11,6 +11,8 @@
 # an flock of DEST.lock. Prints DEST on success. RUSTC overrides the rustc to copy (default:
 # the real binary of /root/.cargo/bin/rustc's sysroot).
 set -eu
+# rustc would warn about a jobserver it cannot use when run under make
+unset MAKEFLAGS MFLAGS CARGO_MAKEFLAGS
 
 [ $# -eq 1 ] || { echo "usage: $0 DEST" >&2; exit 2; }
 dest=$1
