@@ -18,3 +18,6 @@ TESTS += tests/fs/mount.sh
 EXTRA_DIST += tests/fs/mount.sh
 TESTS += tests/fs/crash.sh
 EXTRA_DIST += tests/fs/crash.sh
+
+dist_man_MANS += fs/cachepot-fs.1 fs/cachepot-fsck.8
+EXTRA_DIST += contrib/cachepot-fs.service bench/fs-bench.sh
