@@ -191,10 +191,66 @@ static int map_arg(struct invocation *inv, const char *arg, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* Map a path-valued part of an argument: PREFIX (kept as written) then PATH. An absolute PATH
+ * is mapped; a relative one is kept when it names the same file inside the sandbox (relative
+ * to the canonical cwd), otherwise it becomes the canonical absolute path (a relative
+ * "target/debug/deps" must point into /cachepot/target, not /cachepot/cwd/target). */
+static int map_path_value(struct invocation *inv, const char *prefix, size_t prefix_len, const char *path,
+			  char **out)
+{
+	char *abs = NULL, *canonical = NULL, *rel_in_sandbox = NULL;
+	int ret;
+
+	*out = NULL;
+	ret = path_normalise(path, inv->cwd, &abs);
+	if (ret < 0)
+		return ret;
+	ret = path_map_to_canonical(&inv->map, abs, &canonical);
+	free(abs);
+	if (ret == -ENOENT) {
+		not_cacheable(inv, RUSTC_NC_PATH_OUTSIDE, "argument %.*s%.200s", (int)prefix_len, prefix, path);
+		ret = asprintf(out, "%.*s%s", (int)prefix_len, prefix, path) < 0 ? -ENOMEM : 0;
+		return ret;
+	}
+	if (ret < 0)
+		return ret;
+	if (path[0] != '/') {
+		ret = path_normalise(path, inv->job.cwd, &rel_in_sandbox);
+		if (ret < 0) {
+			free(canonical);
+			return ret;
+		}
+		if (strcmp(rel_in_sandbox, canonical) == 0) {
+			free(canonical);
+			canonical = strdup(path);
+		}
+		free(rel_in_sandbox);
+	}
+	if (!canonical || asprintf(out, "%.*s%s", (int)prefix_len, prefix, canonical) < 0)
+		*out = NULL;
+	free(canonical);
+	return *out ? 0 : -ENOMEM;
+}
+
+/* The value of "-L [kind=]path" or "--extern name=path": the part after '=' when there is one. */
+static int map_keyed_path(struct invocation *inv, const char *value, int need_eq, char **out)
+{
+	const char *eq = strchr(value, '=');
+	if (!eq) {
+		if (need_eq) {
+			*out = strdup(value);
+			return *out ? 0 : -ENOMEM;
+		}
+		return map_path_value(inv, "", 0, value, out);
+	}
+	return map_path_value(inv, value, (size_t)(eq + 1 - value), eq + 1, out);
+}
+
 static int build_argv(struct invocation *inv)
 {
 	struct job *job = &inv->job;
 	size_t n = inv->args.argc;
+	enum { PLAIN, LIBPATH, EXTERN, TARGET } next = PLAIN;
 
 	job->argv = calloc(n + 1, sizeof(*job->argv));
 	if (!job->argv)
@@ -211,11 +267,32 @@ static int build_argv(struct invocation *inv)
 			mapped = strncmp(a, "--out-dir=", 10) == 0 ? strdup("--out-dir=" JOB_OUT_DIR)
 								   : strdup(JOB_OUT_DIR);
 			ret = mapped ? 0 : -ENOMEM;
+		} else if ((int)i == inv->args.input_index) {
+			ret = map_path_value(inv, "", 0, a, &mapped);
+		} else if (next == LIBPATH) {
+			ret = map_keyed_path(inv, a, 0, &mapped);
+		} else if (next == EXTERN) {
+			ret = map_keyed_path(inv, a, 1, &mapped);
+		} else if (next == TARGET && strlen(a) > 5 && strcmp(a + strlen(a) - 5, ".json") == 0) {
+			ret = map_path_value(inv, "", 0, a, &mapped);
+		} else if (strncmp(a, "-L", 2) == 0 && a[2] != '\0') {
+			mapped = NULL;
+			ret = map_keyed_path(inv, a + 2, 0, &mapped);
+			if (ret == 0) {
+				char *full = NULL;
+				if (asprintf(&full, "-L%s", mapped) < 0)
+					full = NULL;
+				free(mapped);
+				mapped = full;
+				ret = mapped ? 0 : -ENOMEM;
+			}
 		} else {
 			ret = map_arg(inv, a, &mapped);
 		}
 		if (ret < 0)
 			return ret;
+		next = strcmp(a, "-L") == 0 ? LIBPATH : strcmp(a, "--extern") == 0 ? EXTERN
+			: strcmp(a, "--target") == 0 ? TARGET : PLAIN;
 		job->argv[job->argc++] = mapped;
 	}
 	return 0;
@@ -446,7 +523,12 @@ static int setup_roots(struct invocation *inv, char *const *envp, const char *re
 	char *target = NULL, *tmp = NULL;
 	int ret;
 
-	target = find_target_dir(inv->args.dep_dir ? inv->args.dep_dir : inv->out_dir);
+	ret = path_normalise(inv->args.dep_dir ? inv->args.dep_dir : inv->out_dir, inv->cwd, &tmp);
+	if (ret < 0)
+		return ret;
+	target = find_target_dir(tmp);
+	free(tmp);
+	tmp = NULL;
 	ret = path_map_add(&inv->map, inv->toolchain.sysroot, ROOT_SYSROOT);
 	if (ret == 0 && target)
 		ret = path_map_add(&inv->map, target, ROOT_TARGET);

@@ -20,3 +20,7 @@ tests_hash_test_depinfo_LDADD = $(TEST_LDADD)
 tests_hash_test_job_SOURCES = tests/hash/test_job.c
 tests_hash_test_job_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_job_LDADD = $(TEST_LDADD)
+
+TESTS += tests/hash/key-changes.sh tests/hash/key-stability.sh
+EXTRA_DIST += tests/hash/key-changes.sh tests/hash/key-stability.sh tests/data/invocations-debug.jsonl \
+	tests/data/invocations-release.jsonl tests/data/record-wrapper.py tests/data/record-invocations.sh

@@ -4,8 +4,10 @@
 #include "hash/pathmap.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 void path_map_release(struct path_map *map)
 {
@@ -188,4 +190,26 @@ int path_map_rewrite_to_local(const struct path_map *map, const char *text, size
 	*out = buf;
 	*outlen = used;
 	return 0;
+}
+
+int path_mkdir_parents(const char *dir, unsigned mode)
+{
+	char *p = strdup(dir);
+	int ret = 0;
+
+	if (!p)
+		return -ENOMEM;
+	for (char *s = p + 1; ret == 0; s++) {
+		if (*s != '/' && *s != '\0')
+			continue;
+		char c = *s;
+		*s = '\0';
+		if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
+			ret = -errno;
+		*s = c;
+		if (c == '\0')
+			break;
+	}
+	free(p);
+	return ret;
 }

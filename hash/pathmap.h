@@ -46,4 +46,8 @@ int path_map_to_canonical(const struct path_map *map, const char *local, char **
 int path_map_rewrite_to_local(const struct path_map *map, const char *text, size_t len, char **out,
 			      size_t *outlen) __attribute__((warn_unused_result));
 
+/* mkdir -p: create DIR and its missing parents with MODE. Returns 0 (also when DIR exists) or
+ * -errno. */
+int path_mkdir_parents(const char *dir, unsigned mode) __attribute__((warn_unused_result));
+
 #endif

@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "hash/toolchain.h"
+#include "hash/pathmap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -148,6 +149,8 @@ static int file_list_add(struct file_list *l, const char *host, const char *rel)
 	if (ret < 0)
 		goto fail;
 	f->mode = normalise_mode(st.st_mode);
+	f->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+	f->ino = (uint64_t)st.st_ino;
 	f->host_path = real;
 	f->rel = strdup(rel);
 	close(fd);
@@ -431,6 +434,15 @@ static int cache_load(const char *file, const char *real, const struct stat *st,
 		struct toolchain_file *tf = &tc->files[tc->n_files];
 		if (!host || !rel || !hex || digest_from_hex(hex, tf->sha256) < 0)
 			goto out;
+		{
+			struct stat fst;
+			/* A file replaced or rewritten since it was hashed invalidates the whole entry. */
+			if (stat(host, &fst) < 0 || (uint64_t)fst.st_size != (uint64_t)json_integer_value(json_object_get(f, "size"))
+			    || (json_int_t)(fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec)
+				       != json_integer_value(json_object_get(f, "mtime_ns"))
+			    || (json_int_t)fst.st_ino != json_integer_value(json_object_get(f, "ino")))
+				goto out;
+		}
 		tf->host_path = strdup(host);
 		tf->rel = strdup(rel);
 		tf->mode = (unsigned)json_integer_value(json_object_get(f, "mode"));
@@ -466,9 +478,11 @@ static void cache_store(const char *file, const struct stat *st, const struct to
 	for (size_t i = 0; i < tc->n_files; i++) {
 		char hex[DIGEST_HEX_SIZE];
 		digest_to_hex(tc->files[i].sha256, hex);
-		json_array_append_new(files, json_pack("{s:s,s:s,s:i,s:I,s:s}", "host", tc->files[i].host_path,
-						       "rel", tc->files[i].rel, "mode", (int)tc->files[i].mode,
-						       "size", (json_int_t)tc->files[i].size, "sha256", hex));
+		json_array_append_new(files, json_pack("{s:s,s:s,s:i,s:I,s:s,s:I,s:I}", "host",
+						       tc->files[i].host_path, "rel", tc->files[i].rel, "mode",
+						       (int)tc->files[i].mode, "size", (json_int_t)tc->files[i].size,
+						       "sha256", hex, "mtime_ns", (json_int_t)tc->files[i].mtime_ns,
+						       "ino", (json_int_t)tc->files[i].ino));
 	}
 	json_object_set(root, "files", files);
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file, (long)getpid());
@@ -505,9 +519,8 @@ int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc
 		return 0;
 	}
 	ret = toolchain_collect(real, tc);
-	if (ret == 0 && mkdir(cache_dir, 0755) < 0 && errno != EEXIST)
-		ret = 0; /* uncached, still correct */
-	else if (ret == 0)
+	/* When the cache cannot be written the answer is still correct, only not remembered. */
+	if (ret == 0 && path_mkdir_parents(cache_dir, 0755) == 0)
 		cache_store(file, &st, tc);
 	free(real);
 	return ret;

@@ -33,6 +33,8 @@ struct toolchain_file {
 	unsigned mode;                    /* 0644 or 0755 */
 	uint64_t size;
 	unsigned char sha256[DIGEST_SIZE];
+	int64_t mtime_ns;                 /* of host_path when hashed, for the cache's validity */
+	uint64_t ino;
 };
 
 struct toolchain {
@@ -51,7 +53,8 @@ void toolchain_release(struct toolchain *tc);
 int toolchain_collect(const char *rustc, struct toolchain *tc) __attribute__((warn_unused_result));
 
 /* Like toolchain_collect, but answered from a cache file under CACHE_DIR keyed by the rustc
- * binary's path, size, mtime and inode; collected and cached on a miss. CACHE_DIR is created
+ * binary's path, and valid while every file of the tree keeps its size, mtime and inode (one
+ * stat per file, well under a millisecond for a rustup toolchain); collected again otherwise. CACHE_DIR is created
  * when missing; when it cannot be written the result is still returned. */
 int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
 	__attribute__((warn_unused_result));
