@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "client/stats.h"
+#include "hash/pathmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,15 +23,16 @@ static int lock_stats(const struct client_config *c)
 {
 	char path[PATH_MAX];
 	int fd;
-	if (mkdir(c->cache_dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
+	int ret = path_mkdir_parents(c->cache_dir, 0755);
+	if (ret < 0)
+		return ret;
 	snprintf(path, sizeof(path), "%s/stats.lock", c->cache_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
 	while (flock(fd, LOCK_EX) < 0)
 		if (errno != EINTR) {
-			int ret = -errno;
+			ret = -errno;
 			close(fd);
 			return ret;
 		}

@@ -1,16 +1,44 @@
-/* The rustc wrapper. */
+/* The rustc wrapper: `cachepot RUSTC ARGS...` as cargo calls it.
+ *
+ * Not cacheable: exec rustc at once. Cacheable: build the job and its key (hash/invocation.h),
+ * look up <mount>/ac/<key>; on a hit write the outputs where rustc would have, with canonical
+ * paths in .d files mapped back to local ones and fresh mtimes, replay stdout and stderr the
+ * same way, and exit with the recorded status. On a miss hand the job to cachepotd, then serve
+ * the result the same way. Anything failing on the cache path runs rustc locally after one
+ * warning line: the cache never breaks a build.
+ */
 #include "config.h"
 
 #include "client/wrapper.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
+#include "client/daemon_client.h"
+#include "fs/manifest.h"
 #include "hash/invocation.h"
 
 extern char **environ;
+
+/* The largest output a hit rewrites in memory (.d files, stdout, stderr). */
+#define REWRITE_MAX (64u << 20)
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* Replace this process by rustc. */
 static int exec_rustc(char **argv)
@@ -20,22 +48,294 @@ static int exec_rustc(char **argv)
 	return 127;
 }
 
+__attribute__((format(printf, 2, 3)))
+static void log_line(const struct client_config *config, const char *fmt, ...)
+{
+	va_list ap;
+	FILE *f;
+	if (!config->log)
+		return;
+	f = fopen(config->log, "ae");
+	if (!f)
+		return;
+	fprintf(f, "%ld ", (long)getpid());
+	va_start(ap, fmt);
+	vfprintf(f, fmt, ap);
+	va_end(ap);
+	fputc('\n', f);
+	fclose(f);
+}
+
+/* Read all of the file NAME under DIRFD, at most MAX bytes. */
+static int read_all_at(int dirfd, const char *name, size_t max, char **data, size_t *len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int ret = 0;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	*data = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			goto out;
+		}
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	buf = NULL;
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t w = write(fd, data, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		data += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Write one output: into a temp file in OUT_DIR, then renamed over NAME, so a reader never
+ * sees half a file and the mtime is now. */
+static int write_output(const struct invocation *inv, int src_dir, const struct manifest_output *o,
+			uint64_t *bytes)
+{
+	char tmp[PATH_MAX], dst[PATH_MAX];
+	int in = -1, out = -1, ret = 0;
+	size_t nlen = strlen(o->name);
+	int rewrite = nlen > 2 && strcmp(o->name + nlen - 2, ".d") == 0;
+
+	if (snprintf(dst, sizeof(dst), "%s/%s", inv->out_dir, o->name) >= (int)sizeof(dst)
+	    || snprintf(tmp, sizeof(tmp), "%s/.cachepot-%ld-%s", inv->out_dir, (long)getpid(), o->name)
+		       >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, o->mode == 0755 ? 0755 : 0644);
+	if (out < 0)
+		return -errno;
+	if (rewrite) {
+		char *data = NULL, *local = NULL;
+		size_t len = 0, local_len = 0;
+		ret = read_all_at(src_dir, o->name, REWRITE_MAX, &data, &len);
+		if (ret == 0)
+			ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
+		if (ret == 0)
+			ret = write_all(out, local, local_len);
+		*bytes += len;
+		free(data);
+		free(local);
+	} else {
+		char buf[1 << 16];
+		uint64_t copied = 0;
+		in = openat(src_dir, o->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (in < 0)
+			ret = -errno;
+		while (ret == 0) {
+			ssize_t r = read(in, buf, sizeof(buf));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r < 0)
+				ret = -errno;
+			if (r <= 0)
+				break;
+			ret = write_all(out, buf, (size_t)r);
+			copied += (uint64_t)r;
+		}
+		if (ret == 0 && copied != o->size)
+			ret = -EIO;
+		*bytes += copied;
+	}
+	if (in >= 0)
+		close(in);
+	if (close(out) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, dst) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
+}
+
+/* Replay a recorded stream (a blob under <mount>/cas/) to FD with paths mapped back. */
+static int replay(const struct invocation *inv, int cas_dir, const unsigned char sha[32], uint64_t size, int fd)
+{
+	char hex[DIGEST_HEX_SIZE];
+	char *data = NULL, *local = NULL;
+	size_t len = 0, local_len = 0;
+	int ret;
+
+	if (size == 0)
+		return 0;
+	digest_to_hex(sha, hex);
+	ret = read_all_at(cas_dir, hex, REWRITE_MAX, &data, &len);
+	if (ret == 0)
+		ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
+	if (ret == 0)
+		ret = write_all(fd, local, local_len);
+	free(data);
+	free(local);
+	return ret;
+}
+
+/* Serve the result of INV's key from the mount. Returns 0 with *STATUS set, -ENOENT when the
+ * key is not published, another -errno when the mount cannot serve it. Nothing is written
+ * before the manifest is read and checked, so a miss leaves no trace. */
+static int serve_from_mount(const struct client_config *config, const struct invocation *inv, int *status,
+			    struct stats_delta *delta, uint64_t *recorded_ms)
+{
+	char key_hex[DIGEST_HEX_SIZE], path[PATH_MAX];
+	struct manifest m;
+	char *text = NULL;
+	size_t len = 0;
+	int dir = -1, cas = -1, ret;
+
+	manifest_init(&m);
+	digest_to_hex(inv->key, key_hex);
+	if (snprintf(path, sizeof(path), "%s/ac/%s", config->mount, key_hex) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	dir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) {
+		ret = -errno;
+		/* Is the mount there at all? A missing mount is an error, not a miss. */
+		if (ret == -ENOENT) {
+			snprintf(path, sizeof(path), "%s/ac", config->mount);
+			if (access(path, F_OK) < 0)
+				ret = -ENOTCONN;
+		}
+		return ret;
+	}
+	ret = read_all_at(dir, MANIFEST_NAME, MANIFEST_MAX_TEXT, &text, &len);
+	if (ret == 0)
+		ret = manifest_parse(text, len, &m);
+	if (ret == 0 && strcmp(m.key, key_hex) != 0)
+		ret = -EBADMSG;
+	if (ret < 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/cas", config->mount);
+	cas = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cas < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (size_t i = 0; i < m.n_outputs && ret == 0; i++)
+		ret = write_output(inv, dir, &m.outputs[i], &delta->bytes_from_cache);
+	if (ret == 0)
+		ret = replay(inv, cas, m.stdout_sha256, m.stdout_size, STDOUT_FILENO);
+	if (ret == 0)
+		ret = replay(inv, cas, m.stderr_sha256, m.stderr_size, STDERR_FILENO);
+	if (ret == 0) {
+		*status = m.exit_status;
+		*recorded_ms = m.duration_ms;
+	}
+out:
+	if (cas >= 0)
+		close(cas);
+	close(dir);
+	free(text);
+	manifest_release(&m);
+	return ret;
+}
+
 int wrapper_main(const struct client_config *config, int argc, char **argv)
 {
 	struct invocation_options options = { .cache_dir = config->cache_dir, .envp = environ };
 	struct stats_delta delta = { .not_cacheable = -1 };
 	struct invocation inv;
-	int ret;
+	char key_hex[DIGEST_HEX_SIZE], err[512];
+	uint64_t t0 = now_us(), recorded_ms = 0;
+	int status = 0, ret;
+	enum submit_result submitted;
 
 	if (config->disable)
 		return exec_rustc(argv);
 	ret = invocation_build(&inv, argv[0], argc - 1, argv + 1, &options);
-	if (ret == 0 && inv.reason != RUSTC_CACHEABLE)
-		delta.not_cacheable = inv.reason;
-	else {
-		delta.fallbacks = 1;
-		delta.errors = 1;
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "%s", strerror(-ret));
+		goto fallback;
 	}
+	if (inv.reason != RUSTC_CACHEABLE) {
+		delta.not_cacheable = inv.reason;
+		log_line(config, "not cacheable (%s: %s): %s", rustc_reason_name(inv.reason), inv.reason_detail,
+			 inv.args.crate_name ? inv.args.crate_name : "-");
+		invocation_release(&inv);
+		stats_record(config, &delta);
+		return exec_rustc(argv);
+	}
+	digest_to_hex(inv.key, key_hex);
+
+	ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
+	if (ret == 0) {
+		delta.hits = 1;
+		delta.us_from_cache = now_us() - t0;
+		delta.us_saved_estimate = recorded_ms * 1000;
+		log_line(config, "hit %s %s (%.1f ms)", key_hex, inv.args.crate_name, delta.us_from_cache / 1e3);
+		goto done;
+	}
+	if (ret != -ENOENT) {
+		snprintf(err, sizeof(err), "the mount at %s cannot serve %.16s: %s", config->mount, key_hex,
+			 strerror(-ret));
+		goto fallback;
+	}
+
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	submitted = daemon_submit(config, &inv, err, sizeof(err));
+	curl_global_cleanup();
+	if (submitted == SUBMIT_COMPILE_FAILED) {
+		/* rustc failed in the sandbox: run it here, where the user sees its messages. */
+		delta.compile_failures = 1;
+		delta.fallbacks = 1;
+		log_line(config, "compile failed in the sandbox %s %s: %s", key_hex, inv.args.crate_name, err);
+		invocation_release(&inv);
+		stats_record(config, &delta);
+		return exec_rustc(argv);
+	}
+	if (submitted != SUBMIT_OK)
+		goto fallback;
+	ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "published %.16s but the mount at %s cannot serve it: %s", key_hex,
+			 config->mount, strerror(-ret));
+		goto fallback;
+	}
+	delta.misses = 1;
+	delta.us_from_cache = now_us() - t0;
+	log_line(config, "miss %s %s (%.1f ms)", key_hex, inv.args.crate_name, delta.us_from_cache / 1e3);
+done:
+	invocation_release(&inv);
+	stats_record(config, &delta);
+	return status;
+
+fallback:
+	fprintf(stderr, "cachepot: warning: %s; compiling locally\n", err);
+	log_line(config, "fallback: %s", err);
+	delta.fallbacks = 1;
+	delta.errors = 1;
 	invocation_release(&inv);
 	stats_record(config, &delta);
 	return exec_rustc(argv);
