@@ -7,3 +7,5 @@ cachepot_LDADD = libcachepot.a $(DEP_LIBS)
 
 TESTS += tests/client/cargo-build.sh
 EXTRA_DIST += tests/client/cargo-build.sh
+dist_man_MANS += client/cachepot.1
+EXTRA_DIST += contrib/cargo-config.toml
