@@ -322,14 +322,16 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 	*status = 500;
 	*body = NULL;
 
-	snprintf(name, sizeof(name), "j%llu", (unsigned long long)seq);
-	if (mkdirat(d->jobs_fd, name, 0700) < 0) {
+	snprintf(name, sizeof(name), "j%ld-%llu", (long)getpid(), (unsigned long long)seq);
+	/* World-traversable like cas/ (whose blobs these are): the sandbox resolves the trees from
+	 * inside its user namespace, where the daemon's DAC override does not reach. */
+	if (mkdirat(d->jobs_fd, name, 0755) < 0) {
 		*body = json_error("creating the job directory: %s", strerror(errno));
 		goto out;
 	}
 	made = 1;
 	jobfd = openat(d->jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (jobfd < 0 || mkdirat(jobfd, "root", 0755) < 0 || mkdirat(jobfd, "out", 0700) < 0
+	if (jobfd < 0 || mkdirat(jobfd, "root", 0755) < 0 || mkdirat(jobfd, "out", 0755) < 0
 	    || tree_walk(jobfd, "root/cachepot", 1, &rootfd, NULL) < 0) {
 		*body = json_error("creating the job directory: %s", strerror(errno));
 		goto out;

@@ -11,3 +11,10 @@ cachepotd_LDADD = libcachepot.a $(DEP_LIBS)
 check_PROGRAMS += tests/daemon/daemon-helper
 tests_daemon_daemon_helper_SOURCES = tests/daemon/daemon-helper.c
 tests_daemon_daemon_helper_LDADD = libcachepot.a $(DEP_LIBS)
+
+TESTS += tests/daemon/jobs.sh tests/daemon/hostile.sh tests/daemon/concurrency.sh \
+	tests/daemon/kill.sh tests/daemon/toolchain.sh
+EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
+	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh \
+	daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
+dist_man_MANS += daemon/cachepotd.8

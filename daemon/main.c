@@ -94,12 +94,23 @@ static void sweep_jobs(int jobs_fd)
 		fprintf(stderr, "cachepotd: swept %u stale job director%s\n", n, n == 1 ? "y" : "ies");
 }
 
+/* jobs/ and toolchains/ are 0755: the sandbox opens the trees below them from inside its user
+ * namespace, and they hold only what cas/ shows to everyone anyway. */
 static int open_subdir(int store_fd, const char *name)
 {
-	if (mkdirat(store_fd, name, 0700) < 0 && errno != EEXIST)
+	int fd;
+
+	if (mkdirat(store_fd, name, 0755) < 0 && errno != EEXIST)
 		return -errno;
-	int fd = openat(store_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	fd = openat(store_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0755) < 0) {
+		int ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
 }
 
 int main(int argc, char **argv)

@@ -132,8 +132,10 @@ static int remove_at(int dirfd, const char *name, unsigned depth)
 	if (fd < 0)
 		return -errno;
 	{
-		struct stat inner;
-		if (fstat(fd, &inner) == 0 && inner.st_dev != st.st_dev) {
+		/* A path names a mount's root, so NAME's st_dev differs from its parent's exactly
+		 * when something is mounted on it. */
+		struct stat parent;
+		if (fstat(dirfd, &parent) == 0 && parent.st_dev != st.st_dev) {
 			/* A mount on NAME: the path lies behind our own fd, not outside input. */
 			char full[PATH_MAX];
 			close(fd);

@@ -31,7 +31,7 @@ daemon_cleanup() {
 	# A killed daemon can leave a sandbox's output tmpfs mounted in jobs/.
 	if [ -n "${T:-}" ] && [ -d "$T" ]; then
 		grep -o " $T/[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
-		rm -rf "$T"
+		[ -n "${KEEP:-}" ] || rm -rf "$T"
 	fi
 }
 
