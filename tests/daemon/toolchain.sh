@@ -1,0 +1,38 @@
+#!/bin/sh
+# Toolchain upload through the API: the real toolchain tree (tests/sandbox/make-toolchain.sh) as
+# a tar stream, unpacked by the daemon, its id recomputed, then used by a real compile.
+. "$top_srcdir/tests/tap.sh"
+. "$top_srcdir/tests/daemon/lib.sh"
+
+[ "$(id -u)" = 0 ] || skip_all "needs root (sandbox)"
+command -v jq >/dev/null || skip_all "needs jq"
+
+tap_plan 9
+daemon_setup
+sh "$top_srcdir/tests/sandbox/make-toolchain.sh" "$TOOLCHAIN_TREE" >/dev/null || bail "no toolchain tree"
+TC=$("$HELPER" toolchain-id "$TOOLCHAIN_TREE") || bail "toolchain id"
+daemon_start --jobs 1 || bail "cachepotd did not start"
+
+check "GET /v1/toolchains/<id> before the upload: 404" [ "$(api GET /v1/toolchains/$TC)" = 404 ]
+
+src=$REGISTRY/cfg-if-1.0.0/src/lib.rs
+h=$(put_blob "$src") || bail "blob"
+echo "/cachepot/registry/cfg-if-1.0.0/src/lib.rs $h" > "$T/inputs"
+lib_argv cfg_if 2018 /cachepot/registry/cfg-if-1.0.0/src/lib.rs 4a499ef178f2ff1a > "$T/argv"
+job_json "$(cat "$T/argv")" '[]' /cachepot/registry/cfg-if-1.0.0 "$T/inputs" > "$T/job.json"
+KEY=$(with_key "$T/job.json")
+code=$(api POST /v1/jobs --data-binary "@$T/job.json")
+check "a job on an absent toolchain: 424 naming it" [ "$code" = 424 ] && jqe ".missing_toolchain == \"$TC\"" "$T/body"
+
+start=$(date +%s)
+code=$(tar -C "$TOOLCHAIN_TREE" -cf - rust usr | api PUT /v1/toolchains/$TC -T - -H 'Content-Type: application/x-tar')
+echo "# upload of $(du -sh "$TOOLCHAIN_TREE" | cut -f1) took $(( $(date +%s) - start )) s"
+check "PUT /v1/toolchains/<id> with the real tree: 201" [ "$code" = 201 ]
+[ "$code" = 201 ] || sed 's/^/# /' "$T/body"
+check "GET /v1/toolchains/<id>: 204" [ "$(api GET /v1/toolchains/$TC)" = 204 ]
+check "the unpacked tree has the same id" [ "$("$HELPER" toolchain-id "$STORE/toolchains/$TC")" = "$TC" ]
+check "no temporary tree is left" [ "$(ls -A "$STORE/toolchains")" = "$TC" ]
+check "uploading it again: 200 (already present)" [ "$(tar -C "$TOOLCHAIN_TREE" -cf - rust usr | api PUT /v1/toolchains/$TC -T -)" = 200 ]
+code=$(api POST /v1/jobs --data-binary "@$T/job.json")
+check "the job compiles with the uploaded toolchain" [ "$code" = 200 ] && jqe ".key == \"$KEY\"" "$T/body"
+check "the daemon stops cleanly" daemon_stop
