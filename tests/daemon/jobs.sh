@@ -10,7 +10,7 @@
 command -v jq >/dev/null || skip_all "needs jq"
 [ -d "$REGISTRY/cfg-if-1.0.0" ] && [ -d "$REGISTRY/crc32fast-1.3.2" ] || skip_all "needs librust-cfg-if-dev, librust-crc32fast-dev"
 
-tap_plan 17
+tap_plan 18
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 daemon_start --jobs 2 || bail "cachepotd did not start"
@@ -39,6 +39,17 @@ check "the rlib blob is served, hash-correct, immutable" [ "$code" = 200 ] && \
 	[ "$(sha256_of "$T/body")" = "$RLIB" ] && grep -qi '^cache-control: public, max-age=31536000, immutable' "$T/headers"
 cp "$T/body" "$T/cfg.rlib"
 check "the .d file names canonical paths" sh -c "curl -s --unix-socket '$SOCK' http://d/v1/blobs/$(jq -r '.manifest.manifest.outputs[] | select(.name | endswith(".d")) | .sha256' "$T/cfg.answer") | grep -q '^/cachepot/out/libcfg_if-4a499ef178f2ff1a.rlib: /cachepot/registry/$CFG/src/lib.rs'"
+
+# 1b. the same invocation by plain rustc (the host's, unsandboxed) at the same canonical paths:
+# bwrap only binds a copy of the tree at /cachepot. The sandbox must not change the output.
+P=$T/plain; mkdir -p "$P/registry/$CFG/src" "$P/out" "$P/target/debug/deps"
+cp "$REGISTRY/$CFG/src/lib.rs" "$P/registry/$CFG/src/"
+HOST_RUSTC=$(find_rustc)
+bwrap --bind / / --bind "$P" /cachepot --chdir /cachepot/registry/$CFG --clearenv \
+	$(jq -r '.[] | "--setenv \(.[0]) \(.[1])"' "$T/env") \
+	"$HOST_RUSTC" $(jq -r '.[1:][]' "$T/argv") > /dev/null 2>&1
+check "plain rustc at the same canonical paths writes the same rlib" \
+	[ "$(sha256_of "$P/out/libcfg_if-4a499ef178f2ff1a.rlib")" = "$RLIB" ]
 
 # 2. the same job again: answered from the store, no second sandbox
 runs=$(metric sandbox_runs_total)
