@@ -8,7 +8,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (sandbox)"
 command -v jq >/dev/null || skip_all "needs jq"
 
-tap_plan 8
+tap_plan 12
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 daemon_start --jobs 1 || bail "cachepotd did not start"
@@ -48,4 +48,29 @@ daemon_start --jobs 1 || bail "restart"
 code=$(api POST /v1/jobs --data-binary "@$T/job.json")
 check "the same job then succeeds" [ "$code" = 200 ]
 check "... published under its key" [ "$(api GET /v1/manifests/$KEY)" = 200 ]
-check "... and the daemon stops cleanly" daemon_stop
+
+# A client that goes away mid-job: the job still completes and is published, nothing crashes.
+sed 's/00000000000000aa/00000000000000bb/g' "$T/job.json" | jq 'del(.expected_key)' > "$T/job2.json"
+KEY2=$(with_key "$T/job2.json")
+curl -s -o /dev/null --max-time 1 --unix-socket "$SOCK" --data-binary "@$T/job2.json" http://d/v1/jobs
+for _ in $(seq 1 600); do
+	[ "$(api GET /v1/manifests/$KEY2)" = 200 ] && break
+	sleep 0.1
+done
+check "a job whose client hung up still completes and is published" [ "$(api GET /v1/manifests/$KEY2)" = 200 ]
+
+# SIGTERM mid-job: the running job finishes and is answered, then the daemon exits 0.
+sed 's/00000000000000aa/00000000000000cc/g' "$T/job.json" | jq 'del(.expected_key)' > "$T/job3.json"
+KEY3=$(with_key "$T/job3.json")
+curl -s -o "$T/term.answer" -w '%{http_code}' --max-time 600 --unix-socket "$SOCK" \
+	--data-binary "@$T/job3.json" http://d/v1/jobs > "$T/term.code" &
+CURL=$!
+for _ in $(seq 1 200); do
+	[ "$(curl -s --unix-socket "$SOCK" http://d/v1/status | jq .running)" = 1 ] && break
+	sleep 0.05
+done
+check "SIGTERM with a job running: the daemon exits 0" daemon_stop
+wait "$CURL"
+check "... after answering the running job (200)" [ "$(cat "$T/term.code")" = 200 ] && jqe ".key == \"$KEY3\"" "$T/term.answer"
+check "... which is published" sh -c "'$CACHEPOTD' --store '$STORE' --fsck 2>&1 | grep -q ' 3 keys; 0 problems'"
+check "... and no job directory is left" [ -z "$(ls -A "$STORE/jobs")" ]
