@@ -1,1 +1,11 @@
 # bench/: benchmarks (make bench).
+# `make bench` runs bench/run on ../shared/corpus/small from this build directory (build it
+# without --enable-sanitizers for meaningful figures): plain cargo, sccache and cachepot side by
+# side, then bench/sandbox-startup.sh and bench/fs-bench.sh. BENCH_ARGS adds options, e.g.
+# make bench BENCH_ARGS='--reps 1 --no-fs-bench'; BENCH_CORPUS picks another workspace.
+BENCH_CORPUS = $(abs_top_srcdir)/../shared/corpus/small
+BENCH_ARGS =
+EXTRA_DIST += bench/run bench/record-rustc
+.PHONY: bench
+bench: cachepot cachepotd cachepot-fs
+	$(top_srcdir)/bench/run '$(BENCH_CORPUS)' --build '$(abs_top_builddir)' --out bench.json $(BENCH_ARGS)
