@@ -589,7 +589,8 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 	}
 	ret = pool_submit(d, &job->task, 0);
 	if (ret < 0) {
-		evhttp_connection_set_closecb(w->conn, NULL, NULL);
+		if (w->conn)
+			evhttp_connection_set_closecb(w->conn, NULL, NULL);
 		free(w);
 		METRIC_INC(d, jobs_queue_full);
 		send_error(req, 503, ret == -EAGAIN ? "the job queue is full, retry later"
