@@ -10,7 +10,7 @@ packages="
   build-essential autoconf automake libtool pkgconf make
   libssl-dev libfuse3-dev fuse3 librocksdb-dev libarchive-dev liburing-dev
   libcurl4-openssl-dev libevent-dev libjansson-dev libseccomp-dev check
-  bubblewrap clang sccache python3 curl ca-certificates
+  bubblewrap clang sccache python3 curl ca-certificates jq util-linux
   gcc libc6-dev liblzma-dev rsync bc
 "
 # The crates of the test corpus, packaged by Debian (cargo builds them offline).

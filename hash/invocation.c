@@ -117,9 +117,13 @@ int rustc_resolve(const char *rustc, char **out)
 	*out = NULL;
 	if (!real)
 		return -errno;
-	/* A real rustc sits in <sysroot>/bin next to <sysroot>/lib/rustlib. */
-	if (snprintf(path, sizeof(path), "%s/../../lib/rustlib", real) < (int)sizeof(path)
-	    && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+	/* A real rustc is <sysroot>/bin/rustc, next to <sysroot>/lib/rustlib. */
+	if (snprintf(path, sizeof(path), "%s", real) < (int)sizeof(path) && strrchr(path, '/')) {
+		*strrchr(path, '/') = '\0';
+		if (strlen(path) + sizeof("/../lib/rustlib") < sizeof(path))
+			strcat(path, "/../lib/rustlib");
+	}
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		*out = real;
 		return 0;
 	}
