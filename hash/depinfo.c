@@ -148,33 +148,39 @@ static int parse_env_dep(struct depinfo *d, const char *s, size_t len)
 	return 0;
 }
 
+/* How many bytes of S (LEN bytes) the escape at I takes: 2 for "\\ ", "\\#", "\\\\" and "$$",
+ * which stand for one byte of the name; 1 otherwise. */
+static size_t escape_len(const char *s, size_t i, size_t len)
+{
+	if (i + 1 < len && s[i] == '\\' && (s[i + 1] == ' ' || s[i + 1] == '#' || s[i + 1] == '\\'))
+		return 2;
+	if (i + 1 < len && s[i] == '$' && s[i + 1] == '$')
+		return 2;
+	return 1;
+}
+
 /* Parse the prerequisites of one rule line (after the target's ':'). */
 static int parse_prerequisites(struct file_set *set, const char *s, size_t len)
 {
 	size_t i = 0;
 	while (i < len) {
-		char *name, *w;
+		size_t end, n = 0;
+		char *name;
 		while (i < len && (s[i] == ' ' || s[i] == '\t'))
 			i++;
 		if (i >= len)
 			break;
-		name = malloc(len - i + 1);
+		/* Measure the name and allocate just that: an allocation of the rest of the line per
+		 * name would make one long rule cost memory in the square of its length. */
+		for (end = i; end < len && s[end] != ' ' && s[end] != '\t'; end += escape_len(s, end, len))
+			n++;
+		name = malloc(n + 1);
 		if (!name)
 			return -ENOMEM;
-		w = name;
-		while (i < len && s[i] != ' ' && s[i] != '\t') {
-			if (s[i] == '\\' && i + 1 < len && (s[i + 1] == ' ' || s[i + 1] == '#' || s[i + 1] == '\\')) {
-				*w++ = s[i + 1];
-				i += 2;
-			} else if (s[i] == '$' && i + 1 < len && s[i + 1] == '$') {
-				*w++ = '$';
-				i += 2;
-			} else {
-				*w++ = s[i++];
-			}
-		}
-		*w = '\0';
-		if (memchr(name, '\0', (size_t)(w - name))) {
+		for (n = 0; i < end; i += escape_len(s, i, len))
+			name[n++] = escape_len(s, i, len) == 2 ? s[i + 1] : s[i];
+		name[n] = '\0';
+		if (memchr(name, '\0', n)) {
 			free(name);
 			return -EINVAL;
 		}

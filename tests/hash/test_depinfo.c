@@ -156,6 +156,36 @@ START_TEST(test_depinfo_many_files)
 }
 END_TEST
 
+#include <sys/resource.h>
+
+/* Regression: each name got an allocation the size of the rest of its line, so one rule of
+ * 65536 names (720 KB) asked for about 23 GB and the fuzzer stopped at its 2 GB RSS limit.
+ * The peak resident size may grow by far less than that while such a rule is parsed. */
+START_TEST(test_depinfo_long_rule)
+{
+	struct rusage before, after;
+	struct depinfo d;
+	size_t cap = (size_t)DEPINFO_FILES_MAX * 16 + 32, used = 0;
+	char *text = malloc(cap);
+
+	ck_assert_ptr_nonnull(text);
+	used += (size_t)snprintf(text, cap, "o/x.d:");
+	for (unsigned i = 0; i < DEPINFO_FILES_MAX; i++)
+		used += (size_t)snprintf(text + used, cap - used, " a\\ b/f%06u.rs", i);
+	ck_assert_uint_lt(used, cap);
+	ck_assert_int_eq(getrusage(RUSAGE_SELF, &before), 0);
+	ck_assert_int_eq(depinfo_parse(text, used, &d), 0);
+	ck_assert_int_eq(getrusage(RUSAGE_SELF, &after), 0);
+	ck_assert_uint_eq(d.n_files, DEPINFO_FILES_MAX);
+	ck_assert_str_eq(d.files[0], "a b/f000000.rs");
+	ck_assert_str_eq(d.files[DEPINFO_FILES_MAX - 1], "a b/f065535.rs");
+	/* ru_maxrss is in KiB. */
+	ck_assert_int_lt(after.ru_maxrss - before.ru_maxrss, 256 * 1024);
+	depinfo_release(&d);
+	free(text);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("depinfo");
@@ -168,6 +198,7 @@ int main(void)
 	tcase_add_test(tc, test_normalise);
 	tcase_add_test(tc, test_map);
 	tcase_add_test(tc, test_depinfo_many_files);
+	tcase_add_test(tc, test_depinfo_long_rule);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
