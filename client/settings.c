@@ -42,6 +42,10 @@ static int set_option(struct client_config *c, const char *name, const char *val
 		c->disable = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
 		return 0;
 	}
+	if (strcmp(name, "direct") == 0) {
+		c->direct = !(strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0);
+		return 0;
+	}
 	if (strcmp(name, "timeout") == 0) {
 		char *end;
 		unsigned long v = strtoul(value, &end, 10);
@@ -103,6 +107,7 @@ int client_config_load(struct client_config *c)
 		{ "CACHEPOT_MOUNT", "mount" }, { "CACHEPOT_SOCKET", "socket" },
 		{ "CACHEPOT_DISABLE", "disable" }, { "CACHEPOT_LOG", "log" },
 		{ "CACHEPOT_CACHE_DIR", "cache_dir" }, { "CACHEPOT_TIMEOUT", "timeout" },
+		{ "CACHEPOT_DIRECT", "direct" },
 	};
 	const char *file = getenv("CACHEPOT_CONFIG");
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
@@ -110,6 +115,7 @@ int client_config_load(struct client_config *c)
 
 	memset(c, 0, sizeof(*c));
 	c->timeout = 900;
+	c->direct = 1;
 	if (set_string(&c->mount, CACHEPOT_DEFAULT_MOUNT) < 0 || set_string(&c->socket, CACHEPOT_DEFAULT_SOCKET) < 0)
 		return -ENOMEM;
 	if (xdg && xdg[0] == '/')

@@ -6,6 +6,7 @@
  *   log        CACHEPOT_LOG        a file to append one line per invocation to    (none)
  *   cache_dir  CACHEPOT_CACHE_DIR  toolchain ids and statistics  ($XDG_CACHE_HOME/cachepot)
  *   timeout    CACHEPOT_TIMEOUT    seconds to wait for the daemon on a miss       (900)
+ *   direct     CACHEPOT_DIRECT     0: run the dep-info pass on every invocation   (1)
  */
 #ifndef CACHEPOT_CLIENT_SETTINGS_H
 #define CACHEPOT_CLIENT_SETTINGS_H
@@ -21,6 +22,7 @@ struct client_config {
 	char *log;       /* NULL when not logging */
 	char *cache_dir;
 	unsigned timeout;
+	int direct;      /* reuse recorded input lists (see hash/invocation.h) */
 };
 
 /* Fill CONFIG with defaults, the file, then the environment. Always leaves a usable CONFIG

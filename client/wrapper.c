@@ -267,13 +267,17 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	struct invocation_options options = { .cache_dir = config->cache_dir, .envp = environ };
 	struct stats_delta delta = { .not_cacheable = -1 };
 	struct invocation inv;
-	char key_hex[DIGEST_HEX_SIZE], err[512];
+	char key_hex[DIGEST_HEX_SIZE], err[512], direct_dir[PATH_MAX];
 	uint64_t t0 = now_us(), recorded_ms = 0;
 	int status = 0, ret;
 	enum submit_result submitted;
 
 	if (config->disable)
 		return exec_rustc(argv);
+	if (snprintf(direct_dir, sizeof(direct_dir), "%s/direct", config->cache_dir) < (int)sizeof(direct_dir)) {
+		options.direct_dir = direct_dir;
+		options.use_direct = config->direct;
+	}
 	ret = invocation_build(&inv, argv[0], argc - 1, argv + 1, &options);
 	if (ret < 0) {
 		snprintf(err, sizeof(err), "%s", strerror(-ret));
@@ -294,13 +298,45 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		delta.hits = 1;
 		delta.us_from_cache = now_us() - t0;
 		delta.us_saved_estimate = recorded_ms * 1000;
-		log_line(config, "hit %s %s (%.1f ms)", key_hex, inv.args.crate_name, delta.us_from_cache / 1e3);
+		log_line(config, "hit %s %s (%.1f ms%s)", key_hex, inv.args.crate_name, delta.us_from_cache / 1e3,
+			 inv.direct ? ", direct" : "");
 		goto done;
 	}
 	if (ret != -ENOENT) {
 		snprintf(err, sizeof(err), "the mount at %s cannot serve %.16s: %s", config->mount, key_hex,
 			 strerror(-ret));
 		goto fallback;
+	}
+	if (inv.direct) {
+		/* A direct key serves hits only: a miss takes the full dep-info pass, which also
+		 * records the input list for next time. */
+		invocation_release(&inv);
+		options.use_direct = 0;
+		ret = invocation_build(&inv, argv[0], argc - 1, argv + 1, &options);
+		if (ret < 0) {
+			snprintf(err, sizeof(err), "%s", strerror(-ret));
+			goto fallback;
+		}
+		if (inv.reason != RUSTC_CACHEABLE) {
+			delta.not_cacheable = inv.reason;
+			invocation_release(&inv);
+			stats_record(config, &delta);
+			return exec_rustc(argv);
+		}
+		digest_to_hex(inv.key, key_hex);
+		ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
+		if (ret == 0) {
+			delta.hits = 1;
+			delta.us_from_cache = now_us() - t0;
+			log_line(config, "hit %s %s (%.1f ms, full pass)", key_hex, inv.args.crate_name,
+				 delta.us_from_cache / 1e3);
+			goto done;
+		}
+		if (ret != -ENOENT) {
+			snprintf(err, sizeof(err), "the mount at %s cannot serve %.16s: %s", config->mount,
+				 key_hex, strerror(-ret));
+			goto fallback;
+		}
 	}
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);

@@ -113,6 +113,39 @@ static int open_subdir(int store_fd, const char *name)
 	return fd;
 }
 
+/* The sandbox runs jobs as an unprivileged user and bwrap reaches the toolchain and input trees
+ * through their paths under the store, so every directory on the way must be searchable by
+ * others. A 0700 parent (mktemp -d, a home directory) would make every job fail with a
+ * "Permission denied" from bwrap; say so once, at start. */
+static int store_reachable_by_sandbox(const char *dir)
+{
+	char *real = realpath(dir, NULL);
+	int ok = 1;
+
+	if (!real) {
+		fprintf(stderr, "cachepotd: %s: %s\n", dir, strerror(errno));
+		return 0;
+	}
+	for (char *p = real + 1;; p++) {
+		struct stat st;
+		char c = *p;
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (stat(real, &st) == 0 && S_ISDIR(st.st_mode) && !(st.st_mode & S_IXOTH)) {
+			fprintf(stderr, "cachepotd: %s is not searchable by others (mode %04o): the sandbox "
+				"cannot reach the store below it; chmod o+x it or choose another --store\n",
+				real, (unsigned)(st.st_mode & 07777));
+			ok = 0;
+		}
+		*p = c;
+		if (c == '\0')
+			break;
+	}
+	free(real);
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_config cfg;
@@ -186,6 +219,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cachepotd: %s: %s\n", cfg.store_dir, strerror(errno));
 		goto out;
 	}
+	if (!store_reachable_by_sandbox(cfg.store_dir))
+		goto out;
 	ret = store_open(cfg.store_dir, STORE_CREATE, &d.store);
 	if (ret < 0) {
 		fprintf(stderr, "cachepotd: opening the store %s: %s%s\n", cfg.store_dir, strerror(-ret),

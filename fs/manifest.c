@@ -252,7 +252,9 @@ static int manifest_from_json(json_t *obj, struct manifest *m)
 		const char *name = json_string_value(json_object_get(o, "name"));
 		json_t *mode = json_object_get(o, "mode");
 		struct manifest_output *out = &m->outputs[i];
-		if (!name || !json_is_integer(mode))
+		/* Range-checked before the cast: 2^32 + 0644 must not read as 0644. */
+		if (!name || !json_is_integer(mode) || json_integer_value(mode) < 0
+		    || json_integer_value(mode) > 07777)
 			return -EBADMSG;
 		out->name = strdup(name);
 		if (!out->name)

@@ -18,6 +18,8 @@
 
 #include "hash/depinfo.h"
 
+#include <jansson.h>
+
 static uint64_t now_us(void)
 {
 	struct timespec ts;
@@ -579,15 +581,172 @@ static int build_rewrite_map(struct invocation *inv)
 	return ret;
 }
 
+/* The environment every job carries: the CARGO_* variables env!() reads, and OUT_DIR. */
+static int add_base_env(struct invocation *inv, char *const *envp)
+{
+	int ret = 0;
+	for (char *const *e = envp; ret == 0 && e && *e; e++) {
+		const char *eq = strchr(*e, '=');
+		size_t n = eq ? (size_t)(eq - *e) : 0;
+		char name[256];
+		if (!eq || n >= sizeof(name))
+			continue;
+		memcpy(name, *e, n);
+		name[n] = '\0';
+		if (strcmp(name, "OUT_DIR") == 0 || cargo_env_kept(name))
+			ret = add_env(inv, *e, n, eq + 1);
+	}
+	return ret;
+}
+
+/* Sort the inputs by canonical path, keeping each local path beside its input. */
+static void sort_inputs(struct invocation *inv)
+{
+	struct job *job = &inv->job;
+	for (size_t i = 1; i < job->n_inputs; i++) {
+		struct job_input in = job->inputs[i];
+		char *local = inv->input_local[i];
+		size_t j = i;
+		while (j > 0 && strcmp(job->inputs[j - 1].path, in.path) > 0) {
+			job->inputs[j] = job->inputs[j - 1];
+			inv->input_local[j] = inv->input_local[j - 1];
+			j--;
+		}
+		job->inputs[j] = in;
+		inv->input_local[j] = local;
+	}
+}
+
+/* The pre-key: the key of the job before it has inputs or env-deps (toolchain, argv, cwd,
+ * CARGO_* environment), under a tag of its own. */
+static int direct_prekey(struct invocation *inv, unsigned char prekey[DIGEST_SIZE])
+{
+	static const char tag[] = "cachepot-direct-v1";
+	unsigned char partial[DIGEST_SIZE], buf[sizeof(tag) + DIGEST_SIZE];
+	int ret = job_key(&inv->job, partial, NULL);
+	if (ret < 0)
+		return ret;
+	memcpy(buf, tag, sizeof(tag));
+	memcpy(buf + sizeof(tag), partial, DIGEST_SIZE);
+	return digest_buffer(buf, sizeof(buf), prekey);
+}
+
+static int direct_path(const struct invocation_options *options, const unsigned char prekey[DIGEST_SIZE],
+		       char *path, size_t len)
+{
+	char hex[DIGEST_HEX_SIZE];
+	digest_to_hex(prekey, hex);
+	return snprintf(path, len, "%s/%s.json", options->direct_dir, hex) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+/* Forget what a failed direct attempt added: back to the base environment, no inputs. */
+static void direct_reset(struct invocation *inv, size_t n_base_env)
+{
+	struct job *job = &inv->job;
+	for (size_t i = 0; i < job->n_inputs; i++) {
+		free(job->inputs[i].path);
+		free(inv->input_local[i]);
+	}
+	job->n_inputs = 0;
+	for (size_t i = n_base_env; i < job->n_env; i++) {
+		free(job->env[i].name);
+		free(job->env[i].value);
+	}
+	job->n_env = n_base_env;
+	inv->reason = RUSTC_CACHEABLE;
+	inv->reason_detail[0] = '\0';
+}
+
+/* Build the inputs from the list recorded under PREKEY. Returns 1 when the job is complete, 0
+ * when there is no usable list (nothing added), -ENOMEM. */
+static int direct_load(struct invocation *inv, const struct invocation_options *options,
+		       const unsigned char prekey[DIGEST_SIZE], size_t n_base_env)
+{
+	char path[PATH_MAX];
+	json_t *root, *v;
+	size_t i;
+	int ret = 0;
+
+	if (direct_path(options, prekey, path, sizeof(path)) < 0)
+		return 0;
+	root = json_load_file(path, 0, NULL);
+	if (!json_is_array(json_object_get(root, "inputs")) || !json_is_array(json_object_get(root, "env_deps"))) {
+		json_decref(root);
+		return 0;
+	}
+	json_array_foreach(json_object_get(root, "inputs"), i, v) {
+		const char *canonical = json_string_value(v);
+		char *local = NULL;
+		if (!canonical || path_map_to_local(&inv->map, canonical, &local) < 0) {
+			free(local);
+			ret = 0;
+			inv->reason = RUSTC_NC_DEP_INFO; /* any marker: the list does not apply */
+			break;
+		}
+		ret = add_input(inv, local);
+		free(local);
+		if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
+			break;
+	}
+	if (ret == 0 && inv->reason == RUSTC_CACHEABLE)
+		json_array_foreach(json_object_get(root, "env_deps"), i, v) {
+			const char *name = json_string_value(v);
+			const char *value = name ? env_get(inv->envp, name) : NULL;
+			if (value)
+				ret = add_env(inv, name, strlen(name), value);
+			if (ret < 0)
+				break;
+		}
+	json_decref(root);
+	if (ret < 0)
+		return ret;
+	if (inv->reason != RUSTC_CACHEABLE) {
+		direct_reset(inv, n_base_env);
+		return 0;
+	}
+	return 1;
+}
+
+/* Record the inputs and env-dep names of a full pass under PREKEY (best effort). */
+static void direct_store(struct invocation *inv, const struct invocation_options *options,
+			 const unsigned char prekey[DIGEST_SIZE], const struct depinfo *d)
+{
+	char path[PATH_MAX], tmp[PATH_MAX + 32];
+	json_t *root = json_object(), *inputs = json_array(), *env = json_array();
+
+	if (!root || !inputs || !env || direct_path(options, prekey, path, sizeof(path)) < 0)
+		goto out;
+	for (size_t i = 0; i < inv->job.n_inputs; i++)
+		json_array_append_new(inputs, json_string(inv->job.inputs[i].path));
+	for (size_t i = 0; i < d->n_env; i++)
+		if (d->env[i].value)
+			json_array_append_new(env, json_string(d->env[i].name));
+	json_object_set(root, "inputs", inputs);
+	json_object_set(root, "env_deps", env);
+	if (path_mkdir_parents(options->direct_dir, 0755) < 0)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
+	if (json_dump_file(root, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0)
+		goto out;
+	unlink(tmp);
+out:
+	json_decref(inputs);
+	json_decref(env);
+	json_decref(root);
+}
+
 int invocation_build(struct invocation *inv, const char *rustc, int argc, char *const *argv,
 		     const struct invocation_options *options)
 {
 	char cwd[PATH_MAX];
 	struct depinfo d = { 0 };
+	unsigned char prekey[DIGEST_SIZE];
+	size_t n_base_env;
 	uint64_t t0, t1;
 	int ret;
 
 	memset(inv, 0, sizeof(*inv));
+	inv->envp = options->envp;
 	if (!getcwd(cwd, sizeof(cwd)))
 		return -errno;
 	ret = path_normalise(cwd, NULL, &inv->cwd);
@@ -630,6 +789,31 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 		return ret;
 
+	ret = add_base_env(inv, options->envp);
+	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
+		return ret;
+	n_base_env = inv->job.n_env;
+	if (job_normalise(&inv->job) < 0) {
+		not_cacheable(inv, RUSTC_NC_MALFORMED, "duplicate variable");
+		return 0;
+	}
+	if (options->direct_dir) {
+		ret = direct_prekey(inv, prekey);
+		if (ret < 0)
+			return ret;
+	}
+	if (options->direct_dir && options->use_direct) {
+		t0 = now_us();
+		ret = direct_load(inv, options, prekey, n_base_env);
+		inv->us_hash += now_us() - t0;
+		if (ret < 0)
+			return ret;
+		if (ret == 1) {
+			inv->direct = 1;
+			goto finish;
+		}
+	}
+
 	t0 = now_us();
 	ret = run_dep_info(inv, options->envp, &d);
 	t1 = now_us();
@@ -637,6 +821,7 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 		goto out;
 
+	t0 = now_us();
 	for (size_t i = 0; ret == 0 && i < d.n_files && inv->reason == RUSTC_CACHEABLE; i++)
 		ret = add_local_input(inv, d.files[i]);
 	/* Externs are read even when the dep-info does not name them (proc-macro dylibs). */
@@ -646,52 +831,23 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	if (ret == 0 && inv->args.target && strlen(inv->args.target) > 5
 	    && strcmp(inv->args.target + strlen(inv->args.target) - 5, ".json") == 0)
 		ret = add_local_input(inv, inv->args.target);
-	for (char *const *e = options->envp; ret == 0 && e && *e; e++) {
-		const char *eq = strchr(*e, '=');
-		size_t n = eq ? (size_t)(eq - *e) : 0;
-		if (!eq)
-			continue;
-		if ((n == 7 && strncmp(*e, "OUT_DIR", 7) == 0)) {
-			ret = add_env(inv, *e, n, eq + 1);
-		} else {
-			char name[256];
-			if (n >= sizeof(name))
-				continue;
-			memcpy(name, *e, n);
-			name[n] = '\0';
-			if (cargo_env_kept(name))
-				ret = add_env(inv, *e, n, eq + 1);
-		}
-	}
 	for (size_t i = 0; ret == 0 && i < d.n_env; i++)
 		if (d.env[i].value)
 			ret = add_env(inv, d.env[i].name, strlen(d.env[i].name), d.env[i].value);
+	inv->us_hash += now_us() - t0;
 	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 		goto out;
-
-	/* Sort inputs together with their local paths: sort an index, then permute. */
-	{
-		struct job *job = &inv->job;
-		for (size_t i = 1; i < job->n_inputs; i++) {
-			struct job_input in = job->inputs[i];
-			char *local = inv->input_local[i];
-			size_t j = i;
-			while (j > 0 && strcmp(job->inputs[j - 1].path, in.path) > 0) {
-				job->inputs[j] = job->inputs[j - 1];
-				inv->input_local[j] = inv->input_local[j - 1];
-				j--;
-			}
-			job->inputs[j] = in;
-			inv->input_local[j] = local;
-		}
-	}
+finish:
+	sort_inputs(inv);
 	if (job_normalise(&inv->job) < 0) {
 		not_cacheable(inv, RUSTC_NC_MALFORMED, "duplicate input or variable");
 		goto out;
 	}
 	t0 = now_us();
 	ret = job_key(&inv->job, inv->key, NULL);
-	inv->us_hash = now_us() - t0;
+	inv->us_hash += now_us() - t0;
+	if (ret == 0 && options->direct_dir && !inv->direct)
+		direct_store(inv, options, prekey, &d);
 out:
 	depinfo_release(&d);
 	return ret;

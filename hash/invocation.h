@@ -5,6 +5,16 @@
  * sysroot), runs the dep-info pass (`--emit=dep-info -Z binary-dep-depinfo` with
  * RUSTC_BOOTSTRAP=1 for that pass only) to learn every file rustc reads, hashes them and builds
  * the job and its key. Files under the sysroot are covered by the toolchain id and are not inputs.
+ *
+ * Direct mode skips the dep-info pass, which costs a rustc front-end run per invocation. The
+ * pre-key hashes what decides which files rustc reads, except their contents: the toolchain,
+ * the normalised arguments, the working directory and the CARGO_* environment. Under it the
+ * last full pass recorded its input list (canonical paths) and the names of its env-deps. A
+ * direct build hashes the listed files as they are now and takes the env-deps' current values.
+ * When a listed file changed so that rustc would now read a different set, the key made from
+ * the old list was never published by a full pass (and a sandbox given only the old list could
+ * not have compiled the new source successfully unless the set did not matter), so the lookup
+ * misses and the wrapper runs the full pass. Only hits are served from direct keys.
  */
 #ifndef CACHEPOT_HASH_INVOCATION_H
 #define CACHEPOT_HASH_INVOCATION_H
@@ -30,6 +40,11 @@ struct invocation_options {
 	const char *cache_dir;   /* for the toolchain cache */
 	char *const *envp;       /* the environment rustc would get */
 	const char *registry;    /* DEBIAN_REGISTRY unless set (tests) */
+	/* Direct mode: when set, the input list of an earlier dep-info pass with the same pre-key
+	 * is reused instead of running the pass again (see invocation_build), and every full pass
+	 * records its list. The directory is created when missing. */
+	const char *direct_dir;
+	int use_direct;          /* 0: always run the dep-info pass (still recording) */
 };
 
 struct invocation {
@@ -45,6 +60,8 @@ struct invocation {
 	struct job job;
 	char **input_local;           /* local path of each job input, parallel to job.inputs */
 	unsigned char key[DIGEST_SIZE];
+	int direct;                   /* 1 when the inputs came from a recorded list, not a pass */
+	char *const *envp;            /* the environment given in the options (not owned) */
 	/* Where the time went, in microseconds. */
 	uint64_t us_toolchain, us_dep_info, us_hash;
 };

@@ -132,6 +132,28 @@ int path_map_to_canonical(const struct path_map *map, const char *local, char **
 	return 0;
 }
 
+int path_map_to_local(const struct path_map *map, const char *canonical, char **out)
+{
+	const struct path_root *best = NULL;
+	size_t best_len = 0;
+
+	*out = NULL;
+	for (size_t i = 0; i < map->n; i++) {
+		size_t n = prefix_match(canonical, map->roots[i].canonical);
+		if (n > best_len) {
+			best = &map->roots[i];
+			best_len = n;
+		}
+	}
+	if (!best)
+		return -ENOENT;
+	if (asprintf(out, "%s%s", best->local, canonical + best_len) < 0) {
+		*out = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 /* Can C continue a path component? Bytes that end a path in text: quotes, spaces, ':' ... */
 static int path_char(char c)
 {

@@ -39,6 +39,11 @@ int path_normalise(const char *path, const char *base, char **out) __attribute__
 int path_map_to_canonical(const struct path_map *map, const char *local, char **out)
 	__attribute__((warn_unused_result));
 
+/* The inverse of path_map_to_canonical: map the canonical CANONICAL back through the root with
+ * the longest canonical prefix. Returns 0, -ENOENT when under no root, -ENOMEM. */
+int path_map_to_local(const struct path_map *map, const char *canonical, char **out)
+	__attribute__((warn_unused_result));
+
 /* Rewrite every canonical root prefix occurring in TEXT (LEN bytes; occurrences start at a
  * canonical prefix followed by '/', or by a character that cannot continue a path component)
  * into its local prefix. *OUT is a new NUL-terminated buffer of *OUTLEN bytes; caller frees.

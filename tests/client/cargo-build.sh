@@ -17,13 +17,17 @@ corpus="$SHARED_DIR/corpus/small"
 tap_plan 24
 
 T=$(mktemp -d /tmp/cachepot-cargo.XXXXXX)
+# The sandbox runs as nobody and reaches the store's trees through their paths: every parent
+# of the store must be searchable by others, and mktemp made this one 0700.
+chmod 755 "$T"
 daemon_pid=""
 fs_pid=""
 cleanup() {
 	[ -n "$daemon_pid" ] && kill "$daemon_pid" 2>/dev/null && wait "$daemon_pid" 2>/dev/null
 	fusermount3 -u "$T/mnt" 2>/dev/null || umount -l "$T/mnt" 2>/dev/null
 	[ -n "$fs_pid" ] && kill "$fs_pid" 2>/dev/null
-	rm -rf "$T"
+	# CACHEPOT_TEST_KEEP=1 keeps the logs, stores and workspaces for a post-mortem.
+	[ -n "${CACHEPOT_TEST_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -54,7 +58,10 @@ build() {
 	"$top_builddir/cachepot" --zero-stats > /dev/null
 	(cd "$dir" && cargo build --offline -v "$@") > "$log" 2>&1
 }
-sums() { (cd "$1" && sha256sum $(ls -1 | grep -E '\.(rlib|rmeta)$' | sort)) ; }
+# Checksums of the rlibs and rmetas the cache serves: the workspace members are incremental in
+# debug builds, so cargo compiles them locally and rustc's incremental output is not
+# reproducible across a clean; they are left out.
+sums() { (cd "$1" && sha256sum $(ls -1 | grep -E '\.(rlib|rmeta)$' | grep -v '^libbench_small_' | sort)) ; }
 diag() { tail -n 15 "$1" | sed 's/^/# /'; tail -n 5 "$T/daemon.log" | sed 's/^/# daemon: /'; }
 
 cp -r "$corpus" "$T/w1"
@@ -70,7 +77,7 @@ sums "$T/w1/target/debug/deps" > "$T/sums1"
 
 build "$T/w1" "$T/b2.log"; check "warm debug build after cargo clean" test $? -eq 0
 hits=$(stat_of hits)
-check "warm build: every cacheable invocation hits ($hits of $misses)" test "$hits" -eq "$misses" -a "$(stat_of misses)" -eq 0 -a "$(stat_of fallbacks)" -eq 0
+check "warm build: every cacheable invocation hits ($hits of $misses)" test "$hits" -ge 40 -a "$hits" -eq "$misses" -a "$(stat_of misses)" -eq 0 -a "$(stat_of fallbacks)" -eq 0
 sums "$T/w1/target/debug/deps" > "$T/sums2"
 check "warm build: $(wc -l < "$T/sums1") rlibs and rmetas byte-identical to the cold build's" \
 	sh -c "test -s '$T/sums1' && cmp -s '$T/sums1' '$T/sums2'"
@@ -84,7 +91,7 @@ check "a third build is a no-op ($units units Fresh, none compiled)" test "$unit
 mkdir -p "$T/elsewhere/deeper"
 cp -r "$corpus" "$T/elsewhere/deeper/w2"
 build "$T/elsewhere/deeper/w2" "$T/b4.log"; check "a copy at another path builds" test $? -eq 0
-check "the copy hits every cacheable invocation ($(stat_of hits) of $misses)" test "$(stat_of hits)" -eq "$misses" -a "$(stat_of misses)" -eq 0
+check "the copy hits every cacheable invocation ($(stat_of hits) of $misses)" test "$(stat_of hits)" -ge 40 -a "$(stat_of hits)" -eq "$misses" -a "$(stat_of misses)" -eq 0
 check "no canonical path leaks into the copy's build output" sh -c "! grep -q /cachepot/ '$T/b4.log'"
 check "dep-info files name local paths" sh -c "grep -l '$T/elsewhere/deeper/w2' '$T'/elsewhere/deeper/w2/target/debug/deps/*.d > /dev/null && ! grep -l /cachepot/ '$T'/elsewhere/deeper/w2/target/debug/deps/*.d"
 
@@ -95,7 +102,7 @@ check "release cold: members and dependencies compiled in the sandbox ($rmisses 
 sums "$T/w1/target/release/deps" > "$T/rsums1"
 (cd "$T/w1" && cargo clean --release)
 build "$T/w1" "$T/r2.log" --release --message-format=json; check "warm release build (json messages)" test $? -eq 0
-check "release warm: every cacheable invocation hits ($(stat_of hits) of $rmisses)" test "$(stat_of hits)" -eq "$rmisses" -a "$(stat_of misses)" -eq 0
+check "release warm: every cacheable invocation hits ($(stat_of hits) of $rmisses)" test "$(stat_of hits)" -ge 40 -a "$(stat_of hits)" -eq "$rmisses" -a "$(stat_of misses)" -eq 0
 sums "$T/w1/target/release/deps" > "$T/rsums2"
 check "release warm: rlibs byte-identical" cmp -s "$T/rsums1" "$T/rsums2"
 arts=$(grep -c '"reason":"compiler-artifact"' "$T/r2.log")
