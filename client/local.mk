@@ -1,9 +1,15 @@
 # client/: the rustc wrapper cachepot (see DESIGN.md "The wrapper").
+# cachepot starts on every rustc invocation, so it links only what a hit needs (OpenSSL, jansson);
+# cachepot-submit, started on a miss, has the HTTP client and the toolchain archiver.
 bin_PROGRAMS += cachepot
 cachepot_SOURCES = client/main.c client/settings.c client/settings.h client/explain.c client/explain.h \
-	client/stats.c client/stats.h client/wrapper.c client/wrapper.h \
-	client/daemon_client.c client/daemon_client.h
-cachepot_LDADD = libcachepot.a $(DEP_LIBS)
+	client/stats.c client/stats.h client/wrapper.c client/wrapper.h client/submit.c client/submit.h
+cachepot_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS)
+
+pkglibexec_PROGRAMS += cachepot-submit
+cachepot_submit_SOURCES = client/submit_main.c client/daemon_client.c client/daemon_client.h \
+	client/settings.c client/settings.h
+cachepot_submit_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(ARCHIVE_LIBS)
 
 TESTS += tests/client/cargo-build.sh
 EXTRA_DIST += tests/client/cargo-build.sh

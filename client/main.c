@@ -11,7 +11,7 @@
 #include "client/settings.h"
 #include "client/explain.h"
 #include "client/wrapper.h"
-#include "fs/fsck.h"
+#include "client/submit.h"
 
 static void usage(FILE *f)
 {
@@ -22,6 +22,28 @@ static void usage(FILE *f)
 		"       cachepot --zero-stats             reset the statistics\n"
 		"       cachepot fsck [STORE]             verify a store\n"
 		"       cachepot --version | --help\n");
+}
+
+/* `cachepot fsck [-q] [STORE]` is cachepotd's: the store code (RocksDB) stays out of the
+ * wrapper, which every rustc invocation starts. */
+static int run_fsck(int argc, char **argv)
+{
+	char daemon[PATH_MAX];
+	char **args = calloc((size_t)argc + 3, sizeof(*args));
+	int n = 0;
+
+	if (!args)
+		return 2;
+	sibling_program("cachepotd", SBINDIR, daemon, sizeof(daemon));
+	args[n++] = daemon;
+	args[n++] = "--fsck-command";
+	for (int i = 1; i < argc; i++)
+		args[n++] = argv[i];
+	args[n] = NULL;
+	execv(daemon, args);
+	fprintf(stderr, "cachepot fsck: cannot run %s: %s\n", daemon, strerror(errno));
+	free(args);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -42,7 +64,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (strcmp(argv[1], "fsck") == 0)
-		return fsck_command(argc - 1, argv + 1);
+		return run_fsck(argc - 1, argv + 1);
 	ret = client_config_load(&config);
 	if (ret < 0) {
 		fprintf(stderr, "cachepot: configuration: %s\n", strerror(-ret));

@@ -22,9 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
-#include "client/daemon_client.h"
+#include "client/submit.h"
 #include "fs/manifest.h"
 #include "hash/invocation.h"
 
@@ -339,9 +337,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		}
 	}
 
-	curl_global_init(CURL_GLOBAL_DEFAULT);
-	submitted = daemon_submit(config, &inv, err, sizeof(err));
-	curl_global_cleanup();
+	submitted = submit_via_helper(config, &inv, err, sizeof(err));
 	if (submitted == SUBMIT_COMPILE_FAILED) {
 		/* rustc failed in the sandbox: run it here, where the user sees its messages. */
 		delta.compile_failures = 1;

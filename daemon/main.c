@@ -154,6 +154,12 @@ int main(int argc, char **argv)
 	const char *config_file = NULL;
 	int opt, idx, fsck = 0, status = 1, ret;
 
+	/* `cachepot fsck ARGS` runs here as `cachepotd --fsck-command ARGS`: the wrapper does not
+	 * link the store. */
+	if (argc >= 2 && strcmp(argv[1], "--fsck-command") == 0) {
+		argv[1] = "fsck";
+		return fsck_command(argc - 1, argv + 1);
+	}
 	if (daemon_config_init(&cfg) < 0) {
 		fprintf(stderr, "cachepotd: out of memory\n");
 		return 1;

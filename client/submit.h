@@ -1,0 +1,32 @@
+/* Handing a miss to cachepot-submit, the helper that talks to cachepotd.
+ *
+ * The wrapper runs on every rustc invocation, so it links only what a hit needs (OpenSSL's
+ * digests and jansson); the HTTP client (libcurl) and the toolchain archiver (libarchive) live in
+ * cachepot-submit, started only on a miss. The wrapper writes one JSON document to the helper's
+ * standard input:
+ *   {"socket": PATH, "cache_dir": PATH, "timeout": SECONDS, "key": HEX, "job": <wire job>,
+ *    "input_local": {CANONICAL: LOCAL, ...},
+ *    "toolchain": {"id": HEX, "files": [{"host","rel","mode","size","sha256"}, ...]}}
+ * and the helper exits 0 (published), 3 (the sandboxed compile failed) or 1 (any other error),
+ * with one line on standard error saying why when it is not 0.
+ */
+#ifndef CACHEPOT_CLIENT_SUBMIT_H
+#define CACHEPOT_CLIENT_SUBMIT_H
+
+#include <stddef.h>
+
+#include "client/daemon_client.h"
+
+#define SUBMIT_EXIT_COMPILE_FAILED 3
+/* The largest submission document the helper reads. */
+#define SUBMIT_DOCUMENT_MAX (256u << 20)
+
+/* Run cachepot-submit for INV (found beside this program, else in PKGLIBEXECDIR). */
+enum submit_result submit_via_helper(const struct client_config *config, const struct invocation *inv,
+				     char *err, size_t errlen);
+
+/* Where a sibling program NAME is: beside /proc/self/exe when it exists there (a build tree),
+ * else FALLBACK_DIR/NAME. Writes into OUT. */
+void sibling_program(const char *name, const char *fallback_dir, char *out, size_t len);
+
+#endif
