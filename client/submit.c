@@ -16,6 +16,8 @@
 
 #include <jansson.h>
 
+#include "hash/io.h"
+
 extern char **environ;
 
 void sibling_program(const char *name, const char *fallback_dir, char *out, size_t len)
@@ -58,19 +60,6 @@ static json_t *submission(const struct client_config *config, const struct invoc
 	return doc;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
 
 enum submit_result submit_via_helper(const struct client_config *config, const struct invocation *inv,
 				     char *err, size_t errlen)
@@ -114,7 +103,8 @@ enum submit_result submit_via_helper(const struct client_config *config, const s
 	}
 	/* A helper that dies early must not kill the wrapper with SIGPIPE. */
 	old_pipe = signal(SIGPIPE, SIG_IGN);
-	write_all(in[1], text, strlen(text));
+	/* A short write means the helper died; its status says why. */
+	(void)!io_write_all(in[1], text, strlen(text));
 	close(in[1]);
 	signal(SIGPIPE, old_pipe);
 	free(text);

@@ -25,6 +25,7 @@
 #include "client/submit.h"
 #include "fs/manifest.h"
 #include "hash/invocation.h"
+#include "hash/io.h"
 
 extern char **environ;
 
@@ -64,61 +65,7 @@ static void log_line(const struct client_config *config, const char *fmt, ...)
 	fclose(f);
 }
 
-/* Read all of the file NAME under DIRFD, at most MAX bytes. */
-static int read_all_at(int dirfd, const char *name, size_t max, char **data, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int ret = 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 
-	*data = NULL;
-	*len = 0;
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		ret = S_ISREG(st.st_mode) ? -EFBIG : -EINVAL;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			ret = r < 0 ? -errno : -EIO;
-			goto out;
-		}
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return ret;
-}
-
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t w = write(fd, data, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -errno;
-		data += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
 
 /* Write one output: into a temp file in OUT_DIR, then renamed over NAME, so a reader never
  * sees half a file and the mtime is now. */
@@ -140,11 +87,11 @@ static int write_output(const struct invocation *inv, int src_dir, const struct 
 	if (rewrite) {
 		char *data = NULL, *local = NULL;
 		size_t len = 0, local_len = 0;
-		ret = read_all_at(src_dir, o->name, REWRITE_MAX, &data, &len);
+		ret = io_read_file_at(src_dir, o->name, O_NOFOLLOW, REWRITE_MAX, &data, &len);
 		if (ret == 0)
 			ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
 		if (ret == 0)
-			ret = write_all(out, local, local_len);
+			ret = io_write_all(out, local, local_len);
 		*bytes += len;
 		free(data);
 		free(local);
@@ -162,7 +109,7 @@ static int write_output(const struct invocation *inv, int src_dir, const struct 
 				ret = -errno;
 			if (r <= 0)
 				break;
-			ret = write_all(out, buf, (size_t)r);
+			ret = io_write_all(out, buf, (size_t)r);
 			copied += (uint64_t)r;
 		}
 		if (ret == 0 && copied != o->size)
@@ -191,11 +138,11 @@ static int replay(const struct invocation *inv, int cas_dir, const unsigned char
 	if (size == 0)
 		return 0;
 	digest_to_hex(sha, hex);
-	ret = read_all_at(cas_dir, hex, REWRITE_MAX, &data, &len);
+	ret = io_read_file_at(cas_dir, hex, O_NOFOLLOW, REWRITE_MAX, &data, &len);
 	if (ret == 0)
 		ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
 	if (ret == 0)
-		ret = write_all(fd, local, local_len);
+		ret = io_write_all(fd, local, local_len);
 	free(data);
 	free(local);
 	return ret;
@@ -228,7 +175,7 @@ static int serve_from_mount(const struct client_config *config, const struct inv
 		}
 		return ret;
 	}
-	ret = read_all_at(dir, MANIFEST_NAME, MANIFEST_MAX_TEXT, &text, &len);
+	ret = io_read_file_at(dir, MANIFEST_NAME, O_NOFOLLOW, MANIFEST_MAX_TEXT, &text, &len);
 	if (ret == 0)
 		ret = manifest_parse(text, len, &m);
 	if (ret == 0 && strcmp(m.key, key_hex) != 0)

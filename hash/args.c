@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "hash/args.h"
+#include "hash/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -94,51 +95,6 @@ int rustc_argfile_split(const char *data, size_t len, char ***list, size_t *n)
 	return 0;
 }
 
-/* Read an @argfile whole, bounded by RUSTC_ARGFILE_MAX. */
-static int read_argfile(const char *path, char **data, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int ret = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size > (off_t)RUSTC_ARGFILE_MAX) {
-		ret = -EFBIG;
-		goto out;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			ret = -errno;
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
-	buf = NULL;
-out:
-	free(buf);
-	close(fd);
-	return ret;
-}
 
 /* How an option takes its value. */
 enum opt_arity { OPT_FLAG, OPT_VALUE };
@@ -429,7 +385,7 @@ static int expand_argv(struct rustc_args *args, int argc, char *const *argv)
 		if (a[0] == '@' && a[1] != '\0') {
 			char *data = NULL;
 			size_t len = 0;
-			ret = read_argfile(a + 1, &data, &len);
+			ret = io_read_file_at(AT_FDCWD, a + 1, 0, RUSTC_ARGFILE_MAX, &data, &len);
 			if (ret == -ENOMEM)
 				return ret;
 			if (ret < 0) {

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "hash/depinfo.h"
+#include "hash/io.h"
 
 #include <jansson.h>
 
@@ -65,47 +66,6 @@ static const char *env_get(char *const *envp, const char *name)
 	return NULL;
 }
 
-/* Run ARGV with ENVP, stdout into OUT (bounded, may be NULL), stderr to /dev/null.
- * Returns the exit status (0..255), or -errno. */
-static int run_capture(char *const *argv, char *const *envp, char *out, size_t outlen)
-{
-	posix_spawn_file_actions_t fa;
-	int pipefd[2], status, ret;
-	size_t got = 0;
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	ret = -posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (ret < 0) {
-		close(pipefd[0]);
-		return ret;
-	}
-	for (;;) {
-		char sink[4096];
-		char *dst = (out && got + 1 < outlen) ? out + got : sink;
-		size_t room = (out && got + 1 < outlen) ? outlen - 1 - got : sizeof(sink);
-		ssize_t r = read(pipefd[0], dst, room);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		if (dst != sink)
-			got += (size_t)r;
-	}
-	if (out && outlen)
-		out[got] = '\0';
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -ECHILD;
-}
 
 int rustc_resolve(const char *rustc, char **out)
 {
@@ -130,7 +90,7 @@ int rustc_resolve(const char *rustc, char **out)
 		return 0;
 	}
 	argv[0] = real;
-	ret = run_capture(argv, environ, sysroot, sizeof(sysroot));
+	ret = io_run_capture(argv, environ, 0, sysroot, sizeof(sysroot), NULL);
 	free(real);
 	if (ret != 0)
 		return ret < 0 ? ret : -ENOEXEC;
@@ -352,7 +312,7 @@ static int run_dep_info(struct invocation *inv, char *const *envp, struct depinf
 	env[n_env++] = "RUSTC_BOOTSTRAP=1";
 	env[n_env] = NULL;
 
-	ret = run_capture(argv, env, NULL, 0);
+	ret = io_run_capture(argv, env, 0, NULL, 0, NULL);
 	if (ret != 0) {
 		not_cacheable(inv, RUSTC_NC_DEP_INFO, "the dep-info pass exited with %d", ret);
 		ret = 0;

@@ -3,6 +3,7 @@
 
 #include "hash/toolchain.h"
 #include "hash/pathmap.h"
+#include "hash/io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -199,45 +200,17 @@ static int add_dir_files(struct file_list *l, const char *host_dir, const char *
 static int add_ldd_closure(struct file_list *l, const char *file, const char *sysroot)
 {
 	char *argv[] = { "ldd", (char *)file, NULL };
-	posix_spawn_file_actions_t fa;
-	char *out = NULL, *line, *save = NULL;
+	char *out = malloc(LDD_OUTPUT_MAX + 1), *line, *save = NULL;
 	size_t len = 0;
-	int pipefd[2], status, ret = 0;
-	pid_t pid;
+	int ret;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -errno;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-	ret = -posix_spawnp(&pid, "ldd", &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (ret < 0) {
-		close(pipefd[0]);
-		return ret;
-	}
-	out = malloc(LDD_OUTPUT_MAX + 1);
 	if (!out)
-		ret = -ENOMEM;
-	while (out && len < LDD_OUTPUT_MAX) {
-		ssize_t r = read(pipefd[0], out + len, LDD_OUTPUT_MAX - len);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		len += (size_t)r;
-	}
-	close(pipefd[0]);
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (ret < 0)
-		goto out;
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		ret = -ENOEXEC;
+		return -ENOMEM;
+	ret = io_run_capture(argv, environ, 1, out, LDD_OUTPUT_MAX + 1, &len);
+	if (ret != 0) {
+		ret = ret < 0 ? ret : -ENOEXEC;
 		goto out;
 	}
-	out[len] = '\0';
 	for (line = strtok_r(out, "\n", &save); line && ret == 0; line = strtok_r(NULL, "\n", &save)) {
 		char name[256], path[PATH_MAX], rel[PATH_MAX + 16];
 		char *arrow = strstr(line, " => ");
