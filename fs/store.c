@@ -424,6 +424,7 @@ int store_blob_begin(struct store *s, struct store_blob_writer **out)
 	if (!w)
 		return -ENOMEM;
 	w->store = s;
+	w->fd = -1;   /* calloc's 0 would pass for an open fd if getrandom fails at once */
 	w->md = EVP_MD_CTX_new();
 	if (!w->md || EVP_DigestInit_ex(w->md, EVP_sha256(), NULL) != 1) {
 		EVP_MD_CTX_free(w->md);
