@@ -31,12 +31,12 @@ names=$(jq -r '.manifest.manifest.outputs[].name' "$T/cfg.answer" | sort | tr '\
 check "the manifest lists exactly the expected outputs ($names)" \
 	[ "$names" = "cfg_if-4a499ef178f2ff1a.d libcfg_if-4a499ef178f2ff1a.rlib libcfg_if-4a499ef178f2ff1a.rmeta " ]
 code=$(api GET /v1/manifests/$KEY1)
-check "GET /v1/manifests/<key> serves it" [ "$code" = 200 ] && jqe ".manifest.key == \"$KEY1\"" "$T/body"
+check "GET /v1/manifests/<key> serves it" eval '[ "$code" = 200 ] && jqe ".manifest.key == \"$KEY1\"" "$T/body"'
 RLIB=$(jq -r '.manifest.manifest.outputs[] | select(.name | endswith(".rlib")) | .sha256' "$T/cfg.answer")
 RMETA=$(jq -r '.manifest.manifest.outputs[] | select(.name | endswith(".rmeta")) | .sha256' "$T/cfg.answer")
 code=$(api GET /v1/blobs/$RLIB -D "$T/headers")
-check "the rlib blob is served, hash-correct, immutable" [ "$code" = 200 ] && \
-	[ "$(sha256_of "$T/body")" = "$RLIB" ] && grep -qi '^cache-control: public, max-age=31536000, immutable' "$T/headers"
+check "the rlib blob is served, hash-correct, immutable" eval '[ "$code" = 200 ] &&
+	[ "$(sha256_of "$T/body")" = "$RLIB" ] && grep -qi "^cache-control: public, max-age=31536000, immutable" "$T/headers"'
 cp "$T/body" "$T/cfg.rlib"
 check "the .d file names canonical paths" sh -c "curl -s --unix-socket '$SOCK' http://d/v1/blobs/$(jq -r '.manifest.manifest.outputs[] | select(.name | endswith(".d")) | .sha256' "$T/cfg.answer") | grep -q '^/cachepot/out/libcfg_if-4a499ef178f2ff1a.rlib: /cachepot/registry/$CFG/src/lib.rs'"
 
@@ -54,7 +54,7 @@ check "plain rustc at the same canonical paths writes the same rlib" \
 # 2. the same job again: answered from the store, no second sandbox
 runs=$(metric sandbox_runs_total)
 code=$(api POST /v1/jobs --data-binary "@$T/cfg.json")
-check "resubmitting is a hit: 200, no sandbox run" [ "$code" = 200 ] && [ "$(metric sandbox_runs_total)" = "$runs" ] && [ "$(metric jobs_cache_hits_total)" = 1 ]
+check "resubmitting is a hit: 200, no sandbox run" eval '[ "$code" = 200 ] && [ "$(metric sandbox_runs_total)" = "$runs" ] && [ "$(metric jobs_cache_hits_total)" = 1 ]'
 
 # 3. crc32fast, with cfg-if's rlib and rmeta (blobs already in the store) as inputs
 CRC=crc32fast-1.3.2
@@ -82,8 +82,8 @@ if [ -x "$top_builddir/cachepot-fs" ]; then
 	check "cachepot-fs shows cfg-if's rlib, byte-identical" cmp "$MNT/ac/$KEY1/libcfg_if-4a499ef178f2ff1a.rlib" "$T/cfg.rlib"
 	CRC_RLIB=$(jq -r '.manifest.manifest.outputs[] | select(.name | endswith(".rlib")) | .sha256' "$T/crc.answer")
 	check "cachepot-fs shows crc32fast's rlib with the manifest's hash" \
-		[ -n "$KEY2" ] && [ ${#CRC_RLIB} = 64 ] && [ "$(sha256_of "$MNT/ac/$KEY2/libcrc32fast-1e2b0a4a3e423523.rlib")" = \
-		  "$CRC_RLIB" ]
+		eval '[ -n "$KEY2" ] && [ ${#CRC_RLIB} = 64 ] && [ "$(sha256_of "$MNT/ac/$KEY2/libcrc32fast-1e2b0a4a3e423523.rlib")" = \
+		  "$CRC_RLIB" ]'
 	fusermount3 -u "$MNT" 2>/dev/null || umount -l "$MNT"
 	wait "$MOUNT_PIDS" 2>/dev/null; MOUNT_PIDS=; MOUNTS=
 else

@@ -71,6 +71,6 @@ for _ in $(seq 1 200); do
 done
 check "SIGTERM with a job running: the daemon exits 0" daemon_stop
 wait "$CURL"
-check "... after answering the running job (200)" [ "$(cat "$T/term.code")" = 200 ] && jqe ".key == \"$KEY3\"" "$T/term.answer"
+check "... after answering the running job (200)" eval '[ "$(cat "$T/term.code")" = 200 ] && jqe ".key == \"$KEY3\"" "$T/term.answer"'
 check "... which is published" sh -c "'$CACHEPOTD' --store '$STORE' --fsck 2>&1 | grep -q ' 3 keys; 0 problems'"
 check "... and no job directory is left" [ -z "$(ls -A "$STORE/jobs")" ]

@@ -22,7 +22,7 @@ lib_argv cfg_if 2018 /cachepot/registry/cfg-if-1.0.0/src/lib.rs 4a499ef178f2ff1a
 job_json "$(cat "$T/argv")" '[]' /cachepot/registry/cfg-if-1.0.0 "$T/inputs" > "$T/job.json"
 KEY=$(with_key "$T/job.json")
 code=$(api POST /v1/jobs --data-binary "@$T/job.json")
-check "a job on an absent toolchain: 424 naming it" [ "$code" = 424 ] && jqe ".missing_toolchain == \"$TC\"" "$T/body"
+check "a job on an absent toolchain: 424 naming it" eval '[ "$code" = 424 ] && jqe ".missing_toolchain == \"$TC\"" "$T/body"'
 
 start=$(date +%s)
 code=$(tar -C "$TOOLCHAIN_TREE" -cf - rust usr | api PUT /v1/toolchains/$TC -T - -H 'Content-Type: application/x-tar')
@@ -34,5 +34,5 @@ check "the unpacked tree has the same id" [ "$("$HELPER" toolchain-id "$STORE/to
 check "no temporary tree is left" [ "$(ls -A "$STORE/toolchains")" = "$TC" ]
 check "uploading it again: 200 (already present)" [ "$(tar -C "$TOOLCHAIN_TREE" -cf - rust usr | api PUT /v1/toolchains/$TC -T -)" = 200 ]
 code=$(api POST /v1/jobs --data-binary "@$T/job.json")
-check "the job compiles with the uploaded toolchain" [ "$code" = 200 ] && jqe ".key == \"$KEY\"" "$T/body"
+check "the job compiles with the uploaded toolchain" eval '[ "$code" = 200 ] && jqe ".key == \"$KEY\"" "$T/body"'
 check "the daemon stops cleanly" daemon_stop
