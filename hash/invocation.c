@@ -6,13 +6,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,9 +87,11 @@ int rustc_resolve(const char *rustc, char **out)
 		*out = real;
 		return 0;
 	}
-	argv[0] = real;
-	ret = io_run_capture(argv, environ, 0, sysroot, sizeof(sysroot), NULL);
+	/* Run it by the name it was given: a rustup proxy is a link to rustup, which tells what
+	 * to be from argv[0]. */
 	free(real);
+	argv[0] = (char *)rustc;
+	ret = io_run_capture(argv, environ, 0, sysroot, sizeof(sysroot), NULL);
 	if (ret != 0)
 		return ret < 0 ? ret : -ENOEXEC;
 	sysroot[strcspn(sysroot, "\n")] = '\0';
@@ -273,10 +273,8 @@ static int run_dep_info(struct invocation *inv, char *const *envp, struct depinf
 	char **argv = NULL, **env = NULL;
 	size_t n = 0, n_env = 0;
 	char *text = NULL;
-	struct stat st;
-	int ret, fd = -1;
-	const char *tmpdir = getenv("TMPDIR");
-	(void)tmpdir;
+	size_t len = 0;
+	int ret;
 
 	memset(d, 0, sizeof(*d));
 	if (!mkdtemp(dir))
@@ -318,28 +316,20 @@ static int run_dep_info(struct invocation *inv, char *const *envp, struct depinf
 		ret = 0;
 		goto out;
 	}
-	fd = open(file, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > (off_t)DEPINFO_TEXT_MAX) {
-		not_cacheable(inv, RUSTC_NC_DEP_INFO, "no usable dep-info file");
+	ret = io_read_file_at(AT_FDCWD, file, O_NOFOLLOW, DEPINFO_TEXT_MAX, &text, &len);
+	if (ret == -ENOMEM)
+		goto out;
+	if (ret < 0) {
+		not_cacheable(inv, RUSTC_NC_DEP_INFO, "no usable dep-info file: %s", strerror(-ret));
+		ret = 0;
 		goto out;
 	}
-	text = malloc((size_t)st.st_size + 1);
-	if (!text) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	if (read(fd, text, (size_t)st.st_size) != st.st_size) {
-		not_cacheable(inv, RUSTC_NC_DEP_INFO, "short read of the dep-info file");
-		goto out;
-	}
-	ret = depinfo_parse(text, (size_t)st.st_size, d);
+	ret = depinfo_parse(text, len, d);
 	if (ret == -EINVAL || ret == -E2BIG) {
 		not_cacheable(inv, RUSTC_NC_DEP_INFO, "malformed dep-info: %s", strerror(-ret));
 		ret = 0;
 	}
 out:
-	if (fd >= 0)
-		close(fd);
 	unlink(file);
 	rmdir(dir);
 	free(text);
@@ -630,7 +620,8 @@ static int direct_load(struct invocation *inv, const struct invocation_options *
 	if (direct_path(options, prekey, path, sizeof(path)) < 0)
 		return 0;
 	root = json_load_file(path, 0, NULL);
-	if (!json_is_array(json_object_get(root, "inputs")) || !json_is_array(json_object_get(root, "env_deps"))) {
+	if (!json_is_array(json_object_get(root, "inputs")) || !json_is_array(json_object_get(root, "env_deps"))
+	    || !json_is_array(json_object_get(root, "env_unset"))) {
 		json_decref(root);
 		return 0;
 	}
@@ -648,6 +639,16 @@ static int direct_load(struct invocation *inv, const struct invocation_options *
 		if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 			break;
 	}
+	/* A variable the pass saw unset (option_env!) that is set now changes what rustc reads:
+	 * the recorded list does not apply, and the full pass will hash the new value. */
+	if (ret == 0 && inv->reason == RUSTC_CACHEABLE)
+		json_array_foreach(json_object_get(root, "env_unset"), i, v) {
+			const char *name = json_string_value(v);
+			if (!name || env_get(inv->envp, name)) {
+				inv->reason = RUSTC_NC_DEP_INFO; /* marker, as above */
+				break;
+			}
+		}
 	if (ret == 0 && inv->reason == RUSTC_CACHEABLE)
 		json_array_foreach(json_object_get(root, "env_deps"), i, v) {
 			const char *name = json_string_value(v);
@@ -672,17 +673,17 @@ static void direct_store(struct invocation *inv, const struct invocation_options
 			 const unsigned char prekey[DIGEST_SIZE], const struct depinfo *d)
 {
 	char path[PATH_MAX], tmp[PATH_MAX + 32];
-	json_t *root = json_object(), *inputs = json_array(), *env = json_array();
+	json_t *root = json_object(), *inputs = json_array(), *env = json_array(), *unset = json_array();
 
-	if (!root || !inputs || !env || direct_path(options, prekey, path, sizeof(path)) < 0)
+	if (!root || !inputs || !env || !unset || direct_path(options, prekey, path, sizeof(path)) < 0)
 		goto out;
 	for (size_t i = 0; i < inv->job.n_inputs; i++)
 		json_array_append_new(inputs, json_string(inv->job.inputs[i].path));
 	for (size_t i = 0; i < d->n_env; i++)
-		if (d->env[i].value)
-			json_array_append_new(env, json_string(d->env[i].name));
+		json_array_append_new(d->env[i].value ? env : unset, json_string(d->env[i].name));
 	json_object_set(root, "inputs", inputs);
 	json_object_set(root, "env_deps", env);
+	json_object_set(root, "env_unset", unset);
 	if (path_mkdir_parents(options->direct_dir, 0755) < 0)
 		goto out;
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
@@ -692,6 +693,7 @@ static void direct_store(struct invocation *inv, const struct invocation_options
 out:
 	json_decref(inputs);
 	json_decref(env);
+	json_decref(unset);
 	json_decref(root);
 }
 

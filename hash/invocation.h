@@ -9,8 +9,9 @@
  * Direct mode skips the dep-info pass, which costs a rustc front-end run per invocation. The
  * pre-key hashes what decides which files rustc reads, except their contents: the toolchain,
  * the normalised arguments, the working directory and the CARGO_* environment. Under it the
- * last full pass recorded its input list (canonical paths) and the names of its env-deps. A
- * direct build hashes the listed files as they are now and takes the env-deps' current values.
+ * last full pass recorded its input list (canonical paths), the names of its env-deps and of the
+ * variables it read while unset. A direct build hashes the listed files as they are now and
+ * takes the env-deps' current values; a variable read unset that is now set voids the list.
  * When a listed file changed so that rustc would now read a different set, the key made from
  * the old list was never published by a full pass (and a sandbox given only the old list could
  * not have compiled the new source successfully unless the set did not matter), so the lookup

@@ -24,3 +24,9 @@ tests_hash_test_job_LDADD = $(TEST_LDADD)
 TESTS += tests/hash/key-changes.sh tests/hash/key-stability.sh
 EXTRA_DIST += tests/hash/key-changes.sh tests/hash/key-stability.sh tests/data/invocations-debug.jsonl \
 	tests/data/invocations-release.jsonl tests/data/record-wrapper.py tests/data/record-invocations.sh
+
+check_PROGRAMS += tests/hash/test_invocation
+TESTS += tests/hash/test_invocation
+tests_hash_test_invocation_SOURCES = tests/hash/test_invocation.c
+tests_hash_test_invocation_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_invocation_LDADD = $(TEST_LDADD)
