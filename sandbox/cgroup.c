@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash/io.h"
 #include "sandbox/cgroup.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
@@ -27,24 +28,20 @@
 static int write_file(const char *dir, const char *name, const char *text)
 {
 	char path[4096];
-	int fd, rc = 0;
-	size_t len = strlen(text);
+	int fd, rc;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
 		return -ENAMETOOLONG;
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = write(fd, text, len);
-	if (n < 0)
-		rc = -errno;
-	else if ((size_t)n != len)
-		rc = -EIO;
+	rc = io_write_all(fd, text, strlen(text));
 	close(fd);
 	return rc;
 }
 
-/* Read at most SMALL_FILE_MAX - 1 bytes of PATH into a malloc'd NUL-terminated string. */
+/* Read at most SMALL_FILE_MAX - 1 bytes of PATH into a malloc'd NUL-terminated string. Not
+ * io_read_file_at: that reads st_size bytes, and cgroupfs and /proc files report a size of 0. */
 static int read_small_file(const char *path, char **text)
 {
 	char *buf;
