@@ -18,6 +18,7 @@
 #include "fs/manifest.h"
 #include "fs/store.h"
 #include "hash/digest.h"
+#include "hash/io.h"
 #include "sandbox/sandbox.h"
 
 #define COPY_CHUNK (1u << 20)
@@ -79,16 +80,9 @@ static int copy_blob(int blobfd, int dirfd, const char *name)
 		}
 		if (n == 0)
 			break;
-		for (ssize_t done = 0; done < n;) {
-			ssize_t w = write(fd, buf + done, (size_t)(n - done));
-			if (w < 0) {
-				if (errno == EINTR)
-					continue;
-				ret = -errno;
-				goto out;
-			}
-			done += w;
-		}
+		ret = io_write_all(fd, buf, (size_t)n);
+		if (ret < 0)
+			break;
 		off += n;
 	}
 out:
