@@ -325,9 +325,12 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 	}
 	made = 1;
 	jobfd = openat(d->jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (jobfd < 0 || mkdirat(jobfd, "root", 0755) < 0 || mkdirat(jobfd, "out", 0755) < 0
-	    || tree_walk(jobfd, "root/cachepot", 1, &rootfd, NULL) < 0) {
-		*body = json_error("creating the job directory: %s", strerror(errno));
+	if (jobfd < 0 || mkdirat(jobfd, "root", 0755) < 0 || mkdirat(jobfd, "out", 0755) < 0)
+		ret = -errno;
+	else
+		ret = tree_walk(jobfd, "root/cachepot", 1, &rootfd, NULL);
+	if (ret < 0) {
+		*body = json_error("creating the job directory: %s", strerror(-ret));
 		goto out;
 	}
 	input_dir = path_printf("%s/jobs/%s/root/cachepot", d->cfg->store_dir, name);
