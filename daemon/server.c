@@ -484,7 +484,7 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 	struct waiter *w;
 	unsigned char key[DIGEST_SIZE];
 	char key_hex[DIGEST_HEX_SIZE], err[256];
-	int ret;
+	int ret, have_toolchain;
 
 	if (!require_writer(d, req))
 		return;
@@ -571,10 +571,11 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 			json_array_append_new(missing, json_string(hex));
 		}
 	}
-	if (json_array_size(missing) > 0 || !toolchain_present(d, job->job.toolchain)) {
+	have_toolchain = toolchain_present(d, job->job.toolchain);
+	if (json_array_size(missing) > 0 || !have_toolchain) {
 		METRIC_INC(d, jobs_missing_blobs);
 		body = json_pack("{s:s, s:O}", "error", "missing blobs", "missing", missing);
-		if (!toolchain_present(d, job->job.toolchain))
+		if (!have_toolchain)
 			json_object_set_new(body, "missing_toolchain", json_string(job->job.toolchain));
 		send_json(req, 424, body);
 		goto out;
