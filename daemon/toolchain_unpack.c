@@ -92,15 +92,14 @@ static int write_entry_data(struct archive *a, int fd, uint64_t max, uint64_t *w
 	return 0;
 }
 
-/* Turn an archive path into a relative one: a leading "./" is dropped, as is a trailing '/' of
- * a directory. Returns NULL (after setting ERR) for an absolute path; "" for the root itself. */
+/* Turn an archive path (not absolute: the caller refused those) into a relative one: a leading
+ * "./" is dropped, as is a trailing '/' of a directory. "" for the root itself; NULL when out of
+ * memory. */
 static char *relative_name(const char *path)
 {
 	size_t len;
 	char *s;
 
-	if (path[0] == '/')
-		return NULL;
 	while (path[0] == '.' && path[1] == '/')
 		path += 2;
 	if (strcmp(path, ".") == 0)
