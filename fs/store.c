@@ -22,12 +22,14 @@
 
 #include "fs/store.h"
 #include "hash/digest.h"
+#include "hash/io.h"
 
 #define PREFIX_ACTION 'a'
 #define PREFIX_BLOB 'b'
 #define INDEX_KEY_SIZE 33
 #define BLOB_RECORD_SIZE 24
 #define KEY_FILE_MAX 4096          /* a PEM Ed25519 key is ~120 bytes */
+#define PUBLIC_KEY_FILE_MAX 128    /* 64 hex digits and a newline */
 #define COPY_CHUNK (1u << 20)
 
 struct store {
@@ -137,9 +139,9 @@ static int write_file_durably(int dirfd, const char *name, const void *data, siz
 	int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -errno;
-	int ret = 0;
-	if (write(fd, data, len) != (ssize_t)len || fchmod(fd, mode) < 0 || fsync(fd) < 0)
-		ret = errno ? -errno : -EIO;
+	int ret = io_write_all(fd, data, len);
+	if (ret == 0 && (fchmod(fd, mode) < 0 || fsync(fd) < 0))
+		ret = -errno;
 	close(fd);
 	if (ret == 0 && renameat2(dirfd, tmp, dirfd, name, noreplace ? RENAME_NOREPLACE : 0) < 0)
 		ret = -errno;
@@ -147,19 +149,6 @@ static int write_file_durably(int dirfd, const char *name, const void *data, siz
 		unlinkat(dirfd, tmp, 0);
 	else
 		ret = fsync_dir_at(dirfd, ".");
-	return ret;
-}
-
-static int read_small_file(int dirfd, const char *name, char *buf, size_t cap, size_t *len)
-{
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
-		return -errno;
-	ssize_t n = read(fd, buf, cap);
-	int ret = n < 0 ? -errno : (size_t)n == cap ? -EFBIG : 0;
-	close(fd);
-	if (ret == 0)
-		*len = (size_t)n;
 	return ret;
 }
 
@@ -177,12 +166,12 @@ static int load_or_create_signing_key(struct store *s)
 	int key_fd = openat(s->dir_fd, "key", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (key_fd < 0)
 		return -errno;
-	char buf[KEY_FILE_MAX];
+	char *buf = NULL;
 	size_t len = 0;
 	BIO *bio = NULL;
 	EVP_PKEY *key = NULL;
 	size_t pub_len = 32;
-	int ret = read_small_file(key_fd, "ed25519.pem", buf, sizeof(buf), &len);
+	int ret = io_read_file_at(key_fd, "ed25519.pem", O_NOFOLLOW, KEY_FILE_MAX, &buf, &len);
 	if (ret == -ENOENT) {
 		key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 		bio = BIO_new(BIO_s_mem());
@@ -213,7 +202,7 @@ static int load_or_create_signing_key(struct store *s)
 	s->signing_key = key;
 	key = NULL;
 out:
-	OPENSSL_cleanse(buf, sizeof(buf));
+	OPENSSL_clear_free(buf, len);
 	EVP_PKEY_free(key);
 	BIO_free(bio);
 	close(key_fd);
@@ -222,19 +211,19 @@ out:
 
 static int load_public_key(struct store *s)
 {
-	char buf[128];
+	char *buf = NULL;
 	size_t len = 0;
 	int key_fd = openat(s->dir_fd, "key", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (key_fd < 0)
 		return -errno;
-	int ret = read_small_file(key_fd, "ed25519.pub", buf, sizeof(buf), &len);
+	int ret = io_read_file_at(key_fd, "ed25519.pub", O_NOFOLLOW, PUBLIC_KEY_FILE_MAX, &buf, &len);
 	close(key_fd);
 	if (ret < 0)
 		return ret;
-	if (len < 64 || (len > 64 && buf[64] != '\n'))
-		return -EBADMSG;
-	buf[64] = 0;
-	return digest_from_hex(buf, s->public_key) < 0 ? -EBADMSG : 0;
+	if (len < 64 || (len > 64 && buf[64] != '\n') || digest_from_hex(buf, s->public_key) < 0)
+		ret = -EBADMSG;
+	free(buf);
+	return ret;
 }
 
 static int create_layout(int dir_fd)
@@ -454,20 +443,12 @@ int store_blob_begin(struct store *s, struct store_blob_writer **out)
 
 int store_blob_write(struct store_blob_writer *w, const void *data, size_t len)
 {
-	const char *p = data;
 	if (EVP_DigestUpdate(w->md, data, len) != 1)
 		return -EIO;
-	while (len) {
-		ssize_t n = write(w->fd, p, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -EIO;
-		p += n;
-		len -= (size_t)n;
-		w->size += (size_t)n;
-	}
-	return 0;
+	int ret = io_write_all(w->fd, data, len);
+	if (ret == 0)
+		w->size += len;
+	return ret;
 }
 
 void store_blob_abort(struct store_blob_writer *w)
