@@ -525,16 +525,17 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 
 	/* The trees, opened here as root in the order build_bwrap_argv binds them. */
 	{
-		char path[4096];
+		char rust[4096], usr[4096];
 		const char *paths[4 + MAX_BINDS];
 		size_t n_paths = 0, i;
-		if ((size_t)snprintf(path, sizeof(path), "%s/rust", spec->toolchain_dir) >=
-		    sizeof(path) - 2) {
+		if ((size_t)snprintf(rust, sizeof(rust), "%s/rust", spec->toolchain_dir) >=
+			    sizeof(rust) ||
+		    (size_t)snprintf(usr, sizeof(usr), "%s/usr", spec->toolchain_dir) >= sizeof(usr)) {
 			rc = -ENAMETOOLONG;
 			goto out;
 		}
-		paths[n_paths++] = NULL; /* TREE/rust, TREE/usr: below */
-		paths[n_paths++] = NULL;
+		paths[n_paths++] = rust;
+		paths[n_paths++] = usr;
 		if (spec->input_dir)
 			paths[n_paths++] = spec->input_dir;
 		for (i = 0; i < spec->n_binds; i++)
@@ -542,13 +543,7 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 		if (spec->output_host_dir)
 			paths[n_paths++] = spec->output_host_dir;
 		for (i = 0; i < n_paths; i++) {
-			const char *p = paths[i];
-			if (i < 2) {
-				snprintf(path, sizeof(path), "%s/%s", spec->toolchain_dir,
-					 i == 0 ? "rust" : "usr");
-				p = path;
-			}
-			tree_fds[i] = open(p, O_PATH | O_CLOEXEC);
+			tree_fds[i] = open(paths[i], O_PATH | O_CLOEXEC);
 			if (tree_fds[i] < 0) {
 				rc = -errno;
 				goto out;
