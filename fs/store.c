@@ -462,23 +462,26 @@ void store_blob_abort(struct store_blob_writer *w)
 }
 
 /* Record a blob that is now in cas/ (size; refs 0 until a manifest names it). Not synced: the
- * record is advisory until a publish rewrites it in the synced batch. */
+ * record is advisory until a publish rewrites it in the synced batch. Under publish_lock, like
+ * every read-then-write of a record: a publish of the same blob between our get and our put
+ * would otherwise have its refs overwritten with 0. A failed get writes nothing, for the same
+ * reason. */
 static void note_blob(struct store *s, const unsigned char sha[32], uint64_t size)
 {
 	char key[INDEX_KEY_SIZE], *err = NULL;
 	size_t len = 0;
 	index_key(key, PREFIX_BLOB, sha);
+	pthread_mutex_lock(&s->publish_lock);
 	char *old = rocksdb_get(s->db, s->read_options, key, sizeof(key), &len, &err);
-	free(err);
-	err = NULL;
-	if (old) {
-		rocksdb_free(old);
-		return;
+	if (!old && !err) {
+		struct store_blob_record rec = { size, 0, (int64_t)time(NULL) };
+		unsigned char value[BLOB_RECORD_SIZE];
+		encode_record(&rec, value);
+		rocksdb_put(s->db, s->async_write, key, sizeof(key), (const char *)value, sizeof(value),
+		            &err);
 	}
-	struct store_blob_record rec = { size, 0, (int64_t)time(NULL) };
-	unsigned char value[BLOB_RECORD_SIZE];
-	encode_record(&rec, value);
-	rocksdb_put(s->db, s->async_write, key, sizeof(key), (const char *)value, sizeof(value), &err);
+	pthread_mutex_unlock(&s->publish_lock);
+	rocksdb_free(old);
 	free(err);
 }
 
