@@ -4,9 +4,9 @@
 # Runs N times, directly on the host and through sandbox_run (tests/sandbox/sandbox-run -n N,
 # one process, so only the sandbox's cost is added): a static binary that returns at once, and
 # the toolchain tree's `rustc -V`. Prints the mean per run and the ratio. Needs root and a
-# build directory (default /work/build-sandbox). Not part of `make check`: no timing is asserted.
+# build directory (default $top_builddir, else .). Not part of `make check`: no timing is asserted.
 set -eu
-build=${1:-/work/build-sandbox}
+build=${1:-${top_builddir:-.}}
 n=${2:-20}
 src=$(cd "$(dirname "$0")/.." && pwd)
 
