@@ -628,16 +628,26 @@ static int get_value(struct store *s, const char key[INDEX_KEY_SIZE], char **val
 	return 0;
 }
 
+/* Make the secondary see everything the writer had published when this process read BEFORE
+ * from catch_ups_started. If another thread STARTED a catch-up since, it has finished once we
+ * hold the lock and covers us; otherwise we run one. Bursts thus cost one catch-up, not one each. */
+static int catch_up_since(struct store *s, uint_fast64_t before)
+{
+	char *err = NULL;
+	pthread_mutex_lock(&s->catch_up_lock);
+	if (atomic_load(&s->catch_ups_started) == before) {
+		atomic_fetch_add(&s->catch_ups_started, 1);
+		rocksdb_try_catch_up_with_primary(s->db, &err);
+	}
+	pthread_mutex_unlock(&s->catch_up_lock);
+	return err ? errno_of_rocksdb(err) : 0;
+}
+
 int store_catch_up(struct store *s)
 {
 	if (writer(s))
 		return 0;
-	char *err = NULL;
-	pthread_mutex_lock(&s->catch_up_lock);
-	atomic_fetch_add(&s->catch_ups_started, 1);
-	rocksdb_try_catch_up_with_primary(s->db, &err);
-	pthread_mutex_unlock(&s->catch_up_lock);
-	return err ? errno_of_rocksdb(err) : 0;
+	return catch_up_since(s, atomic_load(&s->catch_ups_started));
 }
 
 int store_get_manifest(struct store *s, const char key_hex[65], char **text, size_t *len)
@@ -647,24 +657,13 @@ int store_get_manifest(struct store *s, const char key_hex[65], char **text, siz
 	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
 		return -EINVAL;
 	index_key(ikey, PREFIX_ACTION, key);
-	uint64_t before = atomic_load(&s->catch_ups_started);
+	uint_fast64_t before = atomic_load(&s->catch_ups_started);
 	int ret = get_value(s, ikey, text, len);
 	if (ret != -ENOENT || writer(s))
 		return ret;
-	/* A miss on a reader: the daemon may have published it since our last catch-up. If another
-	 * thread STARTED a catch-up after our read began, it has finished once we hold the lock and
-	 * covers us; otherwise we run one. Bursts of misses thus cost one catch-up, not one each. */
-	pthread_mutex_lock(&s->catch_up_lock);
-	if (atomic_load(&s->catch_ups_started) == before) {
-		char *err = NULL;
-		atomic_fetch_add(&s->catch_ups_started, 1);
-		rocksdb_try_catch_up_with_primary(s->db, &err);
-		if (err) {
-			pthread_mutex_unlock(&s->catch_up_lock);
-			return errno_of_rocksdb(err);
-		}
-	}
-	pthread_mutex_unlock(&s->catch_up_lock);
+	/* A miss on a reader: the daemon may have published it since our last catch-up. */
+	if ((ret = catch_up_since(s, before)) < 0)
+		return ret;
 	return get_value(s, ikey, text, len);
 }
 
