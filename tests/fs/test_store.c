@@ -200,7 +200,10 @@ START_TEST(test_reader_needs_index)
 {
 	struct store *s;
 	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &s), -ENOENT);
-	ck_assert_int_eq(store_parse_manifest != NULL, 1);
+	/* A reader creates nothing, not even the layout. */
+	char cmd[160];
+	snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s')\"", dir);
+	ck_assert_int_eq(system(cmd), 0);
 }
 END_TEST
 
