@@ -40,19 +40,11 @@ void sibling_program(const char *name, const char *fallback_dir, char *out, size
 static json_t *submission(const struct client_config *config, const struct invocation *inv)
 {
 	char key[DIGEST_HEX_SIZE];
-	json_t *doc, *locals = json_object(), *files = json_array();
+	json_t *doc, *locals = json_object(), *files = toolchain_files_to_json(&inv->toolchain);
 
 	digest_to_hex(inv->key, key);
 	for (size_t i = 0; locals && i < inv->job.n_inputs; i++)
 		json_object_set_new(locals, inv->job.inputs[i].path, json_string(inv->input_local[i]));
-	for (size_t i = 0; files && i < inv->toolchain.n_files; i++) {
-		const struct toolchain_file *f = &inv->toolchain.files[i];
-		char hex[DIGEST_HEX_SIZE];
-		digest_to_hex(f->sha256, hex);
-		json_array_append_new(files, json_pack("{s:s,s:s,s:i,s:I,s:s}", "host", f->host_path, "rel",
-						       f->rel, "mode", (int)f->mode, "size", (json_int_t)f->size,
-						       "sha256", hex));
-	}
 	doc = json_pack("{s:s,s:s,s:i,s:s,s:o,s:o,s:{s:s,s:o}}", "socket", config->socket, "cache_dir",
 			config->cache_dir, "timeout", (int)config->timeout, "key", key, "job",
 			job_to_json(&inv->job), "input_local", locals, "toolchain", "id", inv->toolchain.id,

@@ -21,7 +21,7 @@ static int load_submission(json_t *doc, struct client_config *config, struct inv
 {
 	json_t *locals = json_object_get(doc, "input_local");
 	json_t *tc = json_object_get(doc, "toolchain");
-	json_t *files = json_object_get(tc, "files"), *f;
+	json_t *files = json_object_get(tc, "files");
 	const char *socket = json_string_value(json_object_get(doc, "socket"));
 	const char *cache_dir = json_string_value(json_object_get(doc, "cache_dir"));
 	const char *key = json_string_value(json_object_get(doc, "key"));
@@ -29,8 +29,7 @@ static int load_submission(json_t *doc, struct client_config *config, struct inv
 	size_t i;
 
 	if (!socket || !cache_dir || !key || !digest_hex_valid(key) || !id || !digest_hex_valid(id)
-	    || !json_is_object(locals) || !json_is_array(files)
-	    || json_array_size(files) > TOOLCHAIN_FILES_MAX) {
+	    || !json_is_object(locals)) {
 		snprintf(err, errlen, "a malformed submission");
 		return -EINVAL;
 	}
@@ -55,25 +54,9 @@ static int load_submission(json_t *doc, struct client_config *config, struct inv
 			return -ENOMEM;
 	}
 	memcpy(inv->toolchain.id, id, DIGEST_HEX_SIZE);
-	inv->toolchain.files = calloc(json_array_size(files) + 1, sizeof(*inv->toolchain.files));
-	if (!inv->toolchain.files)
-		return -ENOMEM;
-	json_array_foreach(files, i, f) {
-		struct toolchain_file *tf = &inv->toolchain.files[i];
-		const char *host = json_string_value(json_object_get(f, "host"));
-		const char *rel = json_string_value(json_object_get(f, "rel"));
-		const char *hex = json_string_value(json_object_get(f, "sha256"));
-		if (!host || !rel || !hex || digest_from_hex(hex, tf->sha256) < 0) {
-			snprintf(err, errlen, "a malformed toolchain file");
-			return -EINVAL;
-		}
-		tf->host_path = strdup(host);
-		tf->rel = strdup(rel);
-		tf->mode = (unsigned)json_integer_value(json_object_get(f, "mode"));
-		tf->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-		inv->toolchain.n_files = i + 1;
-		if (!tf->host_path || !tf->rel)
-			return -ENOMEM;
+	if (toolchain_files_from_json(files, &inv->toolchain) < 0) {
+		snprintf(err, errlen, "a malformed toolchain file list");
+		return -EINVAL;
 	}
 	return 0;
 }

@@ -65,7 +65,23 @@ static void log_line(const struct client_config *config, const char *fmt, ...)
 	fclose(f);
 }
 
+/* Copy the file NAME under DIRFD to FD with canonical paths mapped back to local ones (a .d
+ * file, or rustc's recorded stdout or stderr); *BYTES grows by the bytes read. */
+static int copy_rewritten(const struct invocation *inv, int dirfd, const char *name, int fd, uint64_t *bytes)
+{
+	char *data = NULL, *local = NULL;
+	size_t len = 0, local_len = 0;
+	int ret = io_read_file_at(dirfd, name, O_NOFOLLOW, REWRITE_MAX, &data, &len);
 
+	if (ret == 0)
+		ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
+	if (ret == 0)
+		ret = io_write_all(fd, local, local_len);
+	*bytes += len;
+	free(data);
+	free(local);
+	return ret;
+}
 
 /* Write one output: into a temp file in OUT_DIR, then renamed over NAME, so a reader never
  * sees half a file and the mtime is now. */
@@ -85,16 +101,7 @@ static int write_output(const struct invocation *inv, int src_dir, const struct 
 	if (out < 0)
 		return -errno;
 	if (rewrite) {
-		char *data = NULL, *local = NULL;
-		size_t len = 0, local_len = 0;
-		ret = io_read_file_at(src_dir, o->name, O_NOFOLLOW, REWRITE_MAX, &data, &len);
-		if (ret == 0)
-			ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
-		if (ret == 0)
-			ret = io_write_all(out, local, local_len);
-		*bytes += len;
-		free(data);
-		free(local);
+		ret = copy_rewritten(inv, src_dir, o->name, out, bytes);
 	} else {
 		char buf[1 << 16];
 		uint64_t copied = 0;
@@ -131,21 +138,12 @@ static int write_output(const struct invocation *inv, int src_dir, const struct 
 static int replay(const struct invocation *inv, int cas_dir, const unsigned char sha[32], uint64_t size, int fd)
 {
 	char hex[DIGEST_HEX_SIZE];
-	char *data = NULL, *local = NULL;
-	size_t len = 0, local_len = 0;
-	int ret;
+	uint64_t ignored = 0;
 
 	if (size == 0)
 		return 0;
 	digest_to_hex(sha, hex);
-	ret = io_read_file_at(cas_dir, hex, O_NOFOLLOW, REWRITE_MAX, &data, &len);
-	if (ret == 0)
-		ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
-	if (ret == 0)
-		ret = io_write_all(fd, local, local_len);
-	free(data);
-	free(local);
-	return ret;
+	return copy_rewritten(inv, cas_dir, hex, fd, &ignored);
 }
 
 /* Serve the result of INV's key from the mount. Returns 0 with *STATUS set, -ENOENT when the
@@ -223,44 +221,9 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		options.direct_dir = direct_dir;
 		options.use_direct = config->direct;
 	}
-	ret = invocation_build(&inv, argv[0], argc - 1, argv + 1, &options);
-	if (ret < 0) {
-		snprintf(err, sizeof(err), "%s", strerror(-ret));
-		goto fallback;
-	}
-	if (inv.reason != RUSTC_CACHEABLE) {
-		delta.not_cacheable = inv.reason;
-		log_line(config, "not cacheable (%s: %s): %s", rustc_reason_name(inv.reason), inv.reason_detail,
-			 inv.args.crate_name ? inv.args.crate_name : "-");
-		invocation_release(&inv);
-		stats_record(config, &delta);
-		return exec_rustc(argv);
-	}
-	digest_to_hex(inv.key, key_hex);
-
-	t_serve = now_us();
-	ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
-	if (ret == 0) {
-		delta.hits = 1;
-		delta.us_from_cache = now_us() - t0;
-		delta.us_saved_estimate = recorded_ms * 1000;
-		/* The split is what bench/run reports as the cost of a hit. */
-		log_line(config, "hit %s %s (%.1f ms, %s, toolchain %.2f ms, dep-info %.2f ms, inputs+key %.2f ms, "
-			 "serve %.2f ms)", key_hex, inv.args.crate_name, delta.us_from_cache / 1e3,
-			 inv.direct ? "direct" : "full pass", inv.us_toolchain / 1e3, inv.us_dep_info / 1e3,
-			 inv.us_hash / 1e3, (now_us() - t_serve) / 1e3);
-		goto done;
-	}
-	if (ret != -ENOENT) {
-		snprintf(err, sizeof(err), "the mount at %s cannot serve %.16s: %s", config->mount, key_hex,
-			 strerror(-ret));
-		goto fallback;
-	}
-	if (inv.direct) {
-		/* A direct key serves hits only: a miss takes the full dep-info pass, which also
-		 * records the input list for next time. */
-		invocation_release(&inv);
-		options.use_direct = 0;
+	/* At most twice: a direct key serves hits only, so a miss on one takes the full dep-info
+	 * pass (which also records the input list for next time) and looks again. */
+	for (;;) {
 		ret = invocation_build(&inv, argv[0], argc - 1, argv + 1, &options);
 		if (ret < 0) {
 			snprintf(err, sizeof(err), "%s", strerror(-ret));
@@ -268,17 +231,25 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		}
 		if (inv.reason != RUSTC_CACHEABLE) {
 			delta.not_cacheable = inv.reason;
+			log_line(config, "not cacheable (%s: %s): %s", rustc_reason_name(inv.reason),
+				 inv.reason_detail, inv.args.crate_name ? inv.args.crate_name : "-");
 			invocation_release(&inv);
 			stats_record(config, &delta);
 			return exec_rustc(argv);
 		}
 		digest_to_hex(inv.key, key_hex);
+		t_serve = now_us();
 		ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
 		if (ret == 0) {
 			delta.hits = 1;
 			delta.us_from_cache = now_us() - t0;
-			log_line(config, "hit %s %s (%.1f ms, full pass)", key_hex, inv.args.crate_name,
-				 delta.us_from_cache / 1e3);
+			delta.us_saved_estimate = recorded_ms * 1000;
+			/* The split is what bench/run reports as the cost of a hit. */
+			log_line(config, "hit %s %s (%.1f ms, %s, toolchain %.2f ms, dep-info %.2f ms, "
+				 "inputs+key %.2f ms, serve %.2f ms)", key_hex, inv.args.crate_name,
+				 delta.us_from_cache / 1e3, inv.direct ? "direct" : "full pass",
+				 inv.us_toolchain / 1e3, inv.us_dep_info / 1e3, inv.us_hash / 1e3,
+				 (now_us() - t_serve) / 1e3);
 			goto done;
 		}
 		if (ret != -ENOENT) {
@@ -286,6 +257,10 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 				 key_hex, strerror(-ret));
 			goto fallback;
 		}
+		if (!inv.direct)
+			break;
+		invocation_release(&inv);
+		options.use_direct = 0;
 	}
 
 	submitted = submit_via_helper(config, &inv, err, sizeof(err));

@@ -370,12 +370,59 @@ static int cache_path(const char *cache_dir, const char *real, char *out, size_t
 	return 0;
 }
 
+json_t *toolchain_files_to_json(const struct toolchain *tc)
+{
+	json_t *files = json_array();
+	for (size_t i = 0; files && i < tc->n_files; i++) {
+		const struct toolchain_file *f = &tc->files[i];
+		char hex[DIGEST_HEX_SIZE];
+		digest_to_hex(f->sha256, hex);
+		if (json_array_append_new(files, json_pack("{s:s,s:s,s:i,s:I,s:s,s:I,s:I}", "host",
+							   f->host_path, "rel", f->rel, "mode", (int)f->mode,
+							   "size", (json_int_t)f->size, "sha256", hex, "mtime_ns",
+							   (json_int_t)f->mtime_ns, "ino", (json_int_t)f->ino)) < 0) {
+			json_decref(files);
+			return NULL;
+		}
+	}
+	return files;
+}
+
+int toolchain_files_from_json(const json_t *files, struct toolchain *tc)
+{
+	const json_t *f;
+	size_t i;
+
+	if (!json_is_array(files) || json_array_size(files) > TOOLCHAIN_FILES_MAX)
+		return -EINVAL;
+	tc->files = calloc(json_array_size(files) + 1, sizeof(*tc->files));
+	if (!tc->files)
+		return -ENOMEM;
+	json_array_foreach(files, i, f) {
+		struct toolchain_file *tf = &tc->files[i];
+		const char *host = json_string_value(json_object_get(f, "host"));
+		const char *rel = json_string_value(json_object_get(f, "rel"));
+		const char *hex = json_string_value(json_object_get(f, "sha256"));
+		json_int_t mode = json_integer_value(json_object_get(f, "mode"));
+		if (!host || !rel || !hex || digest_from_hex(hex, tf->sha256) < 0 || (mode != 0644 && mode != 0755))
+			return -EINVAL;
+		tf->host_path = strdup(host);
+		tf->rel = strdup(rel);
+		tf->mode = (unsigned)mode;
+		tf->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
+		tf->mtime_ns = (int64_t)json_integer_value(json_object_get(f, "mtime_ns"));
+		tf->ino = (uint64_t)json_integer_value(json_object_get(f, "ino"));
+		tc->n_files = i + 1;
+		if (!tf->host_path || !tf->rel)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
 static int cache_load(const char *file, const char *real, const struct stat *st, struct toolchain *tc)
 {
 	json_error_t jerr;
 	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *files, *f;
-	size_t i;
 	int ret = -ENOENT;
 
 	memset(tc, 0, sizeof(*tc));
@@ -390,37 +437,19 @@ static int cache_load(const char *file, const char *real, const struct stat *st,
 	    || !digest_hex_valid(json_string_value(json_object_get(root, "id")) ?: "")
 	    || !json_is_string(json_object_get(root, "sysroot")))
 		goto out;
-	files = json_object_get(root, "files");
-	if (!json_is_array(files) || json_array_size(files) > TOOLCHAIN_FILES_MAX)
-		goto out;
-	tc->files = calloc(json_array_size(files) + 1, sizeof(*tc->files));
-	if (!tc->files) {
-		ret = -ENOMEM;
+	ret = toolchain_files_from_json(json_object_get(root, "files"), tc);
+	if (ret < 0) {
+		ret = ret == -ENOMEM ? ret : -ENOENT;
 		goto out;
 	}
-	json_array_foreach(files, i, f) {
-		const char *host = json_string_value(json_object_get(f, "host"));
-		const char *rel = json_string_value(json_object_get(f, "rel"));
-		const char *hex = json_string_value(json_object_get(f, "sha256"));
-		struct toolchain_file *tf = &tc->files[tc->n_files];
-		if (!host || !rel || !hex || digest_from_hex(hex, tf->sha256) < 0)
-			goto out;
-		{
-			struct stat fst;
-			/* A file replaced or rewritten since it was hashed invalidates the whole entry. */
-			if (stat(host, &fst) < 0 || (uint64_t)fst.st_size != (uint64_t)json_integer_value(json_object_get(f, "size"))
-			    || (json_int_t)(fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec)
-				       != json_integer_value(json_object_get(f, "mtime_ns"))
-			    || (json_int_t)fst.st_ino != json_integer_value(json_object_get(f, "ino")))
-				goto out;
-		}
-		tf->host_path = strdup(host);
-		tf->rel = strdup(rel);
-		tf->mode = (unsigned)json_integer_value(json_object_get(f, "mode"));
-		tf->size = (uint64_t)json_integer_value(json_object_get(f, "size"));
-		tc->n_files++;
-		if (!tf->host_path || !tf->rel) {
-			ret = -ENOMEM;
+	/* A file replaced or rewritten since it was hashed invalidates the whole entry. */
+	for (size_t i = 0; i < tc->n_files; i++) {
+		const struct toolchain_file *f = &tc->files[i];
+		struct stat fst;
+		if (stat(f->host_path, &fst) < 0 || (uint64_t)fst.st_size != f->size
+		    || fst.st_mtim.tv_sec * 1000000000LL + fst.st_mtim.tv_nsec != f->mtime_ns
+		    || (uint64_t)fst.st_ino != f->ino) {
+			ret = -ENOENT;
 			goto out;
 		}
 	}
@@ -442,19 +471,10 @@ static void cache_store(const char *file, const struct stat *st, const struct to
 				 "id", tc->id, "size", (json_int_t)st->st_size, "mtime_ns",
 				 (json_int_t)(st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec),
 				 "ino", (json_int_t)st->st_ino);
-	json_t *files = json_array();
+	json_t *files = toolchain_files_to_json(tc);
 
 	if (!root || !files)
 		goto out;
-	for (size_t i = 0; i < tc->n_files; i++) {
-		char hex[DIGEST_HEX_SIZE];
-		digest_to_hex(tc->files[i].sha256, hex);
-		json_array_append_new(files, json_pack("{s:s,s:s,s:i,s:I,s:s,s:I,s:I}", "host",
-						       tc->files[i].host_path, "rel", tc->files[i].rel, "mode",
-						       (int)tc->files[i].mode, "size", (json_int_t)tc->files[i].size,
-						       "sha256", hex, "mtime_ns", (json_int_t)tc->files[i].mtime_ns,
-						       "ino", (json_int_t)tc->files[i].ino));
-	}
 	json_object_set(root, "files", files);
 	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file, (long)getpid());
 	/* Written whole to a temp name, then renamed: concurrent wrappers never read half a file. */

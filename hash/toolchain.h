@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "hash/digest.h"
 
 #define TOOLCHAIN_ID_TAG "cachepot-toolchain-v1"
@@ -58,6 +60,16 @@ int toolchain_collect(const char *rustc, struct toolchain *tc) __attribute__((wa
  * when missing; when it cannot be written the result is still returned. */
 int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
 	__attribute__((warn_unused_result));
+
+/* TC's files as a JSON array of {host, rel, mode, size, sha256, mtime_ns, ino} (the toolchain
+ * cache's format, and how the wrapper hands a toolchain to cachepot-submit); a new reference,
+ * NULL on allocation failure. */
+json_t *toolchain_files_to_json(const struct toolchain *tc);
+
+/* Fill TC->files and TC->n_files from such an array (TC's other fields are left alone).
+ * Returns 0, -EINVAL for a malformed entry or more than TOOLCHAIN_FILES_MAX, -ENOMEM; on error
+ * what was filled is released by toolchain_release. */
+int toolchain_files_from_json(const json_t *files, struct toolchain *tc) __attribute__((warn_unused_result));
 
 /* Compute the id of the tree at directory DIRFD (not closed). Fails with -EINVAL on a symlink,
  * device, fifo or socket, or past TOOLCHAIN_FILES_MAX / TOOLCHAIN_BYTES_MAX. */
