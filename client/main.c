@@ -20,7 +20,7 @@ static void usage(FILE *f)
 		"       cachepot --explain RUSTC ARGS...  print the job and key, compile nothing\n"
 		"       cachepot --show-stats [--json]    print the statistics\n"
 		"       cachepot --zero-stats             reset the statistics\n"
-		"       cachepot fsck [STORE]             verify a store\n"
+		"       cachepot fsck [-q] [STORE]        verify a store\n"
 		"       cachepot --version | --help\n");
 }
 
