@@ -16,7 +16,7 @@
 
 #include <jansson.h>
 
-#include "hash/io.h"
+#include "base/io.h"
 
 extern char **environ;
 

@@ -25,7 +25,7 @@
 #include "client/submit.h"
 #include "fs/manifest.h"
 #include "hash/invocation.h"
-#include "hash/io.h"
+#include "base/io.h"
 
 extern char **environ;
 

@@ -18,7 +18,7 @@
 #include "fs/manifest.h"
 #include "fs/store.h"
 #include "hash/digest.h"
-#include "hash/io.h"
+#include "base/io.h"
 #include "sandbox/sandbox.h"
 
 #define COPY_CHUNK (1u << 20)

@@ -22,7 +22,7 @@
 
 #include "fs/store.h"
 #include "hash/digest.h"
-#include "hash/io.h"
+#include "base/io.h"
 
 #define PREFIX_ACTION 'a'
 #define PREFIX_BLOB 'b'

@@ -2,7 +2,7 @@
 #include "config.h"
 
 #include "hash/args.h"
-#include "hash/io.h"
+#include "base/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "hash/depinfo.h"
-#include "hash/io.h"
+#include "base/io.h"
 
 #include <jansson.h>
 

@@ -1,5 +1,5 @@
 # hash/: the key (see DESIGN.md "The key").
-libcachepot_a_SOURCES += hash/digest.c hash/digest.h hash/io.c hash/io.h hash/args.c hash/args.h \
+libcachepot_a_SOURCES += hash/digest.c hash/digest.h hash/args.c hash/args.h \
 	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h hash/toolchain_archive.c \
 	hash/pathmap.c hash/pathmap.h hash/depinfo.c hash/depinfo.h hash/invocation.c hash/invocation.h
 

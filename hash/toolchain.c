@@ -3,7 +3,7 @@
 
 #include "hash/toolchain.h"
 #include "hash/pathmap.h"
-#include "hash/io.h"
+#include "base/io.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -19,7 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hash/io.h"
+#include "base/io.h"
 #include "sandbox/cgroup.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"

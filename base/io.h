@@ -1,8 +1,8 @@
-/* Small I/O helpers shared by the key code and the wrapper: whole writes, bounded whole-file
- * reads, and running a program with its standard output captured. Each returns 0 (or what it
- * says) or a negative errno; none exits. */
-#ifndef CACHEPOT_HASH_IO_H
-#define CACHEPOT_HASH_IO_H
+/* Small I/O helpers every room uses: whole writes, bounded whole-file reads, and running a
+ * program with its standard output captured. Each returns 0 (or what it says) or a negative
+ * errno; none exits. */
+#ifndef CACHEPOT_BASE_IO_H
+#define CACHEPOT_BASE_IO_H
 
 #include <stddef.h>
 

@@ -1,7 +1,7 @@
 /* Small I/O helpers; see io.h. */
 #include "config.h"
 
-#include "hash/io.h"
+#include "base/io.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,0 +1,5 @@
+# base/: the floor every room stands on (see DESIGN.md "Layout"): whole-file I/O and
+# spawn-and-capture, the one directory-fd walker and path-component validator, the hex codec,
+# the typed-field hasher, the clock and the error formatter. base/ includes nothing from the
+# rooms above it.
+libcachepot_a_SOURCES += base/io.c base/io.h
