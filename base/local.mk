@@ -2,4 +2,10 @@
 # spawn-and-capture, the one directory-fd walker and path-component validator, the hex codec,
 # the typed-field hasher, the clock and the error formatter. base/ includes nothing from the
 # rooms above it.
-libcachepot_a_SOURCES += base/io.c base/io.h
+libcachepot_a_SOURCES += base/io.c base/io.h base/hex.c base/hex.h
+
+check_PROGRAMS += tests/base/test_hex
+TESTS += tests/base/test_hex
+tests_base_test_hex_SOURCES = tests/base/test_hex.c
+tests_base_test_hex_CFLAGS = $(TEST_CFLAGS)
+tests_base_test_hex_LDADD = $(TEST_LDADD)

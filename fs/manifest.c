@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "base/hex.h"
 #include "fs/manifest.h"
 #include "hash/digest.h"
 
@@ -86,29 +87,15 @@ int manifest_validate(const struct manifest *m)
 static json_t *hex_string(const unsigned char *bytes, size_t n)
 {
 	char hex[2 * SIG_SIZE + 1];
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		hex[2 * i] = digits[bytes[i] >> 4];
-		hex[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	hex[2 * n] = 0;
+	hex_encode(bytes, n, hex);
 	return json_string(hex);
 }
 
-static int hex_decode(const char *hex, unsigned char *out, size_t n)
+/* A JSON string of exactly 2 * N hex digits into OUT; -EBADMSG for anything else. */
+static int hex_field_decode(const char *hex, unsigned char *out, size_t n)
 {
-	if (!hex || strlen(hex) != 2 * n)
+	if (!hex || !hex_valid(hex, n) || hex_decode(hex, out, n) < 0)
 		return -EBADMSG;
-	for (size_t i = 0; i < 2 * n; i++) {
-		char c = hex[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-		if (v < 0)
-			return -EBADMSG;
-		if (i % 2 == 0)
-			out[i / 2] = (unsigned char)(v << 4);
-		else
-			out[i / 2] |= (unsigned char)v;
-	}
 	return 0;
 }
 
@@ -195,7 +182,7 @@ out:
 
 static int get_hex32(json_t *obj, const char *field, unsigned char out[32])
 {
-	return hex_decode(json_string_value(json_object_get(obj, field)), out, 32);
+	return hex_field_decode(json_string_value(json_object_get(obj, field)), out, 32);
 }
 
 static int get_u64(json_t *obj, const char *field, uint64_t *out)
@@ -289,8 +276,9 @@ int manifest_verify(const char *text, size_t len, const unsigned char *public_ke
 		goto out;
 	const char *alg = json_string_value(json_object_get(sigobj, "algorithm"));
 	if (!alg || strcmp(alg, "ed25519") != 0 ||
-	    hex_decode(json_string_value(json_object_get(sigobj, "value")), sig, SIG_SIZE) < 0 ||
-	    hex_decode(json_string_value(json_object_get(sigobj, "public_key")), pub, PUBKEY_SIZE) < 0)
+	    hex_field_decode(json_string_value(json_object_get(sigobj, "value")), sig, SIG_SIZE) < 0 ||
+	    hex_field_decode(json_string_value(json_object_get(sigobj, "public_key")), pub,
+			     PUBKEY_SIZE) < 0)
 		goto out;
 	if (public_key && memcmp(public_key, pub, PUBKEY_SIZE) != 0)
 		goto out;

@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "base/hex.h"
 #include "fs/manifest.h"
 
 #define SIG_SIZE 64
@@ -37,13 +38,8 @@ static EVP_PKEY *test_key(void)
 
 static json_t *hex_json(const unsigned char *bytes, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
 	char hex[2 * SIG_SIZE + 1];
-	for (size_t i = 0; i < n; i++) {
-		hex[2 * i] = digits[bytes[i] >> 4];
-		hex[2 * i + 1] = digits[bytes[i] & 15];
-	}
-	hex[2 * n] = '\0';
+	hex_encode(bytes, n, hex);
 	return json_string(hex);
 }
 

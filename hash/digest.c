@@ -3,6 +3,8 @@
 
 #include "hash/digest.h"
 
+#include "base/hex.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -80,37 +82,15 @@ int digest_file_at(int dirfd, const char *name, uint8_t out[DIGEST_SIZE], uint64
 
 void digest_to_hex(const uint8_t digest[DIGEST_SIZE], char hex[DIGEST_HEX_SIZE])
 {
-	static const char xdigits[] = "0123456789abcdef";
-	for (size_t i = 0; i < DIGEST_SIZE; i++) {
-		hex[2 * i] = xdigits[digest[i] >> 4];
-		hex[2 * i + 1] = xdigits[digest[i] & 0xf];
-	}
-	hex[2 * DIGEST_SIZE] = '\0';
-}
-
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
+	hex_encode(digest, DIGEST_SIZE, hex);
 }
 
 int digest_from_hex(const char *hex, uint8_t digest[DIGEST_SIZE])
 {
-	for (size_t i = 0; i < DIGEST_SIZE; i++) {
-		int hi = hex_value(hex[2 * i]);
-		int lo = hi < 0 ? -1 : hex_value(hex[2 * i + 1]);
-		if (hi < 0 || lo < 0)
-			return -EINVAL;
-		digest[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return 0;
+	return hex_decode(hex, digest, DIGEST_SIZE);
 }
 
 int digest_hex_valid(const char *s)
 {
-	uint8_t d[DIGEST_SIZE];
-	return strlen(s) == 2 * DIGEST_SIZE && digest_from_hex(s, d) == 0;
+	return hex_valid(s, DIGEST_SIZE);
 }

@@ -1,7 +1,7 @@
 /* SHA-256 digests of buffers, file descriptors and files (OpenSSL EVP).
  *
  * A digest is 32 raw bytes; its text form is 64 lowercase hex characters plus a NUL
- * (DIGEST_HEX_SIZE). Every function returns 0 on success or a negative errno.
+ * (DIGEST_HEX_SIZE), base/hex's codec. Every function returns 0 on success or a negative errno.
  */
 #ifndef CACHEPOT_HASH_DIGEST_H
 #define CACHEPOT_HASH_DIGEST_H
