@@ -35,10 +35,10 @@ FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,addres
 FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 FUZZ_LIBS = $(JANSSON_LIBS) $(CRYPTO_LIBS)
 
-FUZZ_ARGS_SRC = $(srcdir)/fuzz/fuzz_args.c $(srcdir)/hash/args.c
+FUZZ_ARGS_SRC = $(srcdir)/fuzz/fuzz_args.c $(srcdir)/hash/args.c $(srcdir)/base/io.c
 FUZZ_DEPINFO_SRC = $(srcdir)/fuzz/fuzz_depinfo.c $(srcdir)/hash/depinfo.c
 FUZZ_JOB_SRC = $(srcdir)/fuzz/fuzz_job.c $(srcdir)/hash/job.c $(srcdir)/hash/args.c \
-	$(srcdir)/hash/digest.c $(srcdir)/base/hex.c
+	$(srcdir)/hash/digest.c $(srcdir)/base/hex.c $(srcdir)/base/io.c
 FUZZ_MANIFEST_SRC = $(srcdir)/fuzz/fuzz_manifest.c $(srcdir)/fs/manifest.c $(srcdir)/hash/digest.c \
 	$(srcdir)/base/hex.c
 
