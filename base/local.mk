@@ -2,7 +2,7 @@
 # spawn-and-capture, the one directory-fd walker and path-component validator, the hex codec,
 # the typed-field hasher, the clock and the error formatter. base/ includes nothing from the
 # rooms above it.
-libcachepot_a_SOURCES += base/io.c base/io.h base/hex.c base/hex.h
+libcachepot_a_SOURCES += base/io.c base/io.h base/hex.c base/hex.h base/clock.c base/clock.h
 
 check_PROGRAMS += tests/base/test_hex
 TESTS += tests/base/test_hex

@@ -19,25 +19,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
+#include "base/io.h"
 #include "client/submit.h"
 #include "fs/manifest.h"
 #include "hash/invocation.h"
-#include "base/io.h"
 
 extern char **environ;
 
 /* The largest output a hit rewrites in memory (.d files, stdout, stderr). */
 #define REWRITE_MAX (64u << 20)
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Replace this process by rustc. */
 static int exec_rustc(char **argv)
@@ -211,7 +204,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	struct stats_delta delta = { .not_cacheable = -1 };
 	struct invocation inv;
 	char key_hex[DIGEST_HEX_SIZE], err[512], direct_dir[PATH_MAX];
-	uint64_t t0 = now_us(), t_serve, recorded_ms = 0;
+	uint64_t t0 = monotonic_us(), t_serve, recorded_ms = 0;
 	int status = 0, ret;
 	enum submit_result submitted;
 
@@ -238,18 +231,18 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 			return exec_rustc(argv);
 		}
 		digest_to_hex(inv.key, key_hex);
-		t_serve = now_us();
+		t_serve = monotonic_us();
 		ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
 		if (ret == 0) {
 			delta.hits = 1;
-			delta.us_from_cache = now_us() - t0;
+			delta.us_from_cache = monotonic_us() - t0;
 			delta.us_saved_estimate = recorded_ms * 1000;
 			/* The split is what bench/run reports as the cost of a hit. */
 			log_line(config, "hit %s %s (%.1f ms, %s, toolchain %.2f ms, dep-info %.2f ms, "
 				 "inputs+key %.2f ms, serve %.2f ms)", key_hex, inv.args.crate_name,
 				 delta.us_from_cache / 1e3, inv.direct ? "direct" : "full pass",
 				 inv.us_toolchain / 1e3, inv.us_dep_info / 1e3, inv.us_hash / 1e3,
-				 (now_us() - t_serve) / 1e3);
+				 (monotonic_us() - t_serve) / 1e3);
 			goto done;
 		}
 		if (ret != -ENOENT) {
@@ -282,7 +275,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		goto fallback;
 	}
 	delta.misses = 1;
-	delta.us_from_cache = now_us() - t0;
+	delta.us_from_cache = monotonic_us() - t0;
 	log_line(config, "miss %s %s (%.1f ms)", key_hex, inv.args.crate_name, delta.us_from_cache / 1e3);
 done:
 	invocation_release(&inv);

@@ -11,20 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
-#include "hash/depinfo.h"
+#include "base/clock.h"
 #include "base/io.h"
+#include "hash/depinfo.h"
 
 #include <jansson.h>
-
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 __attribute__((format(printf, 3, 4)))
 static void not_cacheable(struct invocation *inv, enum rustc_reason reason, const char *fmt, ...)
@@ -726,7 +719,7 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	if (ret < 0)
 		return ret;
 
-	t0 = now_us();
+	t0 = monotonic_us();
 	ret = rustc_resolve(rustc, &inv->rustc);
 	if (ret < 0) {
 		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "cannot find the real rustc: %s", strerror(-ret));
@@ -738,7 +731,7 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 		return 0;
 	}
 	memcpy(inv->job.toolchain, inv->toolchain.id, DIGEST_HEX_SIZE);
-	t1 = now_us();
+	t1 = monotonic_us();
 	inv->us_toolchain = t1 - t0;
 
 	ret = setup_roots(inv, options->envp, options->registry ? options->registry : DEBIAN_REGISTRY);
@@ -765,9 +758,9 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 			return ret;
 	}
 	if (options->direct_dir && options->use_direct) {
-		t0 = now_us();
+		t0 = monotonic_us();
 		ret = direct_load(inv, options, prekey, n_base_env);
-		inv->us_hash += now_us() - t0;
+		inv->us_hash += monotonic_us() - t0;
 		if (ret < 0)
 			return ret;
 		if (ret == 1) {
@@ -776,14 +769,14 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 		}
 	}
 
-	t0 = now_us();
+	t0 = monotonic_us();
 	ret = run_dep_info(inv, options->envp, &d);
-	t1 = now_us();
+	t1 = monotonic_us();
 	inv->us_dep_info = t1 - t0;
 	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 		goto out;
 
-	t0 = now_us();
+	t0 = monotonic_us();
 	for (size_t i = 0; ret == 0 && i < d.n_files && inv->reason == RUSTC_CACHEABLE; i++)
 		ret = add_local_input(inv, d.files[i]);
 	/* Externs are read even when the dep-info does not name them (proc-macro dylibs). */
@@ -796,7 +789,7 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	for (size_t i = 0; ret == 0 && i < d.n_env; i++)
 		if (d.env[i].value)
 			ret = add_env(inv, d.env[i].name, strlen(d.env[i].name), d.env[i].value);
-	inv->us_hash += now_us() - t0;
+	inv->us_hash += monotonic_us() - t0;
 	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 		goto out;
 finish:
@@ -805,9 +798,9 @@ finish:
 		not_cacheable(inv, RUSTC_NC_MALFORMED, "duplicate input or variable");
 		goto out;
 	}
-	t0 = now_us();
+	t0 = monotonic_us();
 	ret = job_key(&inv->job, inv->key, NULL);
-	inv->us_hash += now_us() - t0;
+	inv->us_hash += monotonic_us() - t0;
 	if (ret == 0 && options->direct_dir && !inv->direct)
 		direct_store(inv, options, prekey, &d);
 out:

@@ -36,9 +36,9 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
@@ -342,14 +342,6 @@ static int capture_finish(struct capture *c, char **out, size_t *out_len)
 	return 0;
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 /* Everything the child needs, prepared by the parent. */
 struct child_plan {
 	int src[MAX_CHILD_FDS]; /* fd that becomes fd I in the child */
@@ -483,7 +475,7 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 		if (++n_env > MAX_ARGV)
 			return -E2BIG;
 	fill_limits(&spec->limits, &lim);
-	start = now_us();
+	start = monotonic_us();
 
 	rc = build_bwrap_argv(spec, &lim, &args);
 	if (rc < 0)
@@ -607,7 +599,7 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 
 	while (!reaped || cap_out.fd >= 0 || cap_err.fd >= 0) {
 		struct pollfd pfd[3];
-		uint64_t now = now_us();
+		uint64_t now = monotonic_us();
 		int nfds = 0, wait_ms, pr;
 
 		if (now >= deadline) {
@@ -645,7 +637,7 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 						(void)sandbox_cgroup_kill_all(&cg);
 					if (!killed) {
 						killed = 1;
-						deadline = now_us() + KILL_GRACE_MS * 1000u;
+						deadline = monotonic_us() + KILL_GRACE_MS * 1000u;
 					}
 				}
 			} else if ((rc = capture_read(pfd[i].fd == cap_out.fd ? &cap_out : &cap_err,
@@ -661,7 +653,7 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 		reaped = 1;
 	}
 	pid = -1;
-	result->wall_us = now_us() - start;
+	result->wall_us = monotonic_us() - start;
 
 	if (WIFEXITED(status)) {
 		result->exited = 1;
