@@ -2,10 +2,14 @@
 # spawn-and-capture, the one directory-fd walker and path-component validator, the hex codec,
 # the typed-field hasher, the clock and the error formatter. base/ includes nothing from the
 # rooms above it.
-libcachepot_a_SOURCES += base/io.c base/io.h base/hex.c base/hex.h base/clock.c base/clock.h
+libcachepot_a_SOURCES += base/io.c base/io.h base/hex.c base/hex.h base/clock.c base/clock.h \
+	base/error.c base/error.h
 
-check_PROGRAMS += tests/base/test_hex
-TESTS += tests/base/test_hex
+check_PROGRAMS += tests/base/test_hex tests/base/test_error
+TESTS += tests/base/test_hex tests/base/test_error
 tests_base_test_hex_SOURCES = tests/base/test_hex.c
 tests_base_test_hex_CFLAGS = $(TEST_CFLAGS)
 tests_base_test_hex_LDADD = $(TEST_LDADD)
+tests_base_test_error_SOURCES = tests/base/test_error.c
+tests_base_test_error_CFLAGS = $(TEST_CFLAGS)
+tests_base_test_error_LDADD = $(TEST_LDADD)

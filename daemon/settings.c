@@ -3,26 +3,15 @@
 
 #include "daemon/settings.h"
 
+#include "base/error.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
 
 int daemon_config_init(struct daemon_config *cfg)
 {
@@ -87,13 +76,16 @@ static int parse_ids(const char *s, unsigned *list, size_t *n, char *err, size_t
 		for (; isdigit((unsigned char)*p); p++) {
 			if (__builtin_mul_overflow(v, 10, &v)
 			    || __builtin_add_overflow(v, (uint64_t)(*p - '0'), &v) || v > 0xfffffffeu)
-				return fail(err, errlen, "%s: id out of range in '%s'", what, s);
+				return error_format(err, errlen, -EINVAL,
+						    "%s: id out of range in '%s'", what, s);
 		}
 		if (p == start || (*p != ',' && *p != '\0'))
-			return fail(err, errlen, "%s: a comma-separated list of numeric ids expected, not '%s'",
-				    what, s);
+			return error_format(err, errlen, -EINVAL,
+					    "%s: a comma-separated list of numeric ids expected, not '%s'",
+					    what, s);
 		if (*n >= DAEMON_IDS_MAX)
-			return fail(err, errlen, "%s: more than %d ids", what, DAEMON_IDS_MAX);
+			return error_format(err, errlen, -EINVAL, "%s: more than %d ids", what,
+					    DAEMON_IDS_MAX);
 		list[(*n)++] = (unsigned)v;
 		if (*p == ',')
 			p++;
@@ -124,7 +116,8 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 	if (str) {
 		char *copy;
 		if (value[0] != '/')
-			return fail(err, errlen, "%s: an absolute path expected", name);
+			return error_format(err, errlen, -EINVAL, "%s: an absolute path expected",
+					    name);
 		copy = strdup(value);
 		if (!copy)
 			return -ENOMEM;
@@ -138,10 +131,11 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 		return parse_ids(value, (unsigned *)cfg->allow_gids, &cfg->n_allow_gids, err, errlen, name);
 
 	if (daemon_parse_size(value, &v) < 0)
-		return fail(err, errlen, "%s: a number expected, not '%s'", name, value);
+		return error_format(err, errlen, -EINVAL, "%s: a number expected, not '%s'", name,
+				    value);
 	if (name_is(name, "jobs") || name_is(name, "queue") || name_is(name, "timeout-ms")) {
 		if (v > 1000000 || (v == 0 && !name_is(name, "timeout-ms")))
-			return fail(err, errlen, "%s: out of range", name);
+			return error_format(err, errlen, -EINVAL, "%s: out of range", name);
 		if (name_is(name, "jobs"))
 			cfg->jobs = (unsigned)v;
 		else if (name_is(name, "queue"))
@@ -161,7 +155,7 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 	else if (name_is(name, "memory-bytes"))
 		cfg->memory_bytes = v;
 	else
-		return fail(err, errlen, "unknown setting '%s'", name);
+		return error_format(err, errlen, -EINVAL, "unknown setting '%s'", name);
 	return 0;
 }
 

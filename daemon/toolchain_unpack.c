@@ -3,10 +3,11 @@
 
 #include "daemon/toolchain_unpack.h"
 
+#include "base/error.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,19 +22,6 @@
 #include "hash/toolchain.h"
 
 #define TMP_PREFIX ".tmp-"
-
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return ret;
-}
 
 /* libarchive reads straight from the request's evbuffer, a chain segment at a time. */
 struct evbuffer_source {
@@ -72,15 +60,18 @@ static int write_entry_data(struct archive *a, int fd, uint64_t max, uint64_t *w
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN)
-			return fail(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
+			return error_format(err, errlen, -EINVAL, "archive: %s",
+					    archive_error_string(a));
 		if (offset < 0 || __builtin_add_overflow((uint64_t)offset, size, &end) || end > max)
-			return fail(err, errlen, -EFBIG, "archive: an entry is larger than it declared");
+			return error_format(err, errlen, -EFBIG,
+					    "archive: an entry is larger than it declared");
 		for (size_t done = 0; done < size;) {
 			ssize_t w = pwrite(fd, (const char *)buf + done, size - done, offset + (off_t)done);
 			if (w < 0) {
 				if (errno == EINTR)
 					continue;
-				return fail(err, errlen, -errno, "writing: %s", strerror(errno));
+				return error_format(err, errlen, -errno, "writing: %s",
+						    strerror(errno));
 			}
 			done += (size_t)w;
 		}
@@ -88,7 +79,7 @@ static int write_entry_data(struct archive *a, int fd, uint64_t max, uint64_t *w
 			*written = end;
 	}
 	if (ftruncate(fd, (off_t)*written) < 0)
-		return fail(err, errlen, -errno, "writing: %s", strerror(errno));
+		return error_format(err, errlen, -errno, "writing: %s", strerror(errno));
 	return 0;
 }
 
@@ -129,51 +120,56 @@ static int extract(struct archive *a, int tmpfd, char *err, size_t errlen)
 		if (r == ARCHIVE_EOF)
 			return 0;
 		if (r < ARCHIVE_WARN)
-			return fail(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
+			return error_format(err, errlen, -EINVAL, "archive: %s",
+					    archive_error_string(a));
 		path = archive_entry_pathname(entry);
 		if (!path || path[0] == '/')
-			return fail(err, errlen, -EINVAL, "archive entry %s: absolute names are refused",
-				    path ? path : "(unnamed)");
+			return error_format(err, errlen, -EINVAL,
+					    "archive entry %s: absolute names are refused",
+					    path ? path : "(unnamed)");
 		rel = relative_name(path);
 		if (!rel)
-			return fail(err, errlen, -ENOMEM, "out of memory");
+			return error_format(err, errlen, -ENOMEM, "out of memory");
 		type = archive_entry_filetype(entry);
 		if (archive_entry_hardlink(entry) || archive_entry_symlink(entry)
 		    || (type != AE_IFDIR && type != AE_IFREG)) {
-			ret = fail(err, errlen, -EINVAL,
-				   "archive entry %s: only regular files and directories are accepted "
-				   "(no symlinks, hard links, devices, FIFOs or sockets)", path);
+			ret = error_format(err, errlen, -EINVAL,
+					   "archive entry %s: only regular files and directories are accepted "
+					   "(no symlinks, hard links, devices, FIFOs or sockets)", path);
 			goto next;
 		}
 		if (rel[0] == '\0') {
 			if (type != AE_IFDIR)
-				ret = fail(err, errlen, -EINVAL, "archive entry %s: bad name", path);
+				ret = error_format(err, errlen, -EINVAL,
+						   "archive entry %s: bad name", path);
 			goto next;
 		}
 		if (type == AE_IFDIR) {
 			ret = tree_walk(tmpfd, rel, 1, &dirfd, NULL);
 			if (ret < 0)
-				ret = fail(err, errlen, ret, "archive entry %s: %s", path,
-					   ret == -EINVAL ? "bad name (\"..\", \".\" or empty component)"
-							  : strerror(-ret));
+				ret = error_format(err, errlen, ret, "archive entry %s: %s", path,
+						   ret == -EINVAL
+						   ? "bad name (\"..\", \".\" or empty component)"
+						   : strerror(-ret));
 			goto next;
 		}
 		if (++files > TOOLCHAIN_FILES_MAX) {
-			ret = fail(err, errlen, -EFBIG, "archive: more than %d files", TOOLCHAIN_FILES_MAX);
+			ret = error_format(err, errlen, -EFBIG, "archive: more than %d files",
+					   TOOLCHAIN_FILES_MAX);
 			goto next;
 		}
 		if (archive_entry_size_is_set(entry)
 		    && (archive_entry_size(entry) < 0
 			|| (uint64_t)archive_entry_size(entry) > TOOLCHAIN_BYTES_MAX - bytes)) {
-			ret = fail(err, errlen, -EFBIG, "archive: more than %llu bytes",
-				   (unsigned long long)TOOLCHAIN_BYTES_MAX);
+			ret = error_format(err, errlen, -EFBIG, "archive: more than %llu bytes",
+					   (unsigned long long)TOOLCHAIN_BYTES_MAX);
 			goto next;
 		}
 		ret = tree_walk(tmpfd, rel, 1, &dirfd, &leaf);
 		if (ret < 0) {
-			ret = fail(err, errlen, ret, "archive entry %s: %s", path,
-				   ret == -EINVAL ? "bad name (\"..\", \".\" or empty component)"
-						  : strerror(-ret));
+			ret = error_format(err, errlen, ret, "archive entry %s: %s", path,
+					   ret == -EINVAL ? "bad name (\"..\", \".\" or empty component)"
+							  : strerror(-ret));
 			goto next;
 		}
 		{
@@ -182,13 +178,14 @@ static int extract(struct archive *a, int tmpfd, char *err, size_t errlen)
 
 			fd = openat(dirfd, leaf, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 			if (fd < 0) {
-				ret = fail(err, errlen, -errno, "archive entry %s: %s", path,
-					   errno == EEXIST ? "named twice" : strerror(errno));
+				ret = error_format(err, errlen, -errno, "archive entry %s: %s", path,
+						   errno == EEXIST ? "named twice" : strerror(errno));
 				goto next;
 			}
 			ret = write_entry_data(a, fd, TOOLCHAIN_BYTES_MAX - bytes, &written, err, errlen);
 			if (ret == 0 && fchmod(fd, mode) < 0)
-				ret = fail(err, errlen, -errno, "chmod: %s", strerror(errno));
+				ret = error_format(err, errlen, -errno, "chmod: %s",
+						   strerror(errno));
 			close(fd);
 			bytes += written;
 		}
@@ -211,48 +208,50 @@ int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, u
 	struct stat st;
 
 	if (!digest_hex_valid(id))
-		return fail(err, errlen, -EINVAL, "a toolchain id is 64 lowercase hex digits");
+		return error_format(err, errlen, -EINVAL,
+				    "a toolchain id is 64 lowercase hex digits");
 	if (fstatat(toolchains_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
 		return 1;
 	snprintf(tmp, sizeof(tmp), TMP_PREFIX "%llu-%d", (unsigned long long)seq, (int)getpid());
 	if (mkdirat(toolchains_fd, tmp, 0755) < 0)
-		return fail(err, errlen, -errno, "mkdir: %s", strerror(errno));
+		return error_format(err, errlen, -errno, "mkdir: %s", strerror(errno));
 	tmpfd = openat(toolchains_fd, tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tmpfd < 0) {
-		ret = fail(err, errlen, -errno, "open: %s", strerror(errno));
+		ret = error_format(err, errlen, -errno, "open: %s", strerror(errno));
 		goto out;
 	}
 	a = archive_read_new();
 	if (!a) {
-		ret = fail(err, errlen, -ENOMEM, "out of memory");
+		ret = error_format(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	archive_read_support_filter_all(a);
 	archive_read_support_format_tar(a);
 	if (archive_read_open(a, &src, NULL, source_read, NULL) != ARCHIVE_OK) {
-		ret = fail(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
+		ret = error_format(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
 		goto out;
 	}
 	ret = extract(a, tmpfd, err, errlen);
 	if (ret < 0)
 		goto out;
 	if (syncfs(tmpfd) < 0) {
-		ret = fail(err, errlen, -errno, "syncfs: %s", strerror(errno));
+		ret = error_format(err, errlen, -errno, "syncfs: %s", strerror(errno));
 		goto out;
 	}
 	ret = toolchain_id_of_tree(tmpfd, actual);
 	if (ret < 0) {
-		ret = fail(err, errlen, ret, "the unpacked tree is not a toolchain tree: %s",
-			   strerror(-ret));
+		ret = error_format(err, errlen, ret,
+				   "the unpacked tree is not a toolchain tree: %s", strerror(-ret));
 		goto out;
 	}
 	if (strcmp(actual, id) != 0) {
-		ret = fail(err, errlen, -EBADMSG, "toolchain id mismatch: the archive's tree is %s",
-			   actual);
+		ret = error_format(err, errlen, -EBADMSG,
+				   "toolchain id mismatch: the archive's tree is %s", actual);
 		goto out;
 	}
 	if (renameat2(toolchains_fd, tmp, toolchains_fd, id, RENAME_NOREPLACE) < 0) {
-		ret = errno == EEXIST ? 1 : fail(err, errlen, -errno, "rename: %s", strerror(errno));
+		ret = errno == EEXIST ? 1 : error_format(err, errlen, -errno, "rename: %s",
+							 strerror(errno));
 		goto out;
 	}
 	ret = 0;

@@ -3,8 +3,9 @@
 
 #include "hash/job.h"
 
+#include "base/error.h"
+
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,18 +204,6 @@ int job_path_valid(const char *path)
 	}
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	if (err && errlen) {
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 /* A JSON string as a C string: rejects embedded NULs and lengths past MAX. */
 static const char *json_cstring(const json_t *v, size_t max)
 {
@@ -231,19 +220,22 @@ static int parse_argv(const json_t *argv, struct job *job, char *err, size_t err
 {
 	size_t n = json_array_size(argv);
 	if (!json_is_array(argv) || n == 0 || n > JOB_ARGS_MAX)
-		return fail(err, errlen, "argv: an array of 1 to %d strings expected", JOB_ARGS_MAX);
+		return error_format(err, errlen, -EINVAL,
+				    "argv: an array of 1 to %d strings expected", JOB_ARGS_MAX);
 	job->argv = calloc(n, sizeof(*job->argv));
 	if (!job->argv)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const char *s = json_cstring(json_array_get(argv, i), JOB_ARG_LEN_MAX);
 		if (!s)
-			return fail(err, errlen, "argv[%zu]: not a string of at most %d bytes", i,
-				    JOB_ARG_LEN_MAX);
+			return error_format(err, errlen, -EINVAL,
+					    "argv[%zu]: not a string of at most %d bytes", i,
+					    JOB_ARG_LEN_MAX);
 		if (i == 0 && strcmp(s, JOB_RUSTC) != 0)
-			return fail(err, errlen, "argv[0] must be %s", JOB_RUSTC);
+			return error_format(err, errlen, -EINVAL, "argv[0] must be %s", JOB_RUSTC);
 		if (s[0] == '@')
-			return fail(err, errlen, "argv[%zu]: @argfiles are not accepted", i);
+			return error_format(err, errlen, -EINVAL,
+					    "argv[%zu]: @argfiles are not accepted", i);
 		job->argv[i] = strdup(s);
 		if (!job->argv[i])
 			return -ENOMEM;
@@ -256,7 +248,8 @@ static int parse_env(const json_t *env, struct job *job, char *err, size_t errle
 {
 	size_t n = json_array_size(env);
 	if (!json_is_array(env) || n > JOB_ENV_MAX)
-		return fail(err, errlen, "env: an array of at most %d pairs expected", JOB_ENV_MAX);
+		return error_format(err, errlen, -EINVAL,
+				    "env: an array of at most %d pairs expected", JOB_ENV_MAX);
 	job->env = calloc(n ? n : 1, sizeof(*job->env));
 	if (!job->env)
 		return -ENOMEM;
@@ -266,7 +259,8 @@ static int parse_env(const json_t *env, struct job *job, char *err, size_t errle
 		const char *value = json_cstring(json_array_get(pair, 1), JOB_ENV_LEN_MAX);
 		if (!json_is_array(pair) || json_array_size(pair) != 2 || !name || !value || !name[0]
 		    || strchr(name, '='))
-			return fail(err, errlen, "env[%zu]: a [name, value] pair expected", i);
+			return error_format(err, errlen, -EINVAL,
+					    "env[%zu]: a [name, value] pair expected", i);
 		job->env[i].name = strdup(name);
 		job->env[i].value = strdup(value);
 		job->n_env++;
@@ -280,8 +274,9 @@ static int parse_inputs(const json_t *inputs, struct job *job, char *err, size_t
 {
 	size_t n = json_array_size(inputs);
 	if (!json_is_array(inputs) || n > JOB_INPUTS_MAX)
-		return fail(err, errlen, "inputs: an array of at most %d objects expected",
-			    JOB_INPUTS_MAX);
+		return error_format(err, errlen, -EINVAL,
+				    "inputs: an array of at most %d objects expected",
+				    JOB_INPUTS_MAX);
 	job->inputs = calloc(n ? n : 1, sizeof(*job->inputs));
 	if (!job->inputs)
 		return -ENOMEM;
@@ -293,15 +288,20 @@ static int parse_inputs(const json_t *inputs, struct job *job, char *err, size_t
 		json_int_t m;
 
 		if (!json_is_object(in) || !path || !json_is_integer(mode) || !hex)
-			return fail(err, errlen, "inputs[%zu]: {path, mode, sha256} expected", i);
+			return error_format(err, errlen, -EINVAL,
+					    "inputs[%zu]: {path, mode, sha256} expected", i);
 		if (!job_path_valid(path))
-			return fail(err, errlen, "inputs[%zu]: %.200s is not a canonical input path", i,
-				    path);
+			return error_format(err, errlen, -EINVAL,
+					    "inputs[%zu]: %.200s is not a canonical input path", i,
+					    path);
 		m = json_integer_value(mode);
 		if (m != 0644 && m != 0755)
-			return fail(err, errlen, "inputs[%zu]: mode must be 420 or 493", i);
+			return error_format(err, errlen, -EINVAL,
+					    "inputs[%zu]: mode must be 420 or 493", i);
 		if (!digest_hex_valid(hex) || digest_from_hex(hex, job->inputs[i].sha256) < 0)
-			return fail(err, errlen, "inputs[%zu]: sha256 must be 64 lowercase hex digits", i);
+			return error_format(err, errlen, -EINVAL,
+					    "inputs[%zu]: sha256 must be 64 lowercase hex digits",
+					    i);
 		job->inputs[i].mode = (unsigned)m;
 		job->inputs[i].path = strdup(path);
 		job->n_inputs++;
@@ -319,23 +319,25 @@ int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
 
 	memset(job, 0, sizeof(*job));
 	if (!json_is_object(json)) {
-		ret = fail(err, errlen, "a job must be a JSON object");
+		ret = error_format(err, errlen, -EINVAL, "a job must be a JSON object");
 		goto fail;
 	}
 	version = json_object_get(json, "version");
 	if (!json_is_integer(version) || json_integer_value(version) != 1) {
-		ret = fail(err, errlen, "version: 1 expected");
+		ret = error_format(err, errlen, -EINVAL, "version: 1 expected");
 		goto fail;
 	}
 	toolchain = json_cstring(json_object_get(json, "toolchain"), 64);
 	if (!toolchain || !digest_hex_valid(toolchain)) {
-		ret = fail(err, errlen, "toolchain: 64 lowercase hex digits expected");
+		ret = error_format(err, errlen, -EINVAL,
+				   "toolchain: 64 lowercase hex digits expected");
 		goto fail;
 	}
 	memcpy(job->toolchain, toolchain, DIGEST_HEX_SIZE);
 	cwd = json_cstring(json_object_get(json, "cwd"), JOB_PATH_MAX);
 	if (!cwd || !job_path_valid(cwd)) {
-		ret = fail(err, errlen, "cwd: a canonical path under %s/ expected", JOB_ROOT);
+		ret = error_format(err, errlen, -EINVAL, "cwd: a canonical path under %s/ expected",
+				   JOB_ROOT);
 		goto fail;
 	}
 	job->cwd = strdup(cwd);
@@ -349,7 +351,7 @@ int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
 	if (ret == 0)
 		ret = parse_inputs(json_object_get(json, "inputs"), job, err, errlen);
 	if (ret == 0 && job_normalise(job) < 0)
-		ret = fail(err, errlen, "duplicate env name or input path");
+		ret = error_format(err, errlen, -EINVAL, "duplicate env name or input path");
 	if (ret == 0)
 		return 0;
 fail:
