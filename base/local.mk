@@ -3,13 +3,16 @@
 # the typed-field hasher, the clock and the error formatter. base/ includes nothing from the
 # rooms above it.
 libcachepot_a_SOURCES += base/io.c base/io.h base/hex.c base/hex.h base/clock.c base/clock.h \
-	base/error.c base/error.h
+	base/error.c base/error.h base/field_hasher.c base/field_hasher.h
 
-check_PROGRAMS += tests/base/test_hex tests/base/test_error
-TESTS += tests/base/test_hex tests/base/test_error
+check_PROGRAMS += tests/base/test_hex tests/base/test_error tests/base/test_field_hasher
+TESTS += tests/base/test_hex tests/base/test_error tests/base/test_field_hasher
 tests_base_test_hex_SOURCES = tests/base/test_hex.c
 tests_base_test_hex_CFLAGS = $(TEST_CFLAGS)
 tests_base_test_hex_LDADD = $(TEST_LDADD)
 tests_base_test_error_SOURCES = tests/base/test_error.c
 tests_base_test_error_CFLAGS = $(TEST_CFLAGS)
 tests_base_test_error_LDADD = $(TEST_LDADD)
+tests_base_test_field_hasher_SOURCES = tests/base/test_field_hasher.c
+tests_base_test_field_hasher_CFLAGS = $(TEST_CFLAGS)
+tests_base_test_field_hasher_LDADD = $(TEST_LDADD)

@@ -38,7 +38,8 @@ FUZZ_LIBS = $(JANSSON_LIBS) $(CRYPTO_LIBS)
 FUZZ_ARGS_SRC = $(srcdir)/fuzz/fuzz_args.c $(srcdir)/hash/args.c $(srcdir)/base/io.c
 FUZZ_DEPINFO_SRC = $(srcdir)/fuzz/fuzz_depinfo.c $(srcdir)/hash/depinfo.c
 FUZZ_JOB_SRC = $(srcdir)/fuzz/fuzz_job.c $(srcdir)/hash/job.c $(srcdir)/hash/args.c \
-	$(srcdir)/hash/digest.c $(srcdir)/base/hex.c $(srcdir)/base/io.c $(srcdir)/base/error.c
+	$(srcdir)/hash/digest.c $(srcdir)/base/hex.c $(srcdir)/base/io.c $(srcdir)/base/error.c \
+	$(srcdir)/base/field_hasher.c
 FUZZ_MANIFEST_SRC = $(srcdir)/fuzz/fuzz_manifest.c $(srcdir)/fs/manifest.c $(srcdir)/hash/digest.c \
 	$(srcdir)/base/hex.c
 

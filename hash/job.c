@@ -4,12 +4,11 @@
 #include "hash/job.h"
 
 #include "base/error.h"
+#include "base/field_hasher.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <openssl/evp.h>
 
 #include "hash/args.h"
 
@@ -55,61 +54,38 @@ int job_normalise(struct job *job)
 	return 0;
 }
 
-/* The hashing state: the digest, and an optional dump of every field for --explain. */
+/* The hashing state: the typed-field hasher, and an optional dump of every field for
+ * --explain. */
 struct key_hasher {
-	EVP_MD_CTX *ctx;
+	struct field_hasher fields;
 	FILE *dump;
-	int failed;
 };
-
-static void put_u64(unsigned char out[8], uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		out[i] = (unsigned char)(v >> (8 * i));
-}
-
-/* Hash one field: TAG, the length of DATA as u64 LE, then DATA. */
-static void hash_field(struct key_hasher *h, char tag, const void *data, size_t len)
-{
-	unsigned char header[9];
-	header[0] = (unsigned char)tag;
-	put_u64(header + 1, len);
-	if (EVP_DigestUpdate(h->ctx, header, sizeof(header)) != 1
-	    || (len && EVP_DigestUpdate(h->ctx, data, len) != 1))
-		h->failed = 1;
-}
 
 static void hash_string(struct key_hasher *h, char tag, const char *s)
 {
-	hash_field(h, tag, s, strlen(s));
+	field_hasher_add(&h->fields, tag, s, strlen(s));
 	if (h->dump)
 		fprintf(h->dump, "%c %s\n", tag, s);
 }
 
 static void hash_count(struct key_hasher *h, char tag, uint64_t n)
 {
-	unsigned char buf[8];
-	put_u64(buf, n);
-	hash_field(h, tag, buf, sizeof(buf));
+	field_hasher_add_u64(&h->fields, tag, n);
 	if (h->dump)
 		fprintf(h->dump, "%c %llu\n", tag, (unsigned long long)n);
 }
 
+_Static_assert(FIELD_HASHER_SIZE == DIGEST_SIZE, "a key is a SHA-256 digest");
+
 int job_key(const struct job *job, unsigned char key[DIGEST_SIZE], FILE *dump)
 {
-	struct key_hasher h = { .ctx = EVP_MD_CTX_new(), .dump = dump };
-	unsigned int len = 0;
-	int ret = 0;
+	struct key_hasher h = { .dump = dump };
+	int ret;
 
-	if (!h.ctx)
-		return -ENOMEM;
-	if (EVP_DigestInit_ex(h.ctx, EVP_sha256(), NULL) != 1) {
-		ret = -ENOMEM;
-		goto out;
-	}
 	/* The tag includes its NUL, so "v1" can never be read as a prefix of "v10". */
-	if (EVP_DigestUpdate(h.ctx, JOB_KEY_TAG, sizeof(JOB_KEY_TAG)) != 1)
-		h.failed = 1;
+	ret = field_hasher_init(&h.fields, JOB_KEY_TAG, sizeof(JOB_KEY_TAG));
+	if (ret < 0)
+		goto out;
 	if (dump)
 		fprintf(dump, "# %s\n", JOB_KEY_TAG);
 	hash_string(&h, 'T', job->toolchain);
@@ -128,18 +104,17 @@ int job_key(const struct job *job, unsigned char key[DIGEST_SIZE], FILE *dump)
 		unsigned char mode[4] = { (unsigned char)in->mode, (unsigned char)(in->mode >> 8),
 			(unsigned char)(in->mode >> 16), (unsigned char)(in->mode >> 24) };
 		hash_string(&h, 'p', in->path);
-		hash_field(&h, 'm', mode, sizeof(mode));
-		hash_field(&h, 'h', in->sha256, DIGEST_SIZE);
+		field_hasher_add(&h.fields, 'm', mode, sizeof(mode));
+		field_hasher_add(&h.fields, 'h', in->sha256, DIGEST_SIZE);
 		if (dump) {
 			char hex[DIGEST_HEX_SIZE];
 			digest_to_hex(in->sha256, hex);
 			fprintf(dump, "m %04o\nh %s\n", in->mode, hex);
 		}
 	}
-	if (h.failed || EVP_DigestFinal_ex(h.ctx, key, &len) != 1 || len != DIGEST_SIZE)
-		ret = -ENOMEM;
+	ret = field_hasher_finish(&h.fields, key);
 out:
-	EVP_MD_CTX_free(h.ctx);
+	field_hasher_release(&h.fields);
 	return ret;
 }
 

@@ -2,8 +2,10 @@
 #include "config.h"
 
 #include "hash/toolchain.h"
-#include "hash/pathmap.h"
+
+#include "base/field_hasher.h"
 #include "base/io.h"
+#include "hash/pathmap.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -18,7 +20,6 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/evp.h>
 
 extern char **environ;
 
@@ -47,41 +48,25 @@ static int file_cmp(const void *a, const void *b)
 	return strcmp(((const struct toolchain_file *)a)->rel, ((const struct toolchain_file *)b)->rel);
 }
 
-static void put_field(EVP_MD_CTX *ctx, char tag, const void *data, size_t len, int *failed)
-{
-	unsigned char header[9];
-	header[0] = (unsigned char)tag;
-	for (int i = 0; i < 8; i++)
-		header[1 + i] = (unsigned char)((uint64_t)len >> (8 * i));
-	if (EVP_DigestUpdate(ctx, header, sizeof(header)) != 1 || (len && EVP_DigestUpdate(ctx, data, len) != 1))
-		*failed = 1;
-}
-
 /* The id over FILES (sorted by rel). */
 static int compute_id(const struct toolchain_file *files, size_t n, char hex[DIGEST_HEX_SIZE])
 {
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	struct field_hasher h;
 	unsigned char id[DIGEST_SIZE];
-	unsigned int len = 0;
-	int failed = 0;
+	int ret = field_hasher_init(&h, TOOLCHAIN_ID_TAG, sizeof(TOOLCHAIN_ID_TAG));
 
-	if (!ctx)
-		return -ENOMEM;
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1
-	    || EVP_DigestUpdate(ctx, TOOLCHAIN_ID_TAG, sizeof(TOOLCHAIN_ID_TAG)) != 1)
-		failed = 1;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; ret == 0 && i < n; i++) {
 		unsigned char mode[4] = { (unsigned char)files[i].mode, (unsigned char)(files[i].mode >> 8), 0, 0 };
-		put_field(ctx, 'p', files[i].rel, strlen(files[i].rel), &failed);
-		put_field(ctx, 'm', mode, sizeof(mode), &failed);
-		put_field(ctx, 'h', files[i].sha256, DIGEST_SIZE, &failed);
+		field_hasher_add(&h, 'p', files[i].rel, strlen(files[i].rel));
+		field_hasher_add(&h, 'm', mode, sizeof(mode));
+		field_hasher_add(&h, 'h', files[i].sha256, DIGEST_SIZE);
 	}
-	if (!failed && EVP_DigestFinal_ex(ctx, id, &len) == 1 && len == DIGEST_SIZE)
+	if (ret == 0)
+		ret = field_hasher_finish(&h, id);
+	if (ret == 0)
 		digest_to_hex(id, hex);
-	else
-		failed = 1;
-	EVP_MD_CTX_free(ctx);
-	return failed ? -ENOMEM : 0;
+	field_hasher_release(&h);
+	return ret;
 }
 
 /* A growing list of files. */
