@@ -13,12 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/io.h"
+#include "base/path.h"
 #include "daemon/daemon.h"
 #include "daemon/tree.h"
 #include "fs/manifest.h"
 #include "fs/store.h"
 #include "hash/digest.h"
-#include "base/io.h"
 #include "sandbox/sandbox.h"
 
 #define COPY_CHUNK (1u << 20)
@@ -117,7 +118,7 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 			*body = json_error("input path %s is not canonical", in->path);
 			return 400;
 		}
-		ret = tree_walk(rootfd, in->path + prefix, 1, &dirfd, &leaf);
+		ret = path_walk(rootfd, in->path + prefix, 1, &dirfd, &leaf);
 		if (ret < 0) {
 			*body = json_error("input %s: %s", in->path, strerror(-ret));
 			return 400;
@@ -165,7 +166,7 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 	/* The working directory exists even when no input lies in it. */
 	if (strcmp(job->cwd, JOB_ROOT) != 0) {
 		int cwdfd = -1;
-		int ret = tree_walk(rootfd, job->cwd + prefix, 1, &cwdfd, NULL);
+		int ret = path_walk(rootfd, job->cwd + prefix, 1, &cwdfd, NULL);
 		if (ret < 0) {
 			*body = json_error("cwd %s: %s", job->cwd, strerror(-ret));
 			return 400;
@@ -328,7 +329,7 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 	if (jobfd < 0 || mkdirat(jobfd, "root", 0755) < 0 || mkdirat(jobfd, "out", 0755) < 0)
 		ret = -errno;
 	else
-		ret = tree_walk(jobfd, "root/cachepot", 1, &rootfd, NULL);
+		ret = path_walk(jobfd, "root/cachepot", 1, &rootfd, NULL);
 	if (ret < 0) {
 		*body = json_error("creating the job directory: %s", strerror(-ret));
 		goto out;

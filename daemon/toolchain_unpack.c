@@ -4,6 +4,7 @@
 #include "daemon/toolchain_unpack.h"
 
 #include "base/error.h"
+#include "base/path.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -145,7 +146,7 @@ static int extract(struct archive *a, int tmpfd, char *err, size_t errlen)
 			goto next;
 		}
 		if (type == AE_IFDIR) {
-			ret = tree_walk(tmpfd, rel, 1, &dirfd, NULL);
+			ret = path_walk(tmpfd, rel, 1, &dirfd, NULL);
 			if (ret < 0)
 				ret = error_format(err, errlen, ret, "archive entry %s: %s", path,
 						   ret == -EINVAL
@@ -165,7 +166,7 @@ static int extract(struct archive *a, int tmpfd, char *err, size_t errlen)
 					   (unsigned long long)TOOLCHAIN_BYTES_MAX);
 			goto next;
 		}
-		ret = tree_walk(tmpfd, rel, 1, &dirfd, &leaf);
+		ret = path_walk(tmpfd, rel, 1, &dirfd, &leaf);
 		if (ret < 0) {
 			ret = error_format(err, errlen, ret, "archive entry %s: %s", path,
 					   ret == -EINVAL ? "bad name (\"..\", \".\" or empty component)"

@@ -1,4 +1,4 @@
-/* Directory-fd walks; see tree.h. */
+/* Removing trees by directory fd; see tree.h. */
 #include "config.h"
 
 #include "daemon/tree.h"
@@ -13,78 +13,6 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-int tree_component_valid(const char *name, size_t len)
-{
-	if (len == 0 || len > NAME_MAX)
-		return 0;
-	if ((len == 1 && name[0] == '.') || (len == 2 && name[0] == '.' && name[1] == '.'))
-		return 0;
-	for (size_t i = 0; i < len; i++)
-		if (name[i] == '/' || name[i] == '\0')
-			return 0;
-	return 1;
-}
-
-int tree_walk(int rootfd, const char *rel, int create, int *dirfd, const char **leaf)
-{
-	char name[NAME_MAX + 1];
-	const char *p = rel;
-	unsigned depth = 0;
-	int fd, ret;
-
-	*dirfd = -1;
-	if (*rel == '/' || *rel == '\0')
-		return -EINVAL;
-	fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	for (;;) {
-		const char *slash = strchr(p, '/');
-		size_t len = slash ? (size_t)(slash - p) : strlen(p);
-		int next;
-
-		if (!tree_component_valid(p, len) || ++depth > TREE_DEPTH_MAX) {
-			ret = -EINVAL;
-			goto fail;
-		}
-		if (!slash && leaf) {
-			*leaf = p;
-			break;
-		}
-		memcpy(name, p, len);
-		name[len] = '\0';
-		next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0 && errno == ENOENT && create) {
-			if (mkdirat(fd, name, 0755) < 0 && errno != EEXIST) {
-				ret = -errno;
-				goto fail;
-			}
-			next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		}
-		if (next < 0) {
-			ret = -errno;
-			goto fail;
-		}
-		close(fd);
-		fd = next;
-		if (!slash)
-			break;
-		p = slash + 1;
-		if (*p == '\0') {     /* "a/b/": a directory named with a trailing slash */
-			if (leaf) {
-				ret = -EINVAL;
-				goto fail;
-			}
-			break;
-		}
-	}
-	*dirfd = fd;
-	return 0;
-fail:
-	close(fd);
-	return ret;
-}
 
 static int remove_at(int dirfd, const char *name, unsigned depth);
 

@@ -9,6 +9,7 @@
 #include <openssl/evp.h>
 
 #include "base/hex.h"
+#include "base/path.h"
 #include "fs/manifest.h"
 #include "hash/digest.h"
 
@@ -32,11 +33,8 @@ void manifest_release(struct manifest *m)
 int manifest_output_name_valid(const char *name)
 {
 	size_t len = strnlen(name, MANIFEST_MAX_NAME + 1);
-	if (len == 0 || len > MANIFEST_MAX_NAME)
-		return 0;
-	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strcmp(name, MANIFEST_NAME) == 0)
-		return 0;
-	return strchr(name, '/') == NULL;
+	return len <= MANIFEST_MAX_NAME && path_component_valid(name, len)
+	       && strcmp(name, MANIFEST_NAME) != 0;
 }
 
 static int compare_outputs_by_name(const void *a, const void *b)

@@ -39,9 +39,9 @@ FUZZ_ARGS_SRC = $(srcdir)/fuzz/fuzz_args.c $(srcdir)/hash/args.c $(srcdir)/base/
 FUZZ_DEPINFO_SRC = $(srcdir)/fuzz/fuzz_depinfo.c $(srcdir)/hash/depinfo.c
 FUZZ_JOB_SRC = $(srcdir)/fuzz/fuzz_job.c $(srcdir)/hash/job.c $(srcdir)/hash/args.c \
 	$(srcdir)/hash/digest.c $(srcdir)/base/hex.c $(srcdir)/base/io.c $(srcdir)/base/error.c \
-	$(srcdir)/base/field_hasher.c
+	$(srcdir)/base/field_hasher.c $(srcdir)/base/path.c
 FUZZ_MANIFEST_SRC = $(srcdir)/fuzz/fuzz_manifest.c $(srcdir)/fs/manifest.c $(srcdir)/hash/digest.c \
-	$(srcdir)/base/hex.c
+	$(srcdir)/base/hex.c $(srcdir)/base/path.c
 
 fuzz/fuzz_args: $(FUZZ_ARGS_SRC) $(srcdir)/hash/args.h config.h
 	@$(MKDIR_P) fuzz

@@ -5,6 +5,7 @@
 
 #include "base/error.h"
 #include "base/field_hasher.h"
+#include "base/path.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -160,23 +161,14 @@ int job_path_valid(const char *path)
 	static const char root[] = JOB_ROOT "/";
 	static const char out[] = JOB_OUT_DIR;
 	size_t len = strlen(path);
-	const char *p;
 
 	if (len >= JOB_PATH_MAX || strncmp(path, root, sizeof(root) - 1) != 0)
 		return 0;
 	if (strncmp(path, out, sizeof(out) - 1) == 0
 	    && (path[sizeof(out) - 1] == '\0' || path[sizeof(out) - 1] == '/'))
 		return 0;
-	/* Every component after the leading '/' must be non-empty and not "." or "..". */
-	p = path + 1;
-	for (;;) {
-		size_t n = strcspn(p, "/");
-		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
-			return 0;
-		if (p[n] == '\0')
-			return 1;
-		p += n + 1;
-	}
+	/* Every component after the leading '/' is one base/path accepts. */
+	return path_relative_valid(path + 1);
 }
 
 /* A JSON string as a C string: rejects embedded NULs and lengths past MAX. */

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "base/clock.h"
+#include "base/path.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
@@ -158,23 +159,6 @@ static void argv_release(struct argv_builder *a)
 	memset(a, 0, sizeof(*a));
 }
 
-/* An absolute path inside the sandbox with no ".." component. */
-static int valid_sandbox_path(const char *p)
-{
-	size_t len;
-
-	if (!p || p[0] != '/')
-		return 0;
-	for (; *p; p += len) {
-		while (*p == '/')
-			p++;
-		len = strcspn(p, "/");
-		if (len == 2 && p[0] == '.' && p[1] == '.')
-			return 0;
-	}
-	return 1;
-}
-
 /* bwrap's command line for SPEC (limits already filled in). The trees are bound from fds
  * CHILD_FD_FIRST_BIND.. in this order: TREE/rust, TREE/usr, input dir, binds, output dir. */
 static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbox_limits *lim,
@@ -247,41 +231,15 @@ static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbo
  * with O_NOFOLLOW so a symlink in the tree cannot redirect the mkdir onto the host. */
 static int ensure_mount_point(const char *input_dir, const char *dest)
 {
-	char comp[256];
-	const char *p = dest + strlen("/cachepot/");
-	int dirfd, rc = 0;
+	int rootfd, dirfd = -1, rc;
 
-	dirfd = open(input_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0)
+	rootfd = open(input_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
 		return -errno;
-	while (*p) {
-		size_t len = strcspn(p, "/");
-		int next;
-		if (len == 0) {
-			p++;
-			continue;
-		}
-		if (len >= sizeof(comp) || (len == 1 && p[0] == '.') ||
-		    (len == 2 && p[0] == '.' && p[1] == '.')) {
-			rc = -EINVAL;
-			break;
-		}
-		memcpy(comp, p, len);
-		comp[len] = '\0';
-		if (mkdirat(dirfd, comp, 0755) < 0 && errno != EEXIST) {
-			rc = -errno;
-			break;
-		}
-		next = openat(dirfd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (next < 0) {
-			rc = -errno;
-			break;
-		}
+	rc = path_walk(rootfd, dest + strlen("/cachepot/"), 1, &dirfd, NULL);
+	if (rc == 0)
 		close(dirfd);
-		dirfd = next;
-		p += len;
-	}
-	close(dirfd);
+	close(rootfd);
 	return rc;
 }
 
@@ -465,11 +423,11 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 	    spec->argv[0][0] != '/' || (spec->n_binds && !spec->binds) ||
 	    spec->n_binds > MAX_BINDS ||
 	    (!spec->output_host_dir != !spec->output_dest) ||
-	    (spec->output_dest && !valid_sandbox_path(spec->output_dest)) ||
-	    (spec->cwd && !valid_sandbox_path(spec->cwd)))
+	    (spec->output_dest && !path_absolute_valid(spec->output_dest)) ||
+	    (spec->cwd && !path_absolute_valid(spec->cwd)))
 		return -EINVAL;
 	for (size_t i = 0; i < spec->n_binds; i++)
-		if (!spec->binds[i].host || !valid_sandbox_path(spec->binds[i].dest))
+		if (!spec->binds[i].host || !path_absolute_valid(spec->binds[i].dest))
 			return -EINVAL;
 	while (spec->envp && spec->envp[n_env])
 		if (++n_env > MAX_ARGV)
