@@ -3,7 +3,8 @@
 # cachepot-submit, started on a miss, has the HTTP client and the toolchain archiver.
 bin_PROGRAMS += cachepot
 cachepot_SOURCES = client/main.c client/settings.c client/settings.h client/explain.c client/explain.h \
-	client/stats.c client/stats.h client/wrapper.c client/wrapper.h client/submit.c client/submit.h
+	client/stats.c client/stats.h client/wrapper.c client/wrapper.h client/submit.c client/submit.h \
+	client/compiler.c client/compiler.h
 cachepot_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 pkglibexec_PROGRAMS += cachepot-submit
@@ -11,7 +12,11 @@ cachepot_submit_SOURCES = client/submit_main.c client/daemon_client.c client/dae
 	client/settings.c client/settings.h
 cachepot_submit_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(ARCHIVE_LIBS)
 
-TESTS += tests/client/cargo-build.sh
-EXTRA_DIST += tests/client/cargo-build.sh
+TESTS += tests/client/cargo-build.sh tests/client/cc-crate.sh
+EXTRA_DIST += tests/client/cargo-build.sh tests/client/cc-crate.sh \
+	tests/client/cc-workspace/Cargo.toml tests/client/cc-workspace/.cargo/config.toml \
+	tests/client/cc-workspace/build.rs tests/client/cc-workspace/src/main.rs \
+	tests/client/cc-workspace/csrc/squares.c tests/client/cc-workspace/csrc/squares.h \
+	tests/client/cc-workspace/csrc/triangle.cpp
 dist_man_MANS += client/cachepot.1
 EXTRA_DIST += contrib/cargo-config.toml

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/compiler.h"
 #include "client/settings.h"
 #include "client/explain.h"
 #include "client/wrapper.h"
@@ -46,6 +47,32 @@ static int run_fsck(int argc, char **argv)
 	return 2;
 }
 
+/* `cachepot PROGRAM ARGS...`: find PROGRAM as the shell would and say what it is. Returns -1
+ * for a rustc, with ARGV[0] now its path, or the exit status when PROGRAM could not be run;
+ * runs anything that is not a rustc in place of this process, before any configuration is
+ * read or statistics are written, so it costs only the lookup. */
+static int run_unless_rustc(int argc, char **argv)
+{
+	static char path[PATH_MAX];
+	int ret = compiler_find(argv[0], path, sizeof(path));
+
+	if (ret < 0)
+		return compiler_not_found(argv[0], ret);
+	switch (compiler_identify(argv[0], path, argc - 1, argv + 1)) {
+	case COMPILER_RUSTC:
+		/* The rustc path execs and hashes the file found, not a bare name. Its argv[0]
+		 * keeps the name's last component, which is what a rustup proxy reads. */
+		argv[0] = path;
+		return -1;
+	case COMPILER_C:
+		/* C and C++ compiles are not cached yet: run the compiler as is. */
+		return compiler_exec(path, argv);
+	case COMPILER_OTHER:
+		break;
+	}
+	return compiler_exec(path, argv);
+}
+
 int main(int argc, char **argv)
 {
 	struct client_config config;
@@ -65,6 +92,11 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "fsck") == 0)
 		return run_fsck(argc - 1, argv + 1);
+	if (argv[1][0] != '-') {
+		ret = run_unless_rustc(argc - 1, argv + 1);
+		if (ret >= 0)
+			return ret;
+	}
 	ret = client_config_load(&config);
 	if (ret < 0) {
 		fprintf(stderr, "cachepot: configuration: %s\n", strerror(-ret));
