@@ -20,3 +20,9 @@ EXTRA_DIST += tests/client/cargo-build.sh tests/client/cc-crate.sh \
 	tests/client/cc-workspace/csrc/triangle.cpp
 dist_man_MANS += client/cachepot.1
 EXTRA_DIST += contrib/cargo-config.toml
+
+check_PROGRAMS += tests/client/test_compiler
+TESTS += tests/client/test_compiler
+tests_client_test_compiler_SOURCES = tests/client/test_compiler.c client/compiler.c client/compiler.h
+tests_client_test_compiler_CFLAGS = $(TEST_CFLAGS)
+tests_client_test_compiler_LDADD = $(TEST_LDADD)
