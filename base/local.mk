@@ -4,7 +4,7 @@
 # rooms above it.
 libcachepot_a_SOURCES += base/io.c base/io.h base/hex.c base/hex.h base/clock.c base/clock.h \
 	base/error.c base/error.h base/field_hasher.c base/field_hasher.h \
-	base/path.c base/path.h
+	base/path.c base/path.h base/banned.h
 
 check_PROGRAMS += tests/base/test_hex tests/base/test_error tests/base/test_field_hasher \
 	tests/base/test_path

@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 	pthread_mutex_init(&d.lock, NULL);
 	pthread_cond_init(&d.cond, NULL);
 	if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
-		strcpy(d.hostname, "unknown");
+		memcpy(d.hostname, "unknown", sizeof("unknown"));
 	umask(022);
 	signal(SIGPIPE, SIG_IGN);
 

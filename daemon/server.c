@@ -787,7 +787,7 @@ static int bind_socket(const char *path)
 		fprintf(stderr, "cachepotd: socket path too long: %s\n", path);
 		return -ENAMETOOLONG;
 	}
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	/* A stale socket of an earlier run: the store's lock (taken before this) proves it dead. */
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode)) {

@@ -32,7 +32,8 @@ FUZZ_FLAGS =
 FUZZ_TARGETS = args depinfo job manifest
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter
-FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir) $(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
+FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir) -include $(srcdir)/base/banned.h \
+	$(CRYPTO_CFLAGS) $(JANSSON_CFLAGS)
 FUZZ_LIBS = $(JANSSON_LIBS) $(CRYPTO_LIBS)
 
 FUZZ_ARGS_SRC = $(srcdir)/fuzz/fuzz_args.c $(srcdir)/hash/args.c $(srcdir)/base/io.c

@@ -73,8 +73,9 @@ int rustc_resolve(const char *rustc, char **out)
 	/* A real rustc is <sysroot>/bin/rustc, next to <sysroot>/lib/rustlib. */
 	if (snprintf(path, sizeof(path), "%s", real) < (int)sizeof(path) && strrchr(path, '/')) {
 		*strrchr(path, '/') = '\0';
-		if (strlen(path) + sizeof("/../lib/rustlib") < sizeof(path))
-			strcat(path, "/../lib/rustlib");
+		size_t n = strlen(path);
+		if (n + sizeof("/../lib/rustlib") < sizeof(path))
+			memcpy(path + n, "/../lib/rustlib", sizeof("/../lib/rustlib"));
 	}
 	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
 		*out = real;

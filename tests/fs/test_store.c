@@ -18,7 +18,7 @@ static char dir[64];
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/cachepot-test-store-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s", "/tmp/cachepot-test-store-XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 }
 

@@ -21,7 +21,8 @@ static void golden_job(struct job *job)
 		"extra-filename=-0123456789abcdef", "--out-dir", JOB_OUT_DIR, "-L",
 		"dependency=/cachepot/target/debug/deps", "--cap-lints", "allow" };
 	memset(job, 0, sizeof(*job));
-	strcpy(job->toolchain, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	snprintf(job->toolchain, sizeof(job->toolchain), "%s",
+		 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
 	job->argc = sizeof(argv) / sizeof(argv[0]);
 	job->argv = calloc(job->argc, sizeof(char *));
 	for (size_t i = 0; i < job->argc; i++)
