@@ -8,7 +8,7 @@ corpus_packages="$here/../../shared/corpus/small.packages"
 
 packages="
   build-essential autoconf automake libtool pkgconf make
-  libssl-dev libfuse3-dev fuse3 librocksdb-dev libarchive-dev liburing-dev
+  libssl-dev libfuse3-dev fuse3 librocksdb-dev libarchive-dev
   libcurl4-openssl-dev libevent-dev libjansson-dev libseccomp-dev check
   bubblewrap clang sccache python3 curl ca-certificates jq util-linux
   gcc libc6-dev liblzma-dev rsync bc
