@@ -56,7 +56,7 @@ static void teardown(void)
 
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	ck_assert_int_eq(system(cmd), 0);
-	strcpy(dir, "/tmp/cachepot-compiler-XXXXXX");
+	snprintf(dir, sizeof(dir), "%s", "/tmp/cachepot-compiler-XXXXXX");
 }
 
 /* The kind NAME is taken for when it is no file at all (no link to follow) and has ARG. */
