@@ -11,7 +11,7 @@ packages="
   libssl-dev libfuse3-dev fuse3 librocksdb-dev libarchive-dev
   libcurl4-openssl-dev libevent-dev libjansson-dev libseccomp-dev check
   bubblewrap clang sccache python3 curl ca-certificates jq util-linux
-  gcc libc6-dev liblzma-dev rsync bc
+  gcc libc6-dev liblzma-dev rsync bc nginx
 "
 # The crates of the test corpus, packaged by Debian (cargo builds them offline).
 if [ -r "$corpus_packages" ]; then
