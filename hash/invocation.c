@@ -332,10 +332,48 @@ out:
 	return ret;
 }
 
-/* Add the local file PATH (absolute, normalised) as an input, unless it is in the sysroot. */
-static int add_input(struct invocation *inv, const char *path)
+/* Inputs being gathered, before they join the job: each canonical input with its local path
+ * beside it. Owns its arrays until input_set_adopt hands them to the job. */
+struct input_set {
+	struct job_input *inputs;
+	char **local;
+	size_t n;
+};
+
+static void input_set_release(struct input_set *set)
 {
-	struct job *job = &inv->job;
+	for (size_t i = 0; i < set->n; i++) {
+		free(set->inputs[i].path);
+		free(set->local[i]);
+	}
+	free(set->inputs);
+	free(set->local);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Why a file cannot be an input; what it makes of the invocation is the caller's call. */
+struct input_refusal {
+	enum rustc_reason reason;
+	char detail[256];
+};
+
+__attribute__((format(printf, 3, 4)))
+static int input_refuse(struct input_refusal *why, enum rustc_reason reason, const char *fmt, ...)
+{
+	va_list ap;
+	why->reason = reason;
+	va_start(ap, fmt);
+	vsnprintf(why->detail, sizeof(why->detail), fmt, ap);
+	va_end(ap);
+	return 1;
+}
+
+/* Add the local file PATH (absolute, normalised) to SET, hashed, unless it is in the sysroot or
+ * already there. Returns 0, 1 when the file cannot be an input (WHY says why; SET unchanged), or
+ * -ENOMEM. */
+static int input_set_add(struct input_set *set, const struct path_map *map, const char *path,
+			 struct input_refusal *why)
+{
 	struct job_input *grown;
 	char **grown_local;
 	char *canonical = NULL;
@@ -343,11 +381,9 @@ static int add_input(struct invocation *inv, const char *path)
 	uint64_t size;
 	int fd, ret;
 
-	ret = path_map_to_canonical(&inv->map, path, &canonical);
-	if (ret == -ENOENT) {
-		not_cacheable(inv, RUSTC_NC_PATH_OUTSIDE, "input %.200s", path);
-		return 0;
-	}
+	ret = path_map_to_canonical(map, path, &canonical);
+	if (ret == -ENOENT)
+		return input_refuse(why, RUSTC_NC_PATH_OUTSIDE, "input %.200s", path);
 	if (ret < 0)
 		return ret;
 	if (strncmp(canonical, ROOT_SYSROOT "/", sizeof(ROOT_SYSROOT)) == 0) {
@@ -355,60 +391,77 @@ static int add_input(struct invocation *inv, const char *path)
 		return 0;
 	}
 	if (!job_path_valid(canonical)) {
-		not_cacheable(inv, RUSTC_NC_PATH_OUTSIDE, "input %.200s maps to %.200s", path, canonical);
+		ret = input_refuse(why, RUSTC_NC_PATH_OUTSIDE, "input %.200s maps to %.200s", path, canonical);
 		free(canonical);
-		return 0;
+		return ret;
 	}
-	for (size_t i = 0; i < job->n_inputs; i++)
-		if (strcmp(job->inputs[i].path, canonical) == 0) {
+	for (size_t i = 0; i < set->n; i++)
+		if (strcmp(set->inputs[i].path, canonical) == 0) {
 			free(canonical);
 			return 0;
 		}
-	if (job->n_inputs >= JOB_INPUTS_MAX) {
-		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "more than %d inputs", JOB_INPUTS_MAX);
+	if (set->n >= JOB_INPUTS_MAX) {
 		free(canonical);
-		return 0;
+		return input_refuse(why, RUSTC_NC_UNSUPPORTED, "more than %d inputs", JOB_INPUTS_MAX);
 	}
-	grown = realloc(job->inputs, (job->n_inputs + 1) * sizeof(*grown));
+	grown = realloc(set->inputs, (set->n + 1) * sizeof(*grown));
 	if (grown)
-		job->inputs = grown;
-	grown_local = realloc(inv->input_local, (job->n_inputs + 1) * sizeof(*grown_local));
+		set->inputs = grown;
+	grown_local = realloc(set->local, (set->n + 1) * sizeof(*grown_local));
 	if (grown_local)
-		inv->input_local = grown_local;
+		set->local = grown_local;
 	if (!grown || !grown_local) {
 		free(canonical);
 		return -ENOMEM;
 	}
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		not_cacheable(inv, RUSTC_NC_DEP_INFO, "input %.200s is not a readable file", path);
 		if (fd >= 0)
 			close(fd);
 		free(canonical);
-		return 0;
+		return input_refuse(why, RUSTC_NC_DEP_INFO, "input %.200s is not a readable file", path);
 	}
-	memset(&job->inputs[job->n_inputs], 0, sizeof(job->inputs[0]));
-	ret = digest_fd(fd, job->inputs[job->n_inputs].sha256, &size);
+	memset(&set->inputs[set->n], 0, sizeof(set->inputs[0]));
+	ret = digest_fd(fd, set->inputs[set->n].sha256, &size);
 	close(fd);
 	if (ret < 0) {
 		free(canonical);
-		not_cacheable(inv, RUSTC_NC_DEP_INFO, "reading %.200s: %s", path, strerror(-ret));
-		return 0;
+		return input_refuse(why, RUSTC_NC_DEP_INFO, "reading %.200s: %s", path, strerror(-ret));
 	}
-	job->inputs[job->n_inputs].path = canonical;
-	job->inputs[job->n_inputs].mode = (st.st_mode & 0111) ? 0755 : 0644;
-	inv->input_local[job->n_inputs] = strdup(path);
-	job->n_inputs++;
-	return inv->input_local[job->n_inputs - 1] ? 0 : -ENOMEM;
+	set->local[set->n] = strdup(path);
+	if (!set->local[set->n]) {
+		free(canonical);
+		return -ENOMEM;
+	}
+	set->inputs[set->n].path = canonical;
+	set->inputs[set->n].mode = (st.st_mode & 0111) ? 0755 : 0644;
+	set->n++;
+	return 0;
 }
 
-static int add_local_input(struct invocation *inv, const char *path)
+/* Make SET the job's inputs (the job has none yet); SET is left empty. */
+static void input_set_adopt(struct invocation *inv, struct input_set *set)
 {
+	inv->job.inputs = set->inputs;
+	inv->input_local = set->local;
+	inv->job.n_inputs = set->n;
+	memset(set, 0, sizeof(*set));
+}
+
+/* A file the full pass found rustc reading: an input, or the reason the invocation is not
+ * cacheable. */
+static int add_local_input(struct invocation *inv, struct input_set *set, const char *path)
+{
+	struct input_refusal why;
 	char *norm = NULL;
 	int ret = path_normalise(path, inv->cwd, &norm);
 	if (ret == 0)
-		ret = add_input(inv, norm);
+		ret = input_set_add(set, &inv->map, norm, &why);
 	free(norm);
+	if (ret == 1) {
+		not_cacheable(inv, why.reason, "%s", why.detail);
+		ret = 0;
+	}
 	return ret;
 }
 
@@ -583,83 +636,139 @@ static int direct_path(const struct invocation_options *options, const unsigned 
 	return snprintf(path, len, "%s/%s.json", options->direct_dir, hex) < (int)len ? 0 : -ENAMETOOLONG;
 }
 
-/* Forget what a failed direct attempt added: back to the base environment, no inputs. */
-static void direct_reset(struct invocation *inv, size_t n_base_env)
+/* The list a full pass recorded under a pre-key (see direct_store), read back: the canonical
+ * paths of its inputs and the names of the variables rustc read set (env_deps) and unset
+ * (env_unset). The arrays belong to ROOT. */
+struct direct_list {
+	json_t *root;
+	json_t *inputs, *env_deps, *env_unset;
+};
+
+static void direct_list_release(struct direct_list *list)
 {
-	struct job *job = &inv->job;
-	for (size_t i = 0; i < job->n_inputs; i++) {
-		free(job->inputs[i].path);
-		free(inv->input_local[i]);
-	}
-	job->n_inputs = 0;
-	for (size_t i = n_base_env; i < job->n_env; i++) {
-		free(job->env[i].name);
-		free(job->env[i].value);
-	}
-	job->n_env = n_base_env;
-	inv->reason = RUSTC_CACHEABLE;
-	inv->reason_detail[0] = '\0';
+	json_decref(list->root);
+	memset(list, 0, sizeof(*list));
 }
 
-/* Build the inputs from the list recorded under PREKEY. Returns 1 when the job is complete, 0
- * when there is no usable list (nothing added), -ENOMEM. */
-static int direct_load(struct invocation *inv, const struct invocation_options *options,
-		       const unsigned char prekey[DIGEST_SIZE], size_t n_base_env)
+/* Read the list recorded under PREKEY. Returns 0, or -ENOENT when there is none of the expected
+ * shape. */
+static int direct_list_load(const struct invocation_options *options, const unsigned char prekey[DIGEST_SIZE],
+			    struct direct_list *list)
 {
 	char path[PATH_MAX];
-	json_t *root, *v;
-	size_t i;
-	int ret = 0;
 
+	memset(list, 0, sizeof(*list));
 	if (direct_path(options, prekey, path, sizeof(path)) < 0)
-		return 0;
-	root = json_load_file(path, 0, NULL);
-	if (!json_is_array(json_object_get(root, "inputs")) || !json_is_array(json_object_get(root, "env_deps"))
-	    || !json_is_array(json_object_get(root, "env_unset"))) {
-		json_decref(root);
-		return 0;
+		return -ENOENT;
+	list->root = json_load_file(path, 0, NULL);
+	list->inputs = json_object_get(list->root, "inputs");
+	list->env_deps = json_object_get(list->root, "env_deps");
+	list->env_unset = json_object_get(list->root, "env_unset");
+	if (!json_is_array(list->inputs) || !json_is_array(list->env_deps) || !json_is_array(list->env_unset)) {
+		direct_list_release(list);
+		return -ENOENT;
 	}
-	json_array_foreach(json_object_get(root, "inputs"), i, v) {
-		const char *canonical = json_string_value(v);
-		char *local = NULL;
-		if (!canonical || path_map_to_local(&inv->map, canonical, &local) < 0) {
-			free(local);
-			ret = 0;
-			inv->reason = RUSTC_NC_DEP_INFO; /* any marker: the list does not apply */
-			break;
-		}
-		ret = add_input(inv, local);
-		free(local);
-		if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
-			break;
+	return 0;
+}
+
+static int job_has_env(const struct job *job, const char *name)
+{
+	for (size_t i = 0; i < job->n_env; i++)
+		if (strcmp(job->env[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* Whether LIST's variables still describe what rustc would read: none it read unset is set now
+ * (option_env! would change what it reads, and the full pass will hash the new value), and the
+ * current values of those it read fit in the job beside the base environment (the limits
+ * add_env enforces, counted the way it counts). */
+static int direct_list_env_applies(const struct invocation *inv, const struct direct_list *list)
+{
+	size_t i, n_env = inv->job.n_env;
+	json_t *v;
+
+	json_array_foreach(list->env_unset, i, v) {
+		const char *name = json_string_value(v);
+		if (!name || env_get(inv->envp, name))
+			return 0;
 	}
-	/* A variable the pass saw unset (option_env!) that is set now changes what rustc reads:
-	 * the recorded list does not apply, and the full pass will hash the new value. */
-	if (ret == 0 && inv->reason == RUSTC_CACHEABLE)
-		json_array_foreach(json_object_get(root, "env_unset"), i, v) {
-			const char *name = json_string_value(v);
-			if (!name || env_get(inv->envp, name)) {
-				inv->reason = RUSTC_NC_DEP_INFO; /* marker, as above */
-				break;
-			}
+	json_array_foreach(list->env_deps, i, v) {
+		const char *name = json_string_value(v);
+		const char *value = name ? env_get(inv->envp, name) : NULL;
+		int seen = 0;
+		if (!value || job_has_env(&inv->job, name))
+			continue;
+		for (size_t j = 0; j < i && !seen; j++) {
+			const char *earlier = json_string_value(json_array_get(list->env_deps, j));
+			seen = earlier && strcmp(earlier, name) == 0;
 		}
-	if (ret == 0 && inv->reason == RUSTC_CACHEABLE)
-		json_array_foreach(json_object_get(root, "env_deps"), i, v) {
-			const char *name = json_string_value(v);
-			const char *value = name ? env_get(inv->envp, name) : NULL;
-			if (value)
-				ret = add_env(inv, name, strlen(name), value);
-			if (ret < 0)
-				break;
-		}
-	json_decref(root);
-	if (ret < 0)
-		return ret;
-	if (inv->reason != RUSTC_CACHEABLE) {
-		direct_reset(inv, n_base_env);
-		return 0;
+		if (seen)
+			continue;
+		if (n_env >= JOB_ENV_MAX || strlen(value) > JOB_ENV_LEN_MAX)
+			return 0;
+		n_env++;
 	}
 	return 1;
+}
+
+/* Hash LIST's inputs as they are now into SET. Returns 0, 1 when one of them is not usable (the
+ * list does not apply), or -ENOMEM. */
+static int direct_list_hash_inputs(const struct invocation *inv, const struct direct_list *list,
+				   struct input_set *set)
+{
+	struct input_refusal why;
+	size_t i;
+	json_t *v;
+
+	json_array_foreach(list->inputs, i, v) {
+		const char *canonical = json_string_value(v);
+		char *local = NULL;
+		int ret;
+		if (!canonical || path_map_to_local(&inv->map, canonical, &local) < 0) {
+			free(local);
+			return 1;
+		}
+		ret = input_set_add(set, &inv->map, local, &why);
+		free(local);
+		if (ret != 0)
+			return ret;
+	}
+	return 0;
+}
+
+/* Direct mode: complete the job from the list recorded under PREKEY, hashing its files as they
+ * are now. The list is read and checked, and its inputs hashed, apart from INV; only a list that
+ * applies in full is adopted (INV->direct set). Otherwise INV is as it was and the caller runs
+ * the full pass. Returns 0 either way, or -ENOMEM. */
+static int direct_load(struct invocation *inv, const struct invocation_options *options,
+		       const unsigned char prekey[DIGEST_SIZE])
+{
+	struct direct_list list;
+	struct input_set set = { 0 };
+	size_t i;
+	json_t *v;
+	int ret;
+
+	if (direct_list_load(options, prekey, &list) < 0)
+		return 0;
+	ret = direct_list_env_applies(inv, &list) ? direct_list_hash_inputs(inv, &list, &set) : 1;
+	if (ret != 0)
+		goto out;
+	input_set_adopt(inv, &set);
+	json_array_foreach(list.env_deps, i, v) {
+		const char *name = json_string_value(v);
+		const char *value = name ? env_get(inv->envp, name) : NULL;
+		if (value)
+			ret = add_env(inv, name, strlen(name), value);
+		if (ret < 0)
+			goto out;
+	}
+	inv->direct = 1;
+out:
+	input_set_release(&set);
+	direct_list_release(&list);
+	return ret < 0 ? ret : 0;
 }
 
 /* Record the inputs and env-dep names of a full pass under PREKEY (best effort). */
@@ -696,8 +805,8 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 {
 	char cwd[PATH_MAX];
 	struct depinfo d = { 0 };
+	struct input_set inputs = { 0 };
 	unsigned char prekey[DIGEST_SIZE];
-	size_t n_base_env;
 	uint64_t t0, t1;
 	int ret;
 
@@ -748,7 +857,6 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	ret = add_base_env(inv, options->envp);
 	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 		return ret;
-	n_base_env = inv->job.n_env;
 	if (job_normalise(&inv->job) < 0) {
 		not_cacheable(inv, RUSTC_NC_MALFORMED, "duplicate variable");
 		return 0;
@@ -760,14 +868,12 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	}
 	if (options->direct_dir && options->use_direct) {
 		t0 = monotonic_us();
-		ret = direct_load(inv, options, prekey, n_base_env);
+		ret = direct_load(inv, options, prekey);
 		inv->us_hash += monotonic_us() - t0;
 		if (ret < 0)
 			return ret;
-		if (ret == 1) {
-			inv->direct = 1;
+		if (inv->direct)
 			goto finish;
-		}
 	}
 
 	t0 = monotonic_us();
@@ -779,14 +885,15 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 
 	t0 = monotonic_us();
 	for (size_t i = 0; ret == 0 && i < d.n_files && inv->reason == RUSTC_CACHEABLE; i++)
-		ret = add_local_input(inv, d.files[i]);
+		ret = add_local_input(inv, &inputs, d.files[i]);
 	/* Externs are read even when the dep-info does not name them (proc-macro dylibs). */
 	for (size_t i = 0; ret == 0 && i < inv->args.n_externs; i++)
 		if (inv->args.externs[i].path)
-			ret = add_local_input(inv, inv->args.externs[i].path);
+			ret = add_local_input(inv, &inputs, inv->args.externs[i].path);
 	if (ret == 0 && inv->args.target && strlen(inv->args.target) > 5
 	    && strcmp(inv->args.target + strlen(inv->args.target) - 5, ".json") == 0)
-		ret = add_local_input(inv, inv->args.target);
+		ret = add_local_input(inv, &inputs, inv->args.target);
+	input_set_adopt(inv, &inputs);
 	for (size_t i = 0; ret == 0 && i < d.n_env; i++)
 		if (d.env[i].value)
 			ret = add_env(inv, d.env[i].name, strlen(d.env[i].name), d.env[i].value);
