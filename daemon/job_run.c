@@ -98,7 +98,7 @@ out:
  * input's sha256 by the hash of the bytes placed. Returns 0 or an HTTP status with *BODY set. */
 static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **body)
 {
-	const size_t prefix = strlen(JOB_ROOT "/");
+	const size_t prefix = strlen(ROOT_INPUTS "/");
 	uint64_t total = 0;
 
 	if (mkdirat(rootfd, "out", 0755) < 0) {
@@ -114,7 +114,7 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 		int dirfd = -1, blobfd = -1, ret;
 
 		/* job_from_json checked this already; the tree is built from it, so check again. */
-		if (strncmp(in->path, JOB_ROOT "/", prefix) != 0 || !job_path_valid(in->path)) {
+		if (strncmp(in->path, ROOT_INPUTS "/", prefix) != 0 || !job_path_valid(in->path)) {
 			*body = json_error("input path %s is not canonical", in->path);
 			return 400;
 		}
@@ -164,7 +164,7 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 		}
 	}
 	/* The working directory exists even when no input lies in it. */
-	if (strcmp(job->cwd, JOB_ROOT) != 0) {
+	if (strcmp(job->cwd, ROOT_INPUTS) != 0) {
 		int cwdfd = -1;
 		int ret = path_walk(rootfd, job->cwd + prefix, 1, &cwdfd, NULL);
 		if (ret < 0) {
@@ -377,7 +377,7 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 	spec.toolchain_dir = toolchain_dir;
 	spec.input_dir = input_dir;
 	spec.output_host_dir = output_dir;
-	spec.output_dest = JOB_OUT_DIR;
+	spec.output_dest = ROOT_OUT;
 	spec.cwd = job->cwd;
 	spec.argv = argv;
 	spec.envp = envp;

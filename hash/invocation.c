@@ -215,7 +215,7 @@ static int build_argv(struct invocation *inv)
 	job->argv = calloc(n + 1, sizeof(*job->argv));
 	if (!job->argv)
 		return -ENOMEM;
-	job->argv[0] = strdup(JOB_RUSTC);
+	job->argv[0] = strdup(ROOT_RUSTC);
 	if (!job->argv[0])
 		return -ENOMEM;
 	job->argc = 1;
@@ -224,8 +224,8 @@ static int build_argv(struct invocation *inv)
 		char *mapped = NULL;
 		int ret;
 		if ((int)i == inv->args.out_dir_index) {
-			mapped = strncmp(a, "--out-dir=", 10) == 0 ? strdup("--out-dir=" JOB_OUT_DIR)
-								   : strdup(JOB_OUT_DIR);
+			mapped = strncmp(a, "--out-dir=", 10) == 0 ? strdup("--out-dir=" ROOT_OUT)
+								   : strdup(ROOT_OUT);
 			ret = mapped ? 0 : -ENOMEM;
 		} else if ((int)i == inv->args.input_index) {
 			ret = map_path_value(inv, "", 0, a, &mapped);
@@ -572,7 +572,7 @@ static int setup_roots(struct invocation *inv, char *const *envp, const char *re
 
 static int build_rewrite_map(struct invocation *inv)
 {
-	int ret = path_map_add(&inv->rewrite, inv->out_dir, JOB_OUT_DIR);
+	int ret = path_map_add(&inv->rewrite, inv->out_dir, ROOT_OUT);
 	for (size_t i = 0; ret == 0 && i < inv->map.n; i++)
 		ret = path_map_add(&inv->rewrite, inv->map.roots[i].local, inv->map.roots[i].canonical);
 	return ret;

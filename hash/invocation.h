@@ -22,18 +22,12 @@
 
 #include <stdint.h>
 
+#include "base/roots.h"
 #include "hash/args.h"
 #include "hash/job.h"
 #include "hash/pathmap.h"
 #include "hash/toolchain.h"
 
-/* Canonical roots. */
-#define ROOT_CWD "/cachepot/cwd"
-#define ROOT_TARGET "/cachepot/target"
-#define ROOT_REGISTRY "/cachepot/registry"
-#define ROOT_CARGO_HOME "/cachepot/cargo-home"
-#define ROOT_OUT_DIR "/cachepot/out-dir"
-#define ROOT_SYSROOT "/rust"
 /* Where Debian's librust-*-dev packages put crate sources. */
 #define DEBIAN_REGISTRY "/usr/share/cargo/registry"
 

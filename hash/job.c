@@ -158,8 +158,8 @@ json_t *job_to_json(const struct job *job)
 
 int job_path_valid(const char *path)
 {
-	static const char root[] = JOB_ROOT "/";
-	static const char out[] = JOB_OUT_DIR;
+	static const char root[] = ROOT_INPUTS "/";
+	static const char out[] = ROOT_OUT;
 	size_t len = strlen(path);
 
 	if (len >= JOB_PATH_MAX || strncmp(path, root, sizeof(root) - 1) != 0)
@@ -198,8 +198,8 @@ static int parse_argv(const json_t *argv, struct job *job, char *err, size_t err
 			return error_format(err, errlen, -EINVAL,
 					    "argv[%zu]: not a string of at most %d bytes", i,
 					    JOB_ARG_LEN_MAX);
-		if (i == 0 && strcmp(s, JOB_RUSTC) != 0)
-			return error_format(err, errlen, -EINVAL, "argv[0] must be %s", JOB_RUSTC);
+		if (i == 0 && strcmp(s, ROOT_RUSTC) != 0)
+			return error_format(err, errlen, -EINVAL, "argv[0] must be %s", ROOT_RUSTC);
 		if (s[0] == '@')
 			return error_format(err, errlen, -EINVAL,
 					    "argv[%zu]: @argfiles are not accepted", i);
@@ -304,7 +304,7 @@ int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
 	cwd = json_cstring(json_object_get(json, "cwd"), JOB_PATH_MAX);
 	if (!cwd || !job_path_valid(cwd)) {
 		ret = error_format(err, errlen, -EINVAL, "cwd: a canonical path under %s/ expected",
-				   JOB_ROOT);
+				   ROOT_INPUTS);
 		goto fail;
 	}
 	job->cwd = strdup(cwd);

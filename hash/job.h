@@ -31,14 +31,10 @@
 
 #include <jansson.h>
 
+#include "base/roots.h"
 #include "hash/digest.h"
 
 #define JOB_KEY_TAG "cachepot-job-v1"
-/* The rustc binary inside the sandbox; argv[0] of every job. */
-#define JOB_RUSTC "/rust/bin/rustc"
-/* The root of every canonical input path, and rustc's --out-dir inside the sandbox. */
-#define JOB_ROOT "/cachepot"
-#define JOB_OUT_DIR "/cachepot/out"
 
 /* Bounds enforced by job_from_json (and by the client before it sends). */
 #define JOB_ARGS_MAX 65536
@@ -62,7 +58,7 @@ struct job_env {
 /* Every pointer is owned by the job and freed by job_release. */
 struct job {
 	char toolchain[DIGEST_HEX_SIZE];   /* hex toolchain id */
-	char **argv;                       /* argv[0] is JOB_RUSTC; paths canonical */
+	char **argv;                       /* argv[0] is ROOT_RUSTC; paths canonical */
 	size_t argc;
 	struct job_env *env;               /* sorted by name, names unique */
 	size_t n_env;
@@ -87,7 +83,7 @@ int job_key(const struct job *job, unsigned char key[DIGEST_SIZE], FILE *dump)
 json_t *job_to_json(const struct job *job);
 
 /* Parse and validate wire JSON into JOB (zeroed first). Rejects: a version other than 1, a
- * toolchain that is not 64 hex digits, argv[0] other than JOB_RUSTC, arguments starting with '@'
+ * toolchain that is not 64 hex digits, argv[0] other than ROOT_RUSTC, arguments starting with '@'
  * (the daemon must never read a file named by a client), input paths that are not canonical
  * (absolute, under /cachepot/, no empty, "." or ".." components, not under /cachepot/out),
  * modes other than 0644/0755, duplicates, and anything beyond the JOB_*_MAX bounds.

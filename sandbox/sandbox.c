@@ -40,6 +40,7 @@
 
 #include "base/clock.h"
 #include "base/path.h"
+#include "base/roots.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
@@ -178,7 +179,7 @@ static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbo
 	argv_add(a, "cachepot");
 	argv_add(a, "--ro-bind-fd");
 	argv_add_u64(a, fd++);
-	argv_add(a, "/rust");
+	argv_add(a, ROOT_SYSROOT);
 	argv_add(a, "--ro-bind-fd");
 	argv_add_u64(a, fd++);
 	argv_add(a, "/usr");
@@ -199,7 +200,7 @@ static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbo
 	if (spec->input_dir) {
 		argv_add(a, "--ro-bind-fd");
 		argv_add_u64(a, fd++);
-		argv_add(a, "/cachepot");
+		argv_add(a, ROOT_INPUTS);
 	}
 	for (i = 0; i < spec->n_binds; i++) {
 		argv_add(a, "--ro-bind-fd");
@@ -227,7 +228,7 @@ static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbo
 	return a->failed ? -ENOMEM : 0;
 }
 
-/* Make sure DEST (under /cachepot/) exists as a directory in the input tree INPUT_DIR, walking
+/* Make sure DEST (under ROOT_INPUTS/) exists as a directory in the input tree INPUT_DIR, walking
  * with O_NOFOLLOW so a symlink in the tree cannot redirect the mkdir onto the host. */
 static int ensure_mount_point(const char *input_dir, const char *dest)
 {
@@ -236,7 +237,7 @@ static int ensure_mount_point(const char *input_dir, const char *dest)
 	rootfd = open(input_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		return -errno;
-	rc = path_walk(rootfd, dest + strlen("/cachepot/"), 1, &dirfd, NULL);
+	rc = path_walk(rootfd, dest + strlen(ROOT_INPUTS "/"), 1, &dirfd, NULL);
 	if (rc == 0)
 		close(dirfd);
 	close(rootfd);
@@ -457,7 +458,8 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 		goto out;
 
 	if (spec->output_host_dir) {
-		if (spec->input_dir && strncmp(spec->output_dest, "/cachepot/", 10) == 0) {
+		if (spec->input_dir &&
+		    strncmp(spec->output_dest, ROOT_INPUTS "/", strlen(ROOT_INPUTS "/")) == 0) {
 			rc = ensure_mount_point(spec->input_dir, spec->output_dest);
 			if (rc < 0)
 				goto out;

@@ -15,10 +15,10 @@ static const char golden_key[] = "5ddb5ba7b0d3428b1eb8ba0cef45efad6e6c2530edb7fa
 
 static void golden_job(struct job *job)
 {
-	static const char *const argv[] = { JOB_RUSTC, "--crate-name", "cfg_if", "--edition=2018",
+	static const char *const argv[] = { ROOT_RUSTC, "--crate-name", "cfg_if", "--edition=2018",
 		"/cachepot/registry/cfg-if-1.0.0/src/lib.rs", "--crate-type", "lib",
 		"--emit=dep-info,metadata,link", "-C", "metadata=0123456789abcdef", "-C",
-		"extra-filename=-0123456789abcdef", "--out-dir", JOB_OUT_DIR, "-L",
+		"extra-filename=-0123456789abcdef", "--out-dir", ROOT_OUT, "-L",
 		"dependency=/cachepot/target/debug/deps", "--cap-lints", "allow" };
 	memset(job, 0, sizeof(*job));
 	snprintf(job->toolchain, sizeof(job->toolchain), "%s",
@@ -163,7 +163,7 @@ START_TEST(test_validation)
 	expect_refused("cwd", json_string("/etc"));
 	expect_refused("cwd", json_string("/cachepot/../etc"));
 	expect_refused("argv", json_pack("[s]", "/usr/bin/rustc"));
-	expect_refused("argv", json_pack("[s,s]", JOB_RUSTC, "@/etc/passwd"));
+	expect_refused("argv", json_pack("[s,s]", ROOT_RUSTC, "@/etc/passwd"));
 	expect_refused("argv", json_array());
 	expect_refused("env", json_pack("[[s,s],[s,s]]", "A", "1", "A", "2"));
 	expect_refused("env", json_pack("[[s]]", "A"));

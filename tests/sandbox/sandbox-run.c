@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/roots.h"
 #include "sandbox/sandbox.h"
 
 #define MAX_LIST 64
@@ -88,7 +89,7 @@ int main(int argc, char **argv)
 	if (optind >= argc || repeat == 0)
 		usage();
 	if (spec.output_host_dir && !spec.output_dest)
-		spec.output_dest = "/cachepot/out";
+		spec.output_dest = ROOT_OUT;
 	envp[n_env] = NULL;
 	spec.envp = envp;
 	spec.argv = argv + optind;

@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/roots.h"
 #include "sandbox/sandbox.h"
 
 /* Paths here are a build directory plus short suffixes; a truncated one fails its test. */
@@ -80,14 +81,14 @@ static void write_file(const char *path, const char *text)
 
 static void spec_init(struct sandbox_spec *spec, const struct job_dirs *d, char **argv)
 {
-	static char *envp[] = { "PATH=/rust/bin", "LANG=C", "CACHEPOT_JOB=1", NULL };
+	static char *envp[] = { "PATH=" ROOT_SYSROOT "/bin", "LANG=C", "CACHEPOT_JOB=1", NULL };
 
 	memset(spec, 0, sizeof(*spec));
 	spec->toolchain_dir = toolchain;
 	spec->input_dir = d->input;
 	spec->output_host_dir = d->output;
-	spec->output_dest = "/cachepot/out";
-	spec->cwd = "/cachepot/cwd";
+	spec->output_dest = ROOT_OUT;
+	spec->cwd = ROOT_CWD;
 	spec->argv = argv;
 	spec->envp = envp;
 	spec->limits.timeout_ms = 60000;
@@ -102,11 +103,11 @@ static int run_victim(const struct job_dirs *d, const char *source,
 	char path[PATH_MAX + 16], ext[PATH_MAX];
 	struct sandbox_spec spec;
 	int rc;
-	char *argv[] = { "/rust/bin/rustc", "--edition=2021", "--crate-type", "lib",
+	char *argv[] = { ROOT_RUSTC, "--edition=2021", "--crate-type", "lib",
 			 "--crate-name", (char *)d->crate_name, "--extern", ext,
-			 "--out-dir", "/cachepot/out", "lib.rs", NULL };
+			 "--out-dir", ROOT_OUT, "lib.rs", NULL };
 
-	snprintf(ext, sizeof(ext), "escape=/cachepot/deps/libescape.so");
+	snprintf(ext, sizeof(ext), "escape=" ROOT_INPUTS "/deps/libescape.so");
 	snprintf(path, sizeof(path), "%s/cwd/lib.rs", d->input);
 	if (source) /* NULL: lib.rs is in place already */
 		write_file(path, source);
@@ -234,8 +235,8 @@ START_TEST(test_invalid_spec)
 	spec.argv = argv; /* not absolute */
 	ck_assert_int_eq(sandbox_run(&spec, &r), -EINVAL);
 	sandbox_result_release(&r);
-	argv[0] = "/rust/bin/rustc";
-	spec.cwd = "/cachepot/../etc";
+	argv[0] = ROOT_RUSTC;
+	spec.cwd = ROOT_INPUTS "/../etc";
 	ck_assert_int_eq(sandbox_run(&spec, &r), -EINVAL);
 	sandbox_result_release(&r);
 	sandbox_limits_default(&lim);
@@ -249,7 +250,7 @@ START_TEST(test_rustc_version_and_capture)
 	struct job_dirs d;
 	struct sandbox_spec spec;
 	struct sandbox_result r;
-	char *argv[] = { "/rust/bin/rustc", "-vV", NULL };
+	char *argv[] = { ROOT_RUSTC, "-vV", NULL };
 
 	job_dirs_init(&d, "version");
 	spec_init(&spec, &d, argv);
@@ -299,13 +300,13 @@ START_TEST(test_real_crate_reproducible)
 	struct sandbox_spec spec;
 	struct sandbox_result r;
 	char *fp_before, *fp_after, path[2][PATH_MAX + 64];
-	char *argv[] = { "/rust/bin/rustc", "--crate-name", "cfg_if", "--edition=2018",
+	char *argv[] = { ROOT_RUSTC, "--crate-name", "cfg_if", "--edition=2018",
 			 "src/lib.rs", "--error-format=json",
 			 "--json=diagnostic-rendered-ansi,artifacts,future-incompat",
 			 "--crate-type", "lib", "--emit=dep-info,metadata,link",
 			 "-C", "embed-bitcode=no", "-C", "debuginfo=2",
 			 "-C", "metadata=5c0f5ae0ab1e2d11", "-C", "extra-filename=-5c0f5ae0ab1e2d11",
-			 "--out-dir", "/cachepot/out", "--cap-lints", "allow", NULL };
+			 "--out-dir", ROOT_OUT, "--cap-lints", "allow", NULL };
 
 	for (int i = 0; i < 2; i++) {
 		job_dirs_init(&d[i], "cfg-if");
@@ -313,7 +314,7 @@ START_TEST(test_real_crate_reproducible)
 					 "'%s/registry/'", d[i].input, registry, d[i].input), 0);
 		fp_before = fingerprint(d[i].input);
 		spec_init(&spec, &d[i], argv);
-		spec.cwd = "/cachepot/registry/cfg-if-1.0.0";
+		spec.cwd = ROOT_REGISTRY "/cfg-if-1.0.0";
 		ck_assert_int_eq(sandbox_run(&spec, &r), 0);
 		ck_assert_msg(r.exited && r.exit_status == 0, "%s", r.err);
 		ck_assert_ptr_nonnull(strstr(r.err, "\"artifact\""));
@@ -584,7 +585,7 @@ START_TEST(test_escape_host_proc)
 		ck_assert_msg(count_lines(fds, out_pipe) == 1, "stdout pipe twice: %s", fds);
 		ck_assert_msg(count_lines(fds, err_pipe) == 1, "stderr pipe twice: %s", fds);
 		ck_assert_msg(!strstr(fds, "memfd:") && !strstr(fds, "socket:") &&
-				      !strstr(fds, "/cachepot") && !strstr(fds, "/rust") &&
+				      !strstr(fds, ROOT_INPUTS) && !strstr(fds, ROOT_SYSROOT) &&
 				      !strstr(fds, "/usr"),
 			      "fd leak: %s", fds);
 	}
@@ -603,7 +604,7 @@ static void *thread_main(void *arg)
 	struct thread_job *j = arg;
 	struct sandbox_spec spec;
 	struct sandbox_result r;
-	char *argv[] = { "/rust/bin/rustc", "-V", NULL };
+	char *argv[] = { ROOT_RUSTC, "-V", NULL };
 
 	spec_init(&spec, &j->d, argv);
 	j->rc = sandbox_run(&spec, &r);
