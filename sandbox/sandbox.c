@@ -4,10 +4,17 @@
  *   1. the parent (any daemon thread) prepares everything that allocates: bwrap's argv, the
  *      seccomp BPF in a memfd, the run's cgroups, pipes for stdout/stderr, the output tmpfs
  *      mounted on output_host_dir;
- *   2. fork; the child does only async-signal-safe work: enters the cgroups, sets rlimits,
- *      moves its fds to 0..4 and closes every other one, resets signals, asks for SIGKILL when
- *      the calling thread dies, and execs bwrap with the job's environment (so even the
- *      sandbox's pid 1, bwrap, carries nothing of the daemon's environment);
+ *   2. fork; the child does only async-signal-safe work: enters the cgroups, moves its fds to
+ *      the numbers bwrap's command line names and closes every other one, sets rlimits, drops
+ *      to SANDBOX_UID/GID, resets signals, asks for SIGKILL when the calling thread dies, and
+ *      execs bwrap with the job's environment (so even the sandbox's pid 1, bwrap, carries
+ *      nothing of the daemon's environment). The child's fds are
+ *        0 /dev/null, 1 the stdout pipe, 2 the stderr pipe,
+ *        3 (CHILD_FD_SECCOMP) the seccomp memfd, 4 (CHILD_FD_EXEC_ERR) the exec-error pipe,
+ *          the only one left close-on-exec,
+ *        5 (CHILD_FD_FIRST_BIND) and up: O_PATH fds of TREE/rust, TREE/usr, the input dir (if
+ *          any), each extra bind, the output dir (if any), in that order;
+ *      everything above the last is closed;
  *   3. the parent polls the pipes and a pidfd of bwrap until both pipes are closed and bwrap
  *      is reaped, or the wall-clock deadline passes; then every process left in the run's
  *      cgroup is killed and the cgroups removed.

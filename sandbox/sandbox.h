@@ -43,8 +43,21 @@ struct sandbox_limits {
 	size_t capture_bytes;    /* max captured stdout and stderr each; the rest dropped, flagged */
 };
 
+/* A toolchain tree, the directory spec->toolchain_dir names (hash/toolchain.c computes its id,
+ * the daemon unpacks uploads into one, tests/sandbox/make-toolchain.sh builds one for the tests):
+ *   rust/bin/rustc                         rustc, run as ROOT_RUSTC (/rust/bin/rustc)
+ *   rust/lib/<lib>.so*                     the sysroot's shared libraries (librustc_driver, std)
+ *   rust/lib/rustlib/<host>/lib/...        the sysroot's crates (rlib, rmeta, so)
+ *   usr/<dir>/<soname>                     the ldd closure of the above, each under the directory
+ *                                          its host copy lives in, /usr/ dropped (e.g.
+ *                                          usr/lib/x86_64-linux-gnu/libc.so.6)
+ *   usr/lib64/ld-linux-x86-64.so.2         the dynamic loader
+ * Only directories and regular files, modes 0644 or 0755. rust/ is bound at /rust and usr/ at
+ * /usr; /lib and /lib64 are symlinks to usr/lib and usr/lib64, so the loader's and rustc's
+ * absolute library paths resolve inside it. sandbox_run only opens rust/ and usr/; what lies
+ * in them is the tree builder's promise. */
 struct sandbox_spec {
-	const char *toolchain_dir;   /* a toolchain tree (contracts: "Toolchain tree"), required */
+	const char *toolchain_dir;   /* a toolchain tree (above), required */
 	const char *input_dir;       /* host dir bound read-only at /cachepot (may be NULL) */
 	const char *output_host_dir; /* host dir (existing, empty): sandbox_run mounts a tmpfs of
 	                                limits.output_bytes on it and binds it read-write at

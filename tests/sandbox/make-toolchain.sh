@@ -1,5 +1,5 @@
 #!/bin/sh
-# make-toolchain.sh DEST: build a toolchain tree (contracts.md, "Toolchain tree") from the
+# make-toolchain.sh DEST: build a toolchain tree (sandbox/sandbox.h says what it holds) from the
 # machine's rustc at DEST, for the tests:
 #   DEST/rust/bin/rustc, DEST/rust/lib/*.so*, DEST/rust/lib/rustlib/<host>/lib/*
 #   DEST/usr/<dir of realpath>/<name ldd prints> for the ldd closure of rustc and rust/lib/*.so*

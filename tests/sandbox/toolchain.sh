@@ -1,5 +1,5 @@
 #!/bin/sh
-# make-toolchain.sh builds a tree as contracts.md's "Toolchain tree" says, concurrent callers
+# make-toolchain.sh builds a tree as sandbox/sandbox.h's toolchain tree says, concurrent callers
 # agree, and the contract's bwrap command line runs its rustc with nothing else of the host.
 . "$top_srcdir/tests/tap.sh"
 [ "$(id -u)" = 0 ] || skip_all "needs root"
