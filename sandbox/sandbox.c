@@ -407,26 +407,42 @@ static void close_fd(int *fd)
 	}
 }
 
-int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
-{
-	struct sandbox_limits lim;
-	struct argv_builder args = { 0 };
+/* One run's resources, from run_prepare to run_release. Every fd is -1 when not open. */
+struct run {
+	const struct sandbox_spec *spec;
+	struct sandbox_limits lim;     /* spec->limits with the defaults filled in */
+	uint64_t start_us;             /* monotonic start: the timeout and wall_us count from it */
+	int drop_privileges;           /* the child switches to SANDBOX_UID/GID (we are root) */
+	struct argv_builder args;      /* bwrap's command line */
+	char *chunk;                   /* READ_CHUNK bytes for capture_read */
+	int seccomp_fd, devnull;
+	int out_pipe[2], err_pipe[2], exec_pipe[2];
+	int tree_fds[4 + MAX_BINDS];   /* O_PATH, in the order build_bwrap_argv binds them */
+	int n_tree_fds;
+	int output_mounted;            /* the output tmpfs is on spec->output_host_dir */
 	struct sandbox_cgroup cg;
-	struct capture cap_out = { .fd = -1 }, cap_err = { .fd = -1 };
-	struct child_plan plan;
-	struct rusage ru = { 0 };
-	char cg_name[128], mount_opts[128], *chunk = NULL;
-	int out_pipe[2] = { -1, -1 }, err_pipe[2] = { -1, -1 }, exec_pipe[2] = { -1, -1 };
-	int devnull = -1, seccomp_fd = -1, pidfd = -1, have_cg = 0, mounted = 0;
-	int tree_fds[4 + MAX_BINDS], n_tree_fds = 0, drop = geteuid() == 0;
-	int rc, status = 0, reaped = 0, killed = 0, child_err = 0;
-	uint64_t start, deadline;
-	pid_t pid = -1;
-	size_t n_env = 0;
-	ssize_t n;
+	int have_cg;                   /* cg exists (the host may have no usable cgroups) */
+	pid_t pid;                     /* bwrap until it is reaped, else -1 */
+	int pidfd;
+	struct capture out, err;       /* the read ends of the pipes, once bwrap runs */
+	int status;                    /* bwrap's wait status, once reaped */
+	struct rusage usage;           /* bwrap's, once reaped */
+};
 
-	memset(result, 0, sizeof(*result));
-	memset(&cg, 0, sizeof(cg));
+/* The supervision's kill state. A run ends in one of two ways, and then drains its pipes for at
+ * most KILL_GRACE_MS: bwrap exits (reaped; the cgroup is swept so that what it left behind dies
+ * and closes the pipes), or the timeout passes first (SIGKILL to bwrap and the cgroup). */
+struct supervision {
+	uint64_t deadline_us; /* the timeout; once draining, the end of the grace period */
+	int draining;         /* the run has ended as above; only the pipes are still read */
+	int timed_out;        /* the timeout passed while bwrap still ran, and it was killed */
+	int reaped;           /* bwrap was waited for: run->status and run->usage are its own */
+};
+
+static int spec_check(const struct sandbox_spec *spec)
+{
+	size_t n_env = 0;
+
 	if (!spec || !spec->toolchain_dir || !spec->argv || !spec->argv[0] ||
 	    spec->argv[0][0] != '/' || (spec->n_binds && !spec->binds) ||
 	    spec->n_binds > MAX_BINDS ||
@@ -440,249 +456,321 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 	while (spec->envp && spec->envp[n_env])
 		if (++n_env > MAX_ARGV)
 			return -E2BIG;
-	fill_limits(&spec->limits, &lim);
-	start = monotonic_us();
+	return 0;
+}
 
-	rc = build_bwrap_argv(spec, &lim, &args);
-	if (rc < 0)
-		goto out;
-	chunk = malloc(READ_CHUNK);
-	if (!chunk) {
-		rc = -ENOMEM;
-		goto out;
+/* Mount the output tmpfs on spec->output_host_dir, owned by the uid the job runs as, after
+ * making sure its mount point exists in the input tree. */
+static int run_mount_output(struct run *run)
+{
+	const struct sandbox_spec *spec = run->spec;
+	char mount_opts[128];
+	int rc;
+
+	if (spec->input_dir &&
+	    strncmp(spec->output_dest, ROOT_INPUTS "/", strlen(ROOT_INPUTS "/")) == 0) {
+		rc = ensure_mount_point(spec->input_dir, spec->output_dest);
+		if (rc < 0)
+			return rc;
 	}
+	snprintf(mount_opts, sizeof(mount_opts), "size=%" PRIu64 ",mode=0755,uid=%d,gid=%d",
+		 run->lim.output_bytes, run->drop_privileges ? SANDBOX_UID : (int)geteuid(),
+		 run->drop_privileges ? SANDBOX_GID : (int)getegid());
+	if (mount("cachepot-out", spec->output_host_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+		  mount_opts) < 0)
+		return -errno;
+	run->output_mounted = 1;
+	return 0;
+}
+
+/* The trees, opened here as root in the order build_bwrap_argv binds them. */
+static int run_open_trees(struct run *run)
+{
+	const struct sandbox_spec *spec = run->spec;
+	char rust[4096], usr[4096];
+	const char *paths[4 + MAX_BINDS];
+	size_t n_paths = 0, i;
+
+	if ((size_t)snprintf(rust, sizeof(rust), "%s/rust", spec->toolchain_dir) >= sizeof(rust) ||
+	    (size_t)snprintf(usr, sizeof(usr), "%s/usr", spec->toolchain_dir) >= sizeof(usr))
+		return -ENAMETOOLONG;
+	paths[n_paths++] = rust;
+	paths[n_paths++] = usr;
+	if (spec->input_dir)
+		paths[n_paths++] = spec->input_dir;
+	for (i = 0; i < spec->n_binds; i++)
+		paths[n_paths++] = spec->binds[i].host;
+	if (spec->output_host_dir)
+		paths[n_paths++] = spec->output_host_dir;
+	for (i = 0; i < n_paths; i++) {
+		run->tree_fds[i] = open(paths[i], O_PATH | O_CLOEXEC);
+		if (run->tree_fds[i] < 0)
+			return -errno;
+		run->n_tree_fds++;
+	}
+	return 0;
+}
+
+/* Prepare: everything that allocates, before the fork (fds, the seccomp memfd, the output
+ * tmpfs, the trees, the cgroups, bwrap's argv). */
+static int run_prepare(struct run *run)
+{
+	char cg_name[128];
+	int rc;
+
+	rc = build_bwrap_argv(run->spec, &run->lim, &run->args);
+	if (rc < 0)
+		return rc;
+	run->chunk = malloc(READ_CHUNK);
+	if (!run->chunk)
+		return -ENOMEM;
 	rc = sandbox_seccomp_memfd();
 	if (rc < 0)
-		goto out;
-	seccomp_fd = rc;
-	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (devnull < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if ((rc = pipe_cloexec(out_pipe)) < 0 || (rc = pipe_cloexec(err_pipe)) < 0 ||
-	    (rc = pipe_cloexec(exec_pipe)) < 0)
-		goto out;
-
-	if (spec->output_host_dir) {
-		if (spec->input_dir &&
-		    strncmp(spec->output_dest, ROOT_INPUTS "/", strlen(ROOT_INPUTS "/")) == 0) {
-			rc = ensure_mount_point(spec->input_dir, spec->output_dest);
-			if (rc < 0)
-				goto out;
-		}
-		snprintf(mount_opts, sizeof(mount_opts), "size=%" PRIu64 ",mode=0755,uid=%d,gid=%d",
-			 lim.output_bytes, drop ? SANDBOX_UID : (int)geteuid(),
-			 drop ? SANDBOX_GID : (int)getegid());
-		if (mount("cachepot-out", spec->output_host_dir, "tmpfs",
-			  MS_NOSUID | MS_NODEV | MS_NOEXEC, mount_opts) < 0) {
-			rc = -errno;
-			goto out;
-		}
-		mounted = 1;
-	}
-
-	/* The trees, opened here as root in the order build_bwrap_argv binds them. */
-	{
-		char rust[4096], usr[4096];
-		const char *paths[4 + MAX_BINDS];
-		size_t n_paths = 0, i;
-		if ((size_t)snprintf(rust, sizeof(rust), "%s/rust", spec->toolchain_dir) >=
-			    sizeof(rust) ||
-		    (size_t)snprintf(usr, sizeof(usr), "%s/usr", spec->toolchain_dir) >= sizeof(usr)) {
-			rc = -ENAMETOOLONG;
-			goto out;
-		}
-		paths[n_paths++] = rust;
-		paths[n_paths++] = usr;
-		if (spec->input_dir)
-			paths[n_paths++] = spec->input_dir;
-		for (i = 0; i < spec->n_binds; i++)
-			paths[n_paths++] = spec->binds[i].host;
-		if (spec->output_host_dir)
-			paths[n_paths++] = spec->output_host_dir;
-		for (i = 0; i < n_paths; i++) {
-			tree_fds[i] = open(paths[i], O_PATH | O_CLOEXEC);
-			if (tree_fds[i] < 0) {
-				rc = -errno;
-				goto out;
-			}
-			n_tree_fds++;
-		}
-	}
+		return rc;
+	run->seccomp_fd = rc;
+	run->devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (run->devnull < 0)
+		return -errno;
+	if ((rc = pipe_cloexec(run->out_pipe)) < 0 || (rc = pipe_cloexec(run->err_pipe)) < 0 ||
+	    (rc = pipe_cloexec(run->exec_pipe)) < 0)
+		return rc;
+	if (run->spec->output_host_dir && (rc = run_mount_output(run)) < 0)
+		return rc;
+	if ((rc = run_open_trees(run)) < 0)
+		return rc;
 
 	/* Unique per run without global state: pid, thread id and the start time. */
 	snprintf(cg_name, sizeof(cg_name), "cachepot-sandbox-%ld-%ld-%" PRIu64, (long)getpid(),
-		 (long)syscall(SYS_gettid), start);
-	rc = sandbox_cgroup_create(&cg, cg_name, lim.memory_bytes, lim.max_processes);
+		 (long)syscall(SYS_gettid), run->start_us);
+	rc = sandbox_cgroup_create(&run->cg, cg_name, run->lim.memory_bytes, run->lim.max_processes);
 	if (rc == 0)
-		have_cg = 1;
+		run->have_cg = 1;
 	else if (rc != -ENOTSUP)
-		goto out;
+		return rc;
+	return 0;
+}
+
+/* Fork the child that execs bwrap, close what only it needs, and wait for the exec: 0 once
+ * bwrap runs (run->pid and run->pidfd set), or the child's -errno from before the exec. */
+static int run_start(struct run *run)
+{
+	struct child_plan plan;
+	int child_err = 0;
+	ssize_t n;
 
 	plan = (struct child_plan){
-		.src = { devnull, out_pipe[1], err_pipe[1], seccomp_fd, exec_pipe[1] },
-		.n_fds = CHILD_FD_FIRST_BIND + n_tree_fds,
-		.cg = have_cg ? &cg : NULL, .lim = &lim, .drop_privileges = drop,
-		.parent = getpid(), .argv = args.v, .envp = spec->envp,
+		.src = { run->devnull, run->out_pipe[1], run->err_pipe[1], run->seccomp_fd,
+			 run->exec_pipe[1] },
+		.n_fds = CHILD_FD_FIRST_BIND + run->n_tree_fds,
+		.cg = run->have_cg ? &run->cg : NULL, .lim = &run->lim,
+		.drop_privileges = run->drop_privileges,
+		.parent = getpid(), .argv = run->args.v, .envp = run->spec->envp,
 	};
-	for (int i = 0; i < n_tree_fds; i++)
-		plan.src[CHILD_FD_FIRST_BIND + i] = tree_fds[i];
-	pid = fork();
-	if (pid < 0) {
-		rc = -errno;
-		goto out;
-	}
-	if (pid == 0)
+	for (int i = 0; i < run->n_tree_fds; i++)
+		plan.src[CHILD_FD_FIRST_BIND + i] = run->tree_fds[i];
+	run->pid = fork();
+	if (run->pid < 0)
+		return -errno;
+	if (run->pid == 0)
 		child_exec(&plan);
 
-	close_fd(&out_pipe[1]);
-	close_fd(&err_pipe[1]);
-	close_fd(&exec_pipe[1]);
-	close_fd(&seccomp_fd);
-	close_fd(&devnull);
-	for (int i = 0; i < n_tree_fds; i++)
-		close_fd(&tree_fds[i]);
-	n_tree_fds = 0;
+	close_fd(&run->out_pipe[1]);
+	close_fd(&run->err_pipe[1]);
+	close_fd(&run->exec_pipe[1]);
+	close_fd(&run->seccomp_fd);
+	close_fd(&run->devnull);
+	for (int i = 0; i < run->n_tree_fds; i++)
+		close_fd(&run->tree_fds[i]);
+	run->n_tree_fds = 0;
 	/* EOF: bwrap was exec'd; an int: the child's errno before exec. */
 	do
-		n = read(exec_pipe[0], &child_err, sizeof(child_err));
+		n = read(run->exec_pipe[0], &child_err, sizeof(child_err));
 	while (n < 0 && errno == EINTR);
-	if (n == sizeof(child_err)) {
-		rc = child_err > 0 ? -child_err : -EIO;
-		goto out;
-	}
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0) {
-		rc = -errno;
-		goto out;
-	}
+	if (n == sizeof(child_err))
+		return child_err > 0 ? -child_err : -EIO;
+	run->pidfd = (int)syscall(SYS_pidfd_open, run->pid, 0);
+	if (run->pidfd < 0)
+		return -errno;
 
-	cap_out.fd = out_pipe[0];
-	cap_err.fd = err_pipe[0];
-	out_pipe[0] = err_pipe[0] = -1;
-	cap_out.max = cap_err.max = lim.capture_bytes;
-	deadline = start + (uint64_t)lim.timeout_ms * 1000u;
+	run->out.fd = run->out_pipe[0];
+	run->err.fd = run->err_pipe[0];
+	run->out_pipe[0] = run->err_pipe[0] = -1;
+	run->out.max = run->err.max = run->lim.capture_bytes;
+	return 0;
+}
 
-	while (!reaped || cap_out.fd >= 0 || cap_err.fd >= 0) {
+/* The pidfd was readable: reap bwrap if it has exited, sweep what it left behind (so the pipes
+ * it holds close) and start draining. */
+static void supervise_reap(struct run *run, struct supervision *sup)
+{
+	if (wait4(run->pid, &run->status, WNOHANG, &run->usage) != run->pid)
+		return;
+	sup->reaped = 1;
+	if (run->have_cg)
+		(void)sandbox_cgroup_kill_all(&run->cg);
+	if (!sup->draining) {
+		sup->draining = 1;
+		sup->deadline_us = monotonic_us() + KILL_GRACE_MS * 1000u;
+	}
+}
+
+/* The timeout passed with bwrap still running: kill bwrap and every process of the run. */
+static void supervise_kill(struct run *run, struct supervision *sup, uint64_t now)
+{
+	sup->timed_out = 1;
+	kill(run->pid, SIGKILL);
+	if (run->have_cg)
+		(void)sandbox_cgroup_kill_all(&run->cg);
+	sup->draining = 1;
+	sup->deadline_us = now + KILL_GRACE_MS * 1000u;
+}
+
+/* Supervise: poll the pipes and bwrap's pidfd until both pipes are closed and bwrap is reaped,
+ * killing the run at the timeout and giving up on the pipes after the grace period. bwrap is
+ * reaped (killed first if need be) before it returns, 0 or -errno, and run->pid is then -1. */
+static int run_supervise(struct run *run, struct sandbox_result *result)
+{
+	struct supervision sup = {
+		.deadline_us = run->start_us + (uint64_t)run->lim.timeout_ms * 1000u,
+	};
+	int rc = 0;
+
+	while (rc == 0 && (!sup.reaped || run->out.fd >= 0 || run->err.fd >= 0)) {
 		struct pollfd pfd[3];
 		uint64_t now = monotonic_us();
 		int nfds = 0, wait_ms, pr;
 
-		if (now >= deadline) {
-			if (killed) /* grace period over: stop waiting for the pipes */
+		if (now >= sup.deadline_us) {
+			if (sup.draining) /* grace period over: stop waiting for the pipes */
 				break;
-			result->timed_out = !reaped;
-			kill(pid, SIGKILL);
-			if (have_cg)
-				(void)sandbox_cgroup_kill_all(&cg);
-			killed = 1;
-			deadline = now + KILL_GRACE_MS * 1000u;
+			supervise_kill(run, &sup, now);
 			continue;
 		}
-		wait_ms = (int)((deadline - now + 999) / 1000);
-		if (cap_out.fd >= 0)
-			pfd[nfds++] = (struct pollfd){ .fd = cap_out.fd, .events = POLLIN };
-		if (cap_err.fd >= 0)
-			pfd[nfds++] = (struct pollfd){ .fd = cap_err.fd, .events = POLLIN };
-		if (!reaped)
-			pfd[nfds++] = (struct pollfd){ .fd = pidfd, .events = POLLIN };
+		wait_ms = (int)((sup.deadline_us - now + 999) / 1000);
+		if (run->out.fd >= 0)
+			pfd[nfds++] = (struct pollfd){ .fd = run->out.fd, .events = POLLIN };
+		if (run->err.fd >= 0)
+			pfd[nfds++] = (struct pollfd){ .fd = run->err.fd, .events = POLLIN };
+		if (!sup.reaped)
+			pfd[nfds++] = (struct pollfd){ .fd = run->pidfd, .events = POLLIN };
 		pr = poll(pfd, (nfds_t)nfds, wait_ms);
-		if (pr < 0 && errno != EINTR) {
+		if (pr < 0 && errno != EINTR)
 			rc = -errno;
-			goto out;
-		}
-		for (int i = 0; pr > 0 && i < nfds; i++) {
+		for (int i = 0; rc == 0 && pr > 0 && i < nfds; i++) {
 			if (!pfd[i].revents)
 				continue;
-			if (pfd[i].fd == pidfd) {
-				if (wait4(pid, &status, WNOHANG, &ru) == pid) {
-					reaped = 1;
-					/* Whatever bwrap left behind dies now, and the pipes it
-					 * holds close. */
-					if (have_cg)
-						(void)sandbox_cgroup_kill_all(&cg);
-					if (!killed) {
-						killed = 1;
-						deadline = monotonic_us() + KILL_GRACE_MS * 1000u;
-					}
-				}
-			} else if ((rc = capture_read(pfd[i].fd == cap_out.fd ? &cap_out : &cap_err,
-						      chunk)) < 0) {
-				goto out;
-			}
+			if (pfd[i].fd == run->pidfd)
+				supervise_reap(run, &sup);
+			else
+				rc = capture_read(pfd[i].fd == run->out.fd ? &run->out : &run->err,
+						  run->chunk);
 		}
 	}
-	if (!reaped) {
-		kill(pid, SIGKILL);
-		while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
+	if (!sup.reaped) {
+		kill(run->pid, SIGKILL);
+		while (wait4(run->pid, &run->status, 0, &run->usage) < 0 && errno == EINTR)
 			;
-		reaped = 1;
 	}
-	pid = -1;
-	result->wall_us = monotonic_us() - start;
+	run->pid = -1;
+	result->timed_out = sup.timed_out;
+	return rc;
+}
 
-	if (WIFEXITED(status)) {
+/* Harvest: from the reaped run, RESULT's exit status, resource use and captured output; -EIO
+ * when bwrap itself failed before starting the command. */
+static int run_harvest(struct run *run, struct sandbox_result *result)
+{
+	int rc;
+
+	result->wall_us = monotonic_us() - run->start_us;
+	if (WIFEXITED(run->status)) {
 		result->exited = 1;
-		result->exit_status = WEXITSTATUS(status);
-	} else if (WIFSIGNALED(status)) {
-		result->term_signal = WTERMSIG(status);
+		result->exit_status = WEXITSTATUS(run->status);
+	} else if (WIFSIGNALED(run->status)) {
+		result->term_signal = WTERMSIG(run->status);
 	}
-	result->user_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec;
-	result->sys_us = (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
-	result->max_rss_kb = (uint64_t)ru.ru_maxrss;
+	result->user_us = (uint64_t)run->usage.ru_utime.tv_sec * 1000000u +
+			  (uint64_t)run->usage.ru_utime.tv_usec;
+	result->sys_us = (uint64_t)run->usage.ru_stime.tv_sec * 1000000u +
+			 (uint64_t)run->usage.ru_stime.tv_usec;
+	result->max_rss_kb = (uint64_t)run->usage.ru_maxrss;
 	/* bwrap's monitor does not reap the namespace's init, so wait4's figures cover bwrap
 	 * only: the cgroup's are the job's. */
-	if (have_cg) {
+	if (run->have_cg) {
 		struct sandbox_cgroup_stats st;
-		(void)sandbox_cgroup_kill_all(&cg);
-		sandbox_cgroup_stats(&cg, &st);
+		(void)sandbox_cgroup_kill_all(&run->cg);
+		sandbox_cgroup_stats(&run->cg, &st);
 		result->memory_exceeded = st.oom_killed;
 		result->pids_exceeded = st.pids_refused;
 		if (st.peak_memory)
 			result->max_rss_kb = st.peak_memory / 1024u;
-		if (cg.cpu_dir) {
+		if (run->cg.cpu_dir) {
 			result->user_us = st.user_us;
 			result->sys_us = st.sys_us;
 		}
 	}
-	result->output_truncated = cap_out.truncated || cap_err.truncated;
-	if ((rc = capture_finish(&cap_out, &result->out, &result->out_len)) < 0 ||
-	    (rc = capture_finish(&cap_err, &result->err, &result->err_len)) < 0)
-		goto out;
+	result->output_truncated = run->out.truncated || run->err.truncated;
+	if ((rc = capture_finish(&run->out, &result->out, &result->out_len)) < 0 ||
+	    (rc = capture_finish(&run->err, &result->err, &result->err_len)) < 0)
+		return rc;
 	/* bwrap reports its own set-up failures as exit status 1 and a "bwrap: " message. */
 	if (result->exited && result->exit_status == 1 && !result->timed_out &&
 	    strncmp(result->err, "bwrap: ", 7) == 0)
-		rc = -EIO;
-	else
-		rc = 0;
+		return -EIO;
+	return 0;
+}
 
-out:
-	if (pid > 0) {
-		kill(pid, SIGKILL);
-		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+/* Kill and reap bwrap if it still runs, remove the cgroups, close every fd, and unmount the
+ * output tmpfs when the run failed (RC < 0). */
+static void run_release(struct run *run, int rc)
+{
+	if (run->pid > 0) {
+		kill(run->pid, SIGKILL);
+		while (waitpid(run->pid, NULL, 0) < 0 && errno == EINTR)
 			;
 	}
-	if (have_cg)
-		sandbox_cgroup_destroy(&cg);
-	close_fd(&pidfd);
-	close_fd(&cap_out.fd);
-	close_fd(&cap_err.fd);
-	free(cap_out.buf);
-	free(cap_err.buf);
-	close_fd(&out_pipe[0]);
-	close_fd(&out_pipe[1]);
-	close_fd(&err_pipe[0]);
-	close_fd(&err_pipe[1]);
-	close_fd(&exec_pipe[0]);
-	close_fd(&exec_pipe[1]);
-	close_fd(&seccomp_fd);
-	close_fd(&devnull);
-	for (int i = 0; i < n_tree_fds; i++)
-		close_fd(&tree_fds[i]);
-	if (rc < 0 && mounted)
-		(void)sandbox_output_release(spec->output_host_dir);
-	free(chunk);
-	argv_release(&args);
+	if (run->have_cg)
+		sandbox_cgroup_destroy(&run->cg);
+	close_fd(&run->pidfd);
+	close_fd(&run->out.fd);
+	close_fd(&run->err.fd);
+	free(run->out.buf);
+	free(run->err.buf);
+	for (int i = 0; i < 2; i++) {
+		close_fd(&run->out_pipe[i]);
+		close_fd(&run->err_pipe[i]);
+		close_fd(&run->exec_pipe[i]);
+	}
+	close_fd(&run->seccomp_fd);
+	close_fd(&run->devnull);
+	for (int i = 0; i < run->n_tree_fds; i++)
+		close_fd(&run->tree_fds[i]);
+	if (rc < 0 && run->output_mounted)
+		(void)sandbox_output_release(run->spec->output_host_dir);
+	free(run->chunk);
+	argv_release(&run->args);
+}
+
+int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
+{
+	struct run run = {
+		.spec = spec, .seccomp_fd = -1, .devnull = -1,
+		.out_pipe = { -1, -1 }, .err_pipe = { -1, -1 }, .exec_pipe = { -1, -1 },
+		.pid = -1, .pidfd = -1, .out = { .fd = -1 }, .err = { .fd = -1 },
+	};
+	int rc;
+
+	memset(result, 0, sizeof(*result));
+	rc = spec_check(spec);
+	if (rc < 0)
+		return rc;
+	fill_limits(&spec->limits, &run.lim);
+	run.drop_privileges = geteuid() == 0;
+	run.start_us = monotonic_us();
+
+	if ((rc = run_prepare(&run)) == 0 && (rc = run_start(&run)) == 0 &&
+	    (rc = run_supervise(&run, result)) == 0)
+		rc = run_harvest(&run, result);
+	run_release(&run, rc);
 	return rc;
 }
