@@ -297,7 +297,7 @@ static int make_child(struct cachepot_fs *fs, const struct node *parent, const c
 		{
 			int fd = store_open_blob(fs->store, id);
 			struct stat st;
-			if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+			if (fd < 0 || fstat(fd, &st) < 0) {
 				ret = fd < 0 ? -fd : EIO;
 				if (fd >= 0)
 					close(fd);
@@ -610,15 +610,11 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cachepot_fs *fs = fs_of(req);
 	struct statvfs sv;
-	int fd = openat(store_dir_fd(fs->store), "cas", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || fstatvfs(fd, &sv) < 0) {
-		int err = errno;
-		if (fd >= 0)
-			close(fd);
-		fuse_reply_err(req, err);
+	int ret = store_statvfs(fs->store, &sv);
+	if (ret < 0) {
+		fuse_reply_err(req, -ret);
 		return;
 	}
-	close(fd);
 	sv.f_namemax = 255;
 	sv.f_flag |= ST_RDONLY;
 	sv.f_bavail = sv.f_ffree = sv.f_favail = 0;   /* nothing can be written through the mount */

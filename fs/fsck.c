@@ -14,7 +14,6 @@
  */
 #include "config.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -72,50 +71,39 @@ static int is_corrupt(const struct fsck *f, const unsigned char sha[32])
 	return 0;
 }
 
-static int check_blob_dir(struct fsck *f, int cas_fd, const char *sub)
+static int check_blob_file(void *ctx, const struct store_blob_file *file)
 {
-	int fd = openat(cas_fd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0) {
-		if (errno == ENOENT)
-			return 0;
-		problem(f, "cas/%s: %s", sub, strerror(errno));
+	struct fsck *f = ctx;
+	if (file->error) {
+		problem(f, "cas/%s: %s", file->rel, strerror(-file->error));
 		return 0;
 	}
-	DIR *d = fdopendir(fd);
-	if (!d) {
+	if (!file->sha256) {
+		problem(f, "cas/%s: stray file (not named by a SHA-256 of this directory)", file->rel);
+		return 0;
+	}
+	const char *name = file->rel + 3;
+	unsigned char sha[32];
+	uint64_t size = 0;
+	int fd = store_open_blob(f->store, file->sha256);
+	if (fd >= 0)
+		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	int r = fd < 0 ? fd : digest_fd(fd, sha, &size);
+	if (fd >= 0)
 		close(fd);
-		return -errno;
+	if (r < 0) {
+		problem(f, "blob %s: cannot read: %s", name, strerror(-r));
+		return note_corrupt(f, file->sha256);
 	}
-	struct dirent *e;
-	int ret = 0;
-	while ((e = readdir(d)) && ret == 0) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		unsigned char name_sha[32], sha[32];
-		uint64_t size = 0;
-		if (!digest_hex_valid(e->d_name) || strncmp(e->d_name, sub, 2) != 0 ||
-		    digest_from_hex(e->d_name, name_sha) < 0) {
-			problem(f, "cas/%s/%s: stray file (not named by a SHA-256 of this directory)", sub,
-			        e->d_name);
-			continue;
-		}
-		int r = digest_file_at(fd, e->d_name, sha, &size);
-		if (r < 0) {
-			problem(f, "blob %s: cannot read: %s", e->d_name, strerror(-r));
-			ret = note_corrupt(f, name_sha);
-			continue;
-		}
-		f->blobs++;
-		f->bytes += size;
-		if (memcmp(sha, name_sha, 32) != 0) {
-			char hex[DIGEST_HEX_SIZE];
-			digest_to_hex(sha, hex);
-			problem(f, "blob %s: CORRUPT, its content hashes to %s", e->d_name, hex);
-			ret = note_corrupt(f, name_sha);
-		}
+	f->blobs++;
+	f->bytes += size;
+	if (memcmp(sha, file->sha256, 32) != 0) {
+		char hex[DIGEST_HEX_SIZE];
+		digest_to_hex(sha, hex);
+		problem(f, "blob %s: CORRUPT, its content hashes to %s", name, hex);
+		return note_corrupt(f, file->sha256);
 	}
-	closedir(d);
-	return ret;
+	return 0;
 }
 
 static void check_named_blob(struct fsck *f, const char *key, const char *what,
@@ -183,25 +171,6 @@ static int check_record(void *ctx, const unsigned char sha[32], const struct sto
 	return 0;
 }
 
-static unsigned count_temp_files(int dir_fd)
-{
-	int fd = openat(dir_fd, "tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return 0;
-	}
-	unsigned n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			n++;
-	closedir(d);
-	return n;
-}
-
 int fsck_command(int argc, char **argv)
 {
 	struct fsck f;
@@ -229,17 +198,7 @@ int fsck_command(int argc, char **argv)
 		fprintf(stderr, "cachepot fsck: cannot open store %s: %s\n", dir, strerror(-r));
 		return 2;
 	}
-	int cas_fd = openat(store_dir_fd(f.store), "cas", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (cas_fd < 0) {
-		fprintf(stderr, "cachepot fsck: %s/cas: %s\n", dir, strerror(errno));
-		goto out;
-	}
-	for (unsigned i = 0; i < 256 && r == 0; i++) {
-		char sub[3];
-		snprintf(sub, sizeof(sub), "%02x", i);
-		r = check_blob_dir(&f, cas_fd, sub);
-	}
-	close(cas_fd);
+	r = store_foreach_blob_file(f.store, check_blob_file, &f);
 	/* Manifests after blobs so that a key naming a corrupt blob says so. */
 	if (r == 0)
 		r = store_foreach_manifest(f.store, check_manifest, &f);
@@ -249,12 +208,12 @@ int fsck_command(int argc, char **argv)
 		fprintf(stderr, "cachepot fsck: %s: %s\n", dir, strerror(-r));
 		goto out;
 	}
-	unsigned temps = count_temp_files(store_dir_fd(f.store));
+	int temps = store_count_temp_files(f.store);
 	if (!f.quiet || f.problems)
 		fprintf(stderr, "cachepot fsck: %s: %" PRIu64 " blobs (%" PRIu64 " bytes), %" PRIu64
 		        " keys; %" PRIu64 " problems, %" PRIu64 " warnings%s\n", dir, f.blobs, f.bytes,
 		        f.keys, f.problems, f.warnings,
-		        temps ? " (temp files in tmp/ of an interrupted writer; the next writer removes them)"
+		        temps > 0 ? " (temp files in tmp/ of an interrupted writer; the next writer removes them)"
 		              : "");
 	status = f.problems ? 1 : 0;
 out:

@@ -36,6 +36,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/statvfs.h>
 
 #include "fs/manifest.h"
 
@@ -82,11 +83,34 @@ int store_put_blob_buffer(struct store *store, const void *data, size_t len,
                           unsigned char actual[32]) __attribute__((warn_unused_result));
 /* 1 present, 0 absent, -errno. Presence is the file in cas/, not the index. */
 int store_has_blob(struct store *store, const unsigned char sha256[32]);
-/* O_RDONLY|O_CLOEXEC fd of the blob, owned by the caller, or -errno (-ENOENT). The bytes are
- * NOT verified here: callers that serve them verify (cachepot-fs does on first open). */
+/* O_RDONLY|O_CLOEXEC fd of the blob, owned by the caller, or -errno (-ENOENT; -EBADMSG when
+ * cas/ holds something other than a regular file under that name). The bytes are NOT verified
+ * here: callers that serve them verify (cachepot-fs does on first open, fsck reads them all). */
 int store_open_blob(struct store *store, const unsigned char sha256[32]);
 /* Size of the blob file, or -errno. */
 int store_blob_size(struct store *store, const unsigned char sha256[32], uint64_t *size);
+
+/* ---- Blob files (fsck, the mount) ----
+ * What readers need of cas/ and tmp/ without knowing their layout. */
+
+/* One entry found under cas/ by store_foreach_blob_file. */
+struct store_blob_file {
+	const char *rel;               /* its path under cas/, "ab/<name>" (or "ab" with ERROR) */
+	const unsigned char *sha256;   /* the digest its name gives; NULL for a stray entry (not
+	                                * 64 hex digits, or in another directory than its first two) */
+	int error;                     /* 0, or -errno: the directory REL could not be read
+	                                * (sha256 NULL; a missing directory is not reported) */
+};
+/* Call FN for every entry of every cas/ab/ directory, directories in hex order, entries in
+ * directory order; what FN gets is valid only during the call. The file is not opened: open it
+ * with store_open_blob. A non-zero return of FN stops the walk and is returned; -errno when a
+ * directory stream fails. */
+int store_foreach_blob_file(struct store *store,
+                            int (*fn)(void *ctx, const struct store_blob_file *file), void *ctx);
+/* Number of entries in tmp/ (temp files of writers that were interrupted), or -errno. */
+int store_count_temp_files(struct store *store);
+/* statvfs(3) of the file system that holds cas/. 0 or -errno. */
+int store_statvfs(struct store *store, struct statvfs *out);
 
 /* ---- Manifests ----
  * Publish: every blob M names (outputs, stdout, stderr) must be present with the size M gives
