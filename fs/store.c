@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -35,6 +36,7 @@
 
 struct store {
 	int dir_fd;                /* O_PATH of the store directory */
+	int lock_fd;               /* writer: index/, flock'd for as long as the store is open */
 	int cas_fd;                /* cas/ (O_RDONLY|O_DIRECTORY) */
 	int tmp_fd;                /* tmp/ (writer only, else -1) */
 	unsigned flags;
@@ -80,15 +82,13 @@ static void blob_rel_path(const unsigned char sha[32], char out[3 + DIGEST_HEX_S
 	snprintf(out, 3 + DIGEST_HEX_SIZE, "%.2s/%s", hex, hex);
 }
 
+/* RocksDB's C API reports failures as text only, so its errors are -EIO here. The answers a
+ * caller acts on (no index yet, another writer) are found out from the kernel before RocksDB is
+ * asked: see take_writer_lock and open_index. */
 static int errno_of_rocksdb(char *err)
 {
-	int ret = -EIO;
-	if (err && (strstr(err, "lock") || strstr(err, "Resource temporarily unavailable")))
-		ret = -EBUSY;
-	else if (err && strstr(err, "No such file"))
-		ret = -ENOENT;
 	free(err);
-	return ret;
+	return -EIO;
 }
 
 static void encode_record(const struct store_blob_record *r, unsigned char out[BLOB_RECORD_SIZE])
@@ -261,6 +261,36 @@ static void empty_dir(int dirfd)
 	closedir(d);
 }
 
+/* One writer per store, decided by the kernel. The writer holds flock(LOCK_EX) on the index
+ * directory for as long as the store is open; a second writer, in this process or another, gets
+ * EWOULDBLOCK at once, which is -EBUSY here. A lock of the directory rather than of RocksDB's
+ * own index/LOCK: RocksDB locks that file with fcntl(F_SETLK), and POSIX drops every fcntl lock a
+ * process holds on a file when ANY of its fds of that file is closed, so probing index/LOCK from
+ * a process whose store is already open would hand the lock away. Under our flock no store of
+ * this process has the index open as a writer, so index/LOCK may then be probed (F_OFD_GETLK
+ * reports a lock of any process, ours included) to tell another RocksDB program holding the
+ * index (a repair tool, say) from a real I/O error. */
+static int take_writer_lock(struct store *s)
+{
+	s->lock_fd = openat(s->dir_fd, "index", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (s->lock_fd < 0)
+		return -errno;
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0)
+		return errno == EWOULDBLOCK ? -EBUSY : -errno;
+	int fd = openat(s->lock_fd, "LOCK", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -errno;   /* a new index: nobody holds it */
+	struct flock probe = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0 };
+	int ret = fcntl(fd, F_OFD_GETLK, &probe) < 0 ? -errno : 0;
+	close(fd);
+	if (ret == 0 && probe.l_type != F_UNLCK) {
+		fprintf(stderr, "cachepot: store index %s: locked by another program (pid %d)\n",
+		        s->index_path, (int)probe.l_pid);
+		ret = -EBUSY;
+	}
+	return ret;
+}
+
 static int open_index(struct store *s)
 {
 	char *err = NULL;
@@ -273,12 +303,17 @@ static int open_index(struct store *s)
 	rocksdb_writeoptions_set_sync(s->sync_write, 1);
 	rocksdb_options_set_keep_log_file_num(s->options, 2);
 	if (writer(s)) {
+		int ret = take_writer_lock(s);
+		if (ret < 0)
+			return ret;
 		rocksdb_options_set_create_if_missing(s->options, 1);
 		s->db = rocksdb_open(s->options, s->index_path, &err);
 	} else {
 		/* A secondary must keep every table file open (RocksDB's requirement for catch-up). */
 		rocksdb_options_set_max_open_files(s->options, -1);
-		if (faccessat(s->dir_fd, "index/CURRENT", F_OK, 0) < 0)
+		/* No index yet (or no store): -ENOENT from the kernel, not from RocksDB's text. */
+		struct stat st;
+		if (fstatat(s->dir_fd, "index/CURRENT", &st, 0) < 0)
 			return -errno;
 		const char *base = getenv("RUNTIME_DIRECTORY");
 		if (!base || !*base || strchr(base, ':'))
@@ -310,7 +345,7 @@ int store_open(const char *dir, unsigned flags, struct store **out)
 		return -ENOMEM;
 	int ret;
 	s->flags = flags;
-	s->dir_fd = s->cas_fd = s->tmp_fd = -1;
+	s->dir_fd = s->cas_fd = s->tmp_fd = s->lock_fd = -1;
 	pthread_mutex_init(&s->publish_lock, NULL);
 	pthread_mutex_init(&s->catch_up_lock, NULL);
 	if ((flags & STORE_CREATE) && mkdir(dir, 0755) < 0 && errno != EEXIST) {
@@ -389,6 +424,8 @@ void store_close(struct store *s)
 		close(s->cas_fd);
 	if (s->dir_fd >= 0)
 		close(s->dir_fd);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);   /* after rocksdb_close: the next writer may start now */
 	pthread_mutex_destroy(&s->publish_lock);
 	pthread_mutex_destroy(&s->catch_up_lock);
 	free(s);

@@ -48,10 +48,12 @@ struct store;
 #define STORE_READ_ONLY 2u  /* reader (cachepot-fs, fsck): RocksDB secondary instance, no writes */
 
 /* Open the store at DIR. With STORE_CREATE the directory, its layout, the index and the signing
- * key are created when missing; the writer holds RocksDB's lock, a second writer gets -EBUSY.
- * With STORE_READ_ONLY nothing is created (-ENOENT when there is no index yet); the secondary
- * instance keeps its own small state in a private temp directory removed by store_close.
- * On success *OUT is owned by the caller (store_close). */
+ * key are created when missing; the writer holds an flock on index/ (and RocksDB its own lock),
+ * and a second writer, in this process or another, gets -EBUSY from that flock, as it does when
+ * another program holds RocksDB's lock. With STORE_READ_ONLY nothing is created (-ENOENT when
+ * there is no index yet); the secondary instance keeps its own small state in a private temp
+ * directory removed by store_close. Other failures of RocksDB itself are -EIO (its C API gives
+ * text only; the text goes to stderr). On success *OUT is owned by the caller (store_close). */
 int store_open(const char *dir, unsigned flags, struct store **out)
     __attribute__((warn_unused_result));
 void store_close(struct store *store);

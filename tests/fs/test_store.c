@@ -112,6 +112,17 @@ START_TEST(test_publish_rules)
 	size_t len;
 	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
 	ck_assert_int_eq(store_open(dir, STORE_CREATE, &r), -EBUSY);
+	/* The refused second writer must not have dropped the first one's RocksDB lock (POSIX
+	 * drops a process's fcntl locks on a file when any fd of it is closed). */
+	char lock_path[96];
+	snprintf(lock_path, sizeof(lock_path), "%s/index/LOCK", dir);
+	int lock_fd = open(lock_path, O_RDONLY | O_CLOEXEC);
+	ck_assert_int_ge(lock_fd, 0);
+	struct flock probe = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	ck_assert_int_eq(fcntl(lock_fd, F_OFD_GETLK, &probe), 0);
+	ck_assert_int_eq(probe.l_type, F_WRLCK);
+	ck_assert_int_eq(probe.l_pid, getpid());
+	close(lock_fd);   /* closing our own probe fd would drop it too: the last check here */
 	make_manifest(s, &m, 1, "rlib bytes");
 	ck_assert_int_eq(store_get_manifest(s, m.key, &text, &len), -ENOENT);
 	ck_assert_int_eq(store_publish(s, &m), 0);
