@@ -16,10 +16,16 @@
  * - Caching. Everything that exists is immutable, so positive entries and attributes carry very
  *   long timeouts and files are opened with keep_cache. A miss is answered with ENOENT and is NOT
  *   cached by the kernel (a negative entry would hide a key published a moment later).
- * - Inode numbers are stable: derived from what a node IS (kind, key, output name / blob hash)
- *   through SHA-256, kept in a table of live nodes with lookup counts (the kernel's forget frees
- *   them); a collision with a different live node takes the next free number. The same entry
- *   gets the same number every time, across remounts too, and no pointer is ever an inode number.
+ * - Inode numbers are derived from what a node IS (kind, key, output name / blob hash) through
+ *   SHA-256 (62 bits), kept in a table of live nodes with lookup counts (the kernel's forget frees
+ *   them). So an entry normally gets the same number every time, across remounts too, and no
+ *   pointer is ever an inode number. Not always: when the derived number is held by a DIFFERENT
+ *   live node at insertion (a 62-bit collision, odds about n^2 / 2^63 for n live nodes), the
+ *   newcomer takes the next free number, and after a forget or a remount the same entry may get
+ *   another one. readdir reports the number a lookup would assign at that moment.
+ * - "..". The kernel resolves ".." from its own dentry tree; a lowlevel server without NFS export
+ *   support is never asked to look it up. Only readdir's ".." entry is ours, and it names the real
+ *   parent: the root for ac/ and cas/, ac/ for ac/<key>.
  * - Reads are spliced from the blob's file descriptor (fuse_reply_data with an FD buffer), so the
  *   bytes do not pass through this process when the kernel allows splice.
  * - Verification. Each file inode's blob is hashed on its FIRST open (and its size checked); a
@@ -143,17 +149,38 @@ static struct node *find_locked(struct cachepot_fs *fs, uint64_t ino)
 	return n;
 }
 
+/* The number of the node with this identity: its live node's, or, when it has none, the first
+ * free one from the derived number on. Under fs->lock; *LIVE gets the live node or NULL. */
+static uint64_t ino_probe_locked(struct cachepot_fs *fs, const struct node *identity,
+                                 struct node **live)
+{
+	uint64_t ino = ino_of_identity(identity->kind, identity->id, identity->name);
+	for (;; ino = ino + 1 < (UINT64_C(1) << 62) ? ino + 1 : INO_FIRST_DYNAMIC) {
+		*live = find_locked(fs, ino);
+		if (!*live || same_identity(*live, identity))
+			return ino;
+	}
+}
+
+/* What a lookup of this identity would answer now (readdir's d_ino). NAME may be NULL. */
+static uint64_t ino_for_listing(struct cachepot_fs *fs, enum node_kind kind,
+                                const unsigned char id[32], const char *name)
+{
+	struct node identity = { .kind = kind, .name = (char *)name };
+	struct node *live;
+	memcpy(identity.id, id, 32);
+	pthread_mutex_lock(&fs->lock);
+	uint64_t ino = ino_probe_locked(fs, &identity, &live);
+	pthread_mutex_unlock(&fs->lock);
+	return ino;
+}
+
 /* Insert FRESH (or find its twin), count one lookup; returns the live node. FRESH is consumed. */
 static struct node *node_insert(struct cachepot_fs *fs, struct node *fresh)
 {
-	uint64_t ino = ino_of_identity(fresh->kind, fresh->id, fresh->name);
 	struct node *live;
 	pthread_mutex_lock(&fs->lock);
-	for (;; ino = ino + 1 < (UINT64_C(1) << 62) ? ino + 1 : INO_FIRST_DYNAMIC) {
-		live = find_locked(fs, ino);
-		if (!live || same_identity(live, fresh))
-			break;
-	}
+	uint64_t ino = ino_probe_locked(fs, fresh, &live);
 	if (live) {
 		node_free(fresh);
 	} else {
@@ -509,19 +536,29 @@ static int listing_add(struct listing *l, const char *name, uint64_t ino, mode_t
 	return 0;
 }
 
+/* A listing being filled by a store walk. */
+struct listing_walk {
+	struct cachepot_fs *fs;
+	struct listing *listing;
+};
+
 static int list_key(void *ctx, const char key_hex[65], const char *text, size_t len)
 {
+	struct listing_walk *walk = ctx;
 	unsigned char id[32];
 	if (digest_from_hex(key_hex, id) < 0)
 		return 0;
-	return listing_add(ctx, key_hex, ino_of_identity(NODE_KEYDIR, id, NULL), S_IFDIR);
+	return listing_add(walk->listing, key_hex, ino_for_listing(walk->fs, NODE_KEYDIR, id, NULL),
+	                   S_IFDIR);
 }
 
 static int list_blob(void *ctx, const unsigned char sha[32], const struct store_blob_record *rec)
 {
+	struct listing_walk *walk = ctx;
 	char hex[DIGEST_HEX_SIZE];
 	digest_to_hex(sha, hex);
-	return listing_add(ctx, hex, ino_of_identity(NODE_BLOB, sha, NULL), S_IFREG);
+	return listing_add(walk->listing, hex, ino_for_listing(walk->fs, NODE_BLOB, sha, NULL),
+	                   S_IFREG);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -540,7 +577,9 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, ENOTDIR);
 		return;
 	}
-	if (listing_add(l, ".", n->ino, S_IFDIR) < 0 || listing_add(l, "..", INO_ROOT, S_IFDIR) < 0)
+	struct listing_walk walk = { fs, l };
+	uint64_t parent = n->kind == NODE_KEYDIR ? INO_AC : INO_ROOT;
+	if (listing_add(l, ".", n->ino, S_IFDIR) < 0 || listing_add(l, "..", parent, S_IFDIR) < 0)
 		ret = -ENOMEM;
 	switch (ret ? NODE_BLOB : n->kind) {
 	case NODE_ROOT:
@@ -549,18 +588,19 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		break;
 	case NODE_AC:
 		store_catch_up(fs->store);
-		ret = store_foreach_manifest(fs->store, list_key, l);
+		ret = store_foreach_manifest(fs->store, list_key, &walk);
 		break;
 	case NODE_CAS:
 		/* Blobs the index knows (a blob in cas/ without a record is still found by lookup). */
 		store_catch_up(fs->store);
-		ret = store_foreach_blob_record(fs->store, list_blob, l);
+		ret = store_foreach_blob_record(fs->store, list_blob, &walk);
 		break;
 	case NODE_KEYDIR:
-		ret = listing_add(l, MANIFEST_NAME, ino_of_identity(NODE_MANIFEST, n->id, NULL), S_IFREG);
+		ret = listing_add(l, MANIFEST_NAME, ino_for_listing(fs, NODE_MANIFEST, n->id, NULL),
+		                  S_IFREG);
 		for (size_t i = 0; ret == 0 && i < n->manifest.n_outputs; i++)
 			ret = listing_add(l, n->manifest.outputs[i].name,
-			                  ino_of_identity(NODE_OUTPUT, n->id, n->manifest.outputs[i].name),
+			                  ino_for_listing(fs, NODE_OUTPUT, n->id, n->manifest.outputs[i].name),
 			                  S_IFREG);
 		break;
 	default:

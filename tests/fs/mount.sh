@@ -45,7 +45,7 @@ mount_fs() {
 	done
 }
 
-tap_plan 57
+tap_plan 59
 
 head -c 300000 /dev/urandom > "$work/a.rlib"
 printf 'dep-info\n' > "$work/a.d"
@@ -66,6 +66,10 @@ check ".manifest is the signed manifest of KEY" \
 	grep -q "\"key\":\"$key\".*\"signature\":{\"algorithm\":\"ed25519\"" "$ac/.manifest"
 check "readdir of ac/KEY lists .manifest and the outputs" \
 	test "$(ls -A "$ac" | tr '\n' ' ')" = ".manifest a.d liba.rlib "
+check "readdir's .. in ac/KEY is ac/, not the root" \
+	test "$("$tool" dirent-ino "$ac" ..)" = "$(stat -c %i "$mnt/ac")"
+check "readdir's number for an output is the one stat gives" \
+	test "$("$tool" dirent-ino "$ac" liba.rlib)" = "$(stat -c %i "$ac/liba.rlib")"
 
 # Every mutating call fails with EROFS, as root. $1 = mount, $2 = label.
 erofs_suite() {

@@ -15,10 +15,12 @@
  *                                                  rename chmod chown truncate utimes setxattr
  *                                                  removexattr mkdir rmdir symlink link mknod)
  *   store-tool read-errno FILE                     print the errno name of open+read of FILE (OK)
+ *   store-tool dirent-ino DIR NAME                 print the d_ino readdir of DIR gives NAME
  *   store-tool fsck [-q] STORE                     the fsck command (fs/fsck.h)
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -520,6 +522,25 @@ static int cmd_read_errno(int argc, char **argv)
 	return 0;
 }
 
+/* readdir's own number for NAME (ls and stat would stat the entry instead). */
+static int cmd_dirent_ino(int argc, char **argv)
+{
+	if (argc != 4)
+		return die("usage: dirent-ino DIR NAME", EINVAL);
+	DIR *d = opendir(argv[2]);
+	if (!d)
+		return die(argv[2], errno);
+	struct dirent *e;
+	int found = 0;
+	while (!found && (e = readdir(d)))
+		if (strcmp(e->d_name, argv[3]) == 0) {
+			printf("%llu\n", (unsigned long long)e->d_ino);
+			found = 1;
+		}
+	closedir(d);
+	return found ? 0 : die(argv[3], ENOENT);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -541,6 +562,8 @@ int main(int argc, char **argv)
 		return cmd_erofs(argc, argv);
 	if (!strcmp(c, "read-errno"))
 		return cmd_read_errno(argc, argv);
+	if (!strcmp(c, "dirent-ino"))
+		return cmd_dirent_ino(argc, argv);
 	if (!strcmp(c, "fsck"))
 		return fsck_command(argc - 1, argv + 1);
 	return die(c, EINVAL);
