@@ -1,15 +1,13 @@
-/* cachepotd: the context every part of the daemon shares, its worker pool and its counters.
+/* cachepotd: the context every part of the daemon shares, and its counters.
  *
- * Threads: one event-loop thread (libevent, evhttp) owns every HTTP request, the in-flight table
- * and the replies; N worker threads take tasks from a bounded queue and run them (materialise,
- * sandbox, collect, publish; unpack a toolchain). A finished task goes back to the loop thread
- * through the done list and an event made active from the worker (evthread_use_pthreads), and
- * the loop thread answers. No request pointer is ever touched by a worker.
+ * Threads: one event-loop thread (libevent, evhttp; server.c) owns every HTTP request, the
+ * in-flight table and the replies; N worker threads (pool.h) take tasks from a bounded queue and
+ * run them (materialise, sandbox, collect, publish; unpack a toolchain). A finished task goes
+ * back to the loop thread, which answers. No request pointer is ever touched by a worker.
  */
 #ifndef CACHEPOT_DAEMON_DAEMON_H
 #define CACHEPOT_DAEMON_DAEMON_H
 
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -17,12 +15,8 @@
 #include "daemon/settings.h"
 
 struct event_base;
-struct event;
-struct evhttp;
-struct evconnlistener;
+struct server;
 struct store;
-struct daemon;
-struct inflight;
 
 /* Counters for /metrics. Updated with __atomic builtins from any thread. */
 struct daemon_metrics {
@@ -53,57 +47,20 @@ struct daemon_metrics {
 #define METRIC_INC(d, field) METRIC_ADD(d, field, 1)
 #define METRIC_GET(d, field) __atomic_load_n(&(d)->metrics.field, __ATOMIC_RELAXED)
 
-/* A unit of work for the pool. RUN runs on a worker thread; FINISH on the loop thread, after RUN
- * or instead of it when CANCELLED (shutdown), and frees the task. */
-struct task {
-	struct task *next;
-	void (*run)(struct daemon *d, struct task *t);
-	void (*finish)(struct daemon *d, struct task *t, int cancelled);
-};
-
+/* The daemon's shared context: made by main.c, read by server.c (loop thread) and job_run.c
+ * (worker threads). The fields are set before the loop starts and constant afterwards, except
+ * SEQ and METRICS, which are only touched atomically. */
 struct daemon {
 	struct daemon_config *cfg;
 	struct store *store;
-	int store_fd;                 /* O_PATH dir fd of the store (owned by the store) */
 	int jobs_fd;                  /* store/jobs, owned */
 	int toolchains_fd;            /* store/toolchains, owned */
-	char hostname[256];
+	char hostname[256];           /* the "worker" of every manifest */
 	time_t started;
-
-	struct event_base *base;
-	struct evhttp *http;
-	struct evconnlistener *listener;
-	struct event *done_event;     /* made active by workers */
-	struct event *sigterm_event, *sigint_event;
-	int stopping;                 /* loop thread only */
-
-	pthread_mutex_t lock;         /* guards everything below */
-	pthread_cond_t cond;
-	struct task *queue_head, *queue_tail;
-	size_t queued, running;
-	struct task *done_head;
-	int workers_exit;
-	pthread_t *threads;
-	unsigned n_threads;
-
-	struct inflight *inflight;    /* loop thread only: jobs queued or running, by key */
-	uint64_t seq;                 /* job directory names */
-
+	struct event_base *base;      /* the loop thread's */
+	struct server *server;        /* server.c's, opaque to the others */
+	uint64_t seq;                 /* names of job and toolchain scratch directories */
 	struct daemon_metrics metrics;
 };
-
-/* Start the CFG->jobs workers. 0 or -errno. */
-int pool_start(struct daemon *d) __attribute__((warn_unused_result));
-/* Queue T unless the queue holds CFG->queue_max tasks already (-EAGAIN) or the daemon is
- * stopping (-ESHUTDOWN). (TOOLCHAIN tasks pass FORCE to skip the bound.) */
-int pool_submit(struct daemon *d, struct task *t, int force) __attribute__((warn_unused_result));
-/* Loop thread: take every queued (not yet running) task off the queue and finish it cancelled. */
-void pool_cancel_queued(struct daemon *d);
-/* Loop thread: run FINISH of every task the workers completed. */
-void pool_drain_done(struct daemon *d);
-/* Stop and join the workers (after the queue is empty and nothing runs). */
-void pool_stop(struct daemon *d);
-/* Snapshot of the queue: tasks waiting and running. */
-void pool_counts(struct daemon *d, size_t *queued, size_t *running);
 
 #endif

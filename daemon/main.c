@@ -1,4 +1,5 @@
-/* cachepotd: options, start-up (store, sweep, socket, workers), the event loop, shutdown. */
+/* cachepotd: options, start-up (store, sweep, then server.c: socket, workers), the event loop,
+ * shutdown. */
 #include "config.h"
 
 #include <errno.h>
@@ -149,6 +150,7 @@ static int store_reachable_by_sandbox(const char *dir)
 int main(int argc, char **argv)
 {
 	struct daemon_config cfg;
+	struct event *sigterm_event = NULL, *sigint_event = NULL;
 	struct daemon d;
 	char err[512];
 	const char *config_file = NULL;
@@ -214,8 +216,6 @@ int main(int argc, char **argv)
 	d.cfg = &cfg;
 	d.jobs_fd = d.toolchains_fd = -1;
 	d.started = time(NULL);
-	pthread_mutex_init(&d.lock, NULL);
-	pthread_cond_init(&d.cond, NULL);
 	if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
 		memcpy(d.hostname, "unknown", sizeof("unknown"));
 	umask(022);
@@ -233,9 +233,8 @@ int main(int argc, char **argv)
 			ret == -EBUSY ? " (another cachepotd holds it)" : "");
 		goto out;
 	}
-	d.store_fd = store_dir_fd(d.store);
-	d.jobs_fd = open_subdir(d.store_fd, "jobs");
-	d.toolchains_fd = open_subdir(d.store_fd, "toolchains");
+	d.jobs_fd = open_subdir(store_dir_fd(d.store), "jobs");
+	d.toolchains_fd = open_subdir(store_dir_fd(d.store), "toolchains");
 	if (d.jobs_fd < 0 || d.toolchains_fd < 0) {
 		fprintf(stderr, "cachepotd: store layout: %s\n",
 			strerror(-(d.jobs_fd < 0 ? d.jobs_fd : d.toolchains_fd)));
@@ -250,28 +249,20 @@ int main(int argc, char **argv)
 	}
 	if (server_start(&d) < 0)
 		goto out;
-	d.sigterm_event = evsignal_new(d.base, SIGTERM, on_signal, &d);
-	d.sigint_event = evsignal_new(d.base, SIGINT, on_signal, &d);
-	if (!d.sigterm_event || !d.sigint_event || evsignal_add(d.sigterm_event, NULL) < 0
-	    || evsignal_add(d.sigint_event, NULL) < 0) {
+	sigterm_event = evsignal_new(d.base, SIGTERM, on_signal, &d);
+	sigint_event = evsignal_new(d.base, SIGINT, on_signal, &d);
+	if (!sigterm_event || !sigint_event || evsignal_add(sigterm_event, NULL) < 0
+	    || evsignal_add(sigint_event, NULL) < 0) {
 		fprintf(stderr, "cachepotd: cannot handle signals\n");
-		goto out;
-	}
-	ret = pool_start(&d);
-	if (ret < 0) {
-		fprintf(stderr, "cachepotd: starting workers: %s\n", strerror(-ret));
 		goto out;
 	}
 	event_base_dispatch(d.base);
 	status = 0;
 out:
-	if (d.threads)
-		pool_stop(&d);
-	pool_drain_done(&d);
-	if (d.sigterm_event)
-		event_free(d.sigterm_event);
-	if (d.sigint_event)
-		event_free(d.sigint_event);
+	if (sigterm_event)
+		event_free(sigterm_event);
+	if (sigint_event)
+		event_free(sigint_event);
 	server_stop(&d);
 	if (status == 0 && getenv("LISTEN_FDS") == NULL)
 		unlink(cfg.socket_path);
@@ -283,8 +274,6 @@ out:
 		close(d.toolchains_fd);
 	if (d.store)
 		store_close(d.store);
-	pthread_mutex_destroy(&d.lock);
-	pthread_cond_destroy(&d.cond);
 	libevent_global_shutdown();
 	daemon_config_release(&cfg);
 	fprintf(stderr, "cachepotd: stopped\n");

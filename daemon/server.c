@@ -23,6 +23,7 @@
 #include <jansson.h>
 
 #include "daemon/job_run.h"
+#include "daemon/pool.h"
 #include "daemon/toolchain_unpack.h"
 #include "fs/store.h"
 #include "hash/digest.h"
@@ -33,6 +34,16 @@
 #define PEER_GROUPS_MAX 256
 #define IMMUTABLE "public, max-age=31536000, immutable"
 
+/* The loop thread's state; every field is touched by the loop thread only. */
+struct server {
+	struct evhttp *http;
+	struct evconnlistener *listener;  /* owned by HTTP once bound */
+	struct event *done_event;         /* made active by workers: pool_drain_done */
+	struct pool *pool;
+	struct inflight *inflight;        /* jobs queued or running, by key */
+	int stopping;
+};
+
 /* A request waiting for a worker's answer. The connection's close callback clears REQ when the
  * client goes away first, so the answer is then dropped instead of sent to a freed request. */
 struct waiter {
@@ -42,7 +53,7 @@ struct waiter {
 };
 
 /* A job in flight (queued or running), the unit of coalescing: every waiter of the same key is
- * answered from the one compile. Lives in D->inflight from intake until FINISH. */
+ * answered from the one compile. Lives in the server's INFLIGHT list from intake until FINISH. */
 struct inflight {
 	struct task task;
 	struct inflight *next;
@@ -428,7 +439,7 @@ static void toolchain_put(struct daemon *d, struct evhttp_request *req, const ch
 		return;
 	}
 	/* Toolchain uploads are rare and already paid for (the body is here): not bounded. */
-	ret = pool_submit(d, &tt->task, 1);
+	ret = pool_submit(d->server->pool, &tt->task, 1);
 	if (ret < 0)
 		toolchain_finish(d, &tt->task, 1);
 }
@@ -437,7 +448,7 @@ static void toolchain_put(struct daemon *d, struct evhttp_request *req, const ch
 
 static void inflight_unlink(struct daemon *d, struct inflight *job)
 {
-	for (struct inflight **p = &d->inflight; *p; p = &(*p)->next)
+	for (struct inflight **p = &d->server->inflight; *p; p = &(*p)->next)
 		if (*p == job) {
 			*p = job->next;
 			return;
@@ -488,7 +499,7 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 
 	if (!require_writer(d, req))
 		return;
-	if (d->stopping) {
+	if (d->server->stopping) {
 		send_error(req, 503, "shutting down");
 		return;
 	}
@@ -543,7 +554,7 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 	}
 
 	/* Coalesce with the identical job in flight. */
-	for (struct inflight *f = d->inflight; f; f = f->next) {
+	for (struct inflight *f = d->server->inflight; f; f = f->next) {
 		if (strcmp(f->key, key_hex) != 0)
 			continue;
 		w = waiter_new(req);
@@ -588,7 +599,7 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 		send_error(req, 500, "out of memory");
 		goto out;
 	}
-	ret = pool_submit(d, &job->task, 0);
+	ret = pool_submit(d->server->pool, &job->task, 0);
 	if (ret < 0) {
 		if (w->conn)
 			evhttp_connection_set_closecb(w->conn, NULL, NULL);
@@ -599,8 +610,8 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 		goto out;
 	}
 	job->waiters = w;
-	job->next = d->inflight;
-	d->inflight = job;
+	job->next = d->server->inflight;
+	d->server->inflight = job;
 	job = NULL;
 out:
 	if (job) {
@@ -673,8 +684,8 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 				    counters[i].help, counters[i].name, counters[i].name,
 				    (unsigned long long)__atomic_load_n(v, __ATOMIC_RELAXED));
 	}
-	pool_counts(d, &queued, &running);
-	for (struct inflight *f = d->inflight; f; f = f->next)
+	pool_counts(d->server->pool, &queued, &running);
+	for (struct inflight *f = d->server->inflight; f; f = f->next)
 		inflight++;
 	store_get_counters(d->store, &sc);
 	evbuffer_add_printf(out,
@@ -697,8 +708,8 @@ static void status_get(struct daemon *d, struct evhttp_request *req)
 	size_t queued, running, inflight = 0;
 	json_t *body;
 
-	pool_counts(d, &queued, &running);
-	for (struct inflight *f = d->inflight; f; f = f->next)
+	pool_counts(d->server->pool, &queued, &running);
+	for (struct inflight *f = d->server->inflight; f; f = f->next)
 		inflight++;
 	body = json_pack("{s:s, s:s, s:s, s:I, s:i, s:i, s:I, s:I, s:I, s:I, s:I, s:b}",
 			 "version", PACKAGE_VERSION, "worker", d->hostname, "store", d->cfg->store_dir,
@@ -706,7 +717,7 @@ static void status_get(struct daemon *d, struct evhttp_request *req)
 			 "queue_max", (int)d->cfg->queue_max, "queued", (json_int_t)queued,
 			 "running", (json_int_t)running, "inflight", (json_int_t)inflight,
 			 "sandbox_runs", (json_int_t)METRIC_GET(d, sandbox_runs),
-			 "published", (json_int_t)METRIC_GET(d, jobs_published), "stopping", d->stopping);
+			 "published", (json_int_t)METRIC_GET(d, jobs_published), "stopping", d->server->stopping);
 	send_json(req, 200, body);
 	json_decref(body);
 }
@@ -816,11 +827,11 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 
-	pool_drain_done(d);
-	if (!d->stopping)
+	pool_drain_done(d->server->pool);
+	if (!d->server->stopping)
 		return;
-	pool_counts(d, &queued, &running);
-	if (queued == 0 && running == 0 && !d->inflight) {
+	pool_counts(d->server->pool, &queued, &running);
+	if (queued == 0 && running == 0 && !d->server->inflight) {
 		struct timeval flush = { 0, 200000 };   /* let the last answers go out */
 		fprintf(stderr, "cachepotd: all jobs done, exiting\n");
 		event_base_loopexit(d->base, &flush);
@@ -829,33 +840,38 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 
 void server_begin_shutdown(struct daemon *d)
 {
-	if (d->stopping)
+	struct server *s = d->server;
+
+	if (!s || s->stopping)
 		return;
-	d->stopping = 1;
+	s->stopping = 1;
 	fprintf(stderr, "cachepotd: shutting down: no new connections, queued jobs cancelled, "
 		"running jobs finish\n");
-	if (d->listener) {
-		evconnlistener_disable(d->listener);
-	}
-	pool_cancel_queued(d);
-	event_active(d->done_event, EV_READ, 0);
+	if (s->listener)
+		evconnlistener_disable(s->listener);
+	pool_cancel_queued(s->pool);
+	event_active(s->done_event, EV_READ, 0);
 }
 
 int server_start(struct daemon *d)
 {
 	struct evhttp_bound_socket *bound;
-	int fd;
+	struct server *s;
+	int fd, ret;
 
-	d->done_event = event_new(d->base, -1, 0, done_cb, d);
-	d->http = evhttp_new(d->base);
-	if (!d->done_event || !d->http)
+	s = d->server = calloc(1, sizeof(*s));
+	if (!s)
 		return -ENOMEM;
-	evhttp_set_max_body_size(d->http, (ev_ssize_t)d->cfg->max_upload_bytes);
-	evhttp_set_max_headers_size(d->http, 64 * 1024);
-	evhttp_set_timeout(d->http, 300);
-	evhttp_set_allowed_methods(d->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
+	s->done_event = event_new(d->base, -1, 0, done_cb, d);
+	s->http = evhttp_new(d->base);
+	if (!s->done_event || !s->http)
+		return -ENOMEM;
+	evhttp_set_max_body_size(s->http, (ev_ssize_t)d->cfg->max_upload_bytes);
+	evhttp_set_max_headers_size(s->http, 64 * 1024);
+	evhttp_set_timeout(s->http, 300);
+	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
 				   | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(d->http, handle, d);
+	evhttp_set_gencb(s->http, handle, d);
 
 	fd = inherited_socket();
 	if (fd < 0) {
@@ -863,31 +879,40 @@ int server_start(struct daemon *d)
 		if (fd < 0)
 			return fd;
 	}
-	d->listener = evconnlistener_new(d->base, NULL, NULL,
+	s->listener = evconnlistener_new(d->base, NULL, NULL,
 					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
-	if (!d->listener) {
+	if (!s->listener) {
 		close(fd);
 		return -ENOMEM;
 	}
-	bound = evhttp_bind_listener(d->http, d->listener);
+	bound = evhttp_bind_listener(s->http, s->listener);
 	if (!bound) {
-		evconnlistener_free(d->listener);
-		d->listener = NULL;
+		evconnlistener_free(s->listener);
+		s->listener = NULL;
 		return -ENOMEM;
 	}
 	fprintf(stderr, "cachepotd: listening on %s (store %s, %u workers, queue %u)\n",
 		fd == 3 ? "the socket systemd passed" : d->cfg->socket_path, d->cfg->store_dir,
 		d->cfg->jobs, d->cfg->queue_max);
+	ret = pool_start(d, d->cfg->jobs, d->cfg->queue_max, s->done_event, &s->pool);
+	if (ret < 0) {
+		fprintf(stderr, "cachepotd: starting workers: %s\n", strerror(-ret));
+		return ret;
+	}
 	return 0;
 }
 
 void server_stop(struct daemon *d)
 {
-	if (d->http)
-		evhttp_free(d->http);     /* frees the bound listener and its socket too */
-	d->http = NULL;
-	d->listener = NULL;
-	if (d->done_event)
-		event_free(d->done_event);
-	d->done_event = NULL;
+	struct server *s = d->server;
+
+	if (!s)
+		return;
+	pool_stop(s->pool);           /* the last answers go to requests evhttp still holds */
+	if (s->http)
+		evhttp_free(s->http);     /* frees the bound listener and its socket too */
+	if (s->done_event)
+		event_free(s->done_event);
+	free(s);
+	d->server = NULL;
 }

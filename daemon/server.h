@@ -19,15 +19,17 @@
 
 #include "daemon/daemon.h"
 
-/* Set up evhttp on D->base and listen on the socket of D->cfg (or on the socket systemd passed,
- * LISTEN_FDS). 0 or -errno, with a message on stderr. */
+/* Loop thread, before the loop runs: set up evhttp on D->base, listen on the socket of D->cfg
+ * (or on the socket systemd passed, LISTEN_FDS) and start D->cfg->jobs workers. Sets D->server
+ * (even on failure: free it with server_stop). 0 or -errno, with a message on stderr. */
 int server_start(struct daemon *d) __attribute__((warn_unused_result));
 
 /* Begin a clean shutdown (signal handler): stop accepting, cancel queued jobs, let running ones
  * finish and be answered, then leave the loop. */
 void server_begin_shutdown(struct daemon *d);
 
-/* Free what server_start made (after the loop ended). */
+/* After the loop ended: join the workers, answer what they finished, free D->server and the
+ * socket. A no-op when D->server is NULL. */
 void server_stop(struct daemon *d);
 
 #endif
