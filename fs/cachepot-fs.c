@@ -6,6 +6,8 @@
  *
  * libfuse3 low-level API, multithreaded loop. Why each choice:
  *
+ * - Sources. Everything is read through fs/source.h, so this file does not know where the bytes
+ *   come from; what follows of the index is the local source (fs/source_local.c).
  * - Following the daemon. The store's index is opened as a RocksDB SECONDARY instance
  *   (fs/store.h): RocksDB allows one writer process and the daemon is it. A lookup under ac/ that
  *   misses catches up with the writer (rocksdb_try_catch_up_with_primary, shared between
@@ -56,6 +58,7 @@
 #include <unistd.h>
 
 #include "fs/manifest.h"
+#include "fs/source.h"
 #include "fs/store.h"
 #include "hash/digest.h"
 
@@ -88,7 +91,7 @@ struct node {
 };
 
 struct cachepot_fs {
-	struct store *store;
+	struct source *source;
 	pthread_mutex_t lock;
 	struct node *buckets[NODE_BUCKETS];
 	int64_t started;
@@ -299,7 +302,7 @@ static int make_child(struct cachepot_fs *fs, const struct node *parent, const c
 		n = node_new(NODE_KEYDIR);
 		if (!n)
 			return ENOMEM;
-		ret = store_get_verified_manifest(fs->store, name, &n->manifest, NULL, NULL);
+		ret = source_get_manifest(fs->source, name, &n->manifest, NULL, NULL);
 		if (ret < 0) {
 			if (ret == -EBADMSG)
 				fprintf(stderr, "cachepot-fs: manifest of %s fails verification\n", name);
@@ -322,17 +325,17 @@ static int make_child(struct cachepot_fs *fs, const struct node *parent, const c
 		memcpy(n->id, id, 32);
 		memcpy(n->blob, id, 32);
 		{
-			int fd = store_open_blob(fs->store, id);
+			int fd = -1;
 			struct stat st;
-			if (fd < 0 || fstat(fd, &st) < 0) {
-				ret = fd < 0 ? -fd : EIO;
-				if (fd >= 0)
-					close(fd);
+			ret = source_open_blob(fs->source, id, SOURCE_SIZE_UNKNOWN, &fd, &n->size);
+			if (ret == 0 && fstat(fd, &st) < 0)
+				ret = -EIO;
+			if (fd >= 0)
+				close(fd);
+			if (ret < 0) {
 				node_free(n);
-				return ret == ENOENT ? ENOENT : EIO;
+				return ret == -ENOENT ? ENOENT : ret == -ENOMEM ? ENOMEM : EIO;
 			}
-			close(fd);
-			n->size = (uint64_t)st.st_size;
 			n->mtime = st.st_mtim.tv_sec;
 		}
 		n->mode = 0444;
@@ -344,11 +347,13 @@ static int make_child(struct cachepot_fs *fs, const struct node *parent, const c
 				return ENOMEM;
 			char hex[DIGEST_HEX_SIZE];
 			digest_to_hex(parent->id, hex);
-			ret = store_get_manifest(fs->store, hex, &n->text, &n->text_len);
+			struct manifest m;
+			ret = source_get_manifest(fs->source, hex, &m, &n->text, &n->text_len);
 			if (ret < 0) {
 				node_free(n);
 				return ret == -ENOMEM ? ENOMEM : EIO;
 			}
+			manifest_release(&m);
 			n->size = n->text_len;
 			n->mode = 0444;
 		} else {
@@ -464,9 +469,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_open(req, fi);
 		return;
 	}
-	int fd = store_open_blob(fs->store, n->blob);
-	if (fd < 0) {
-		fuse_reply_err(req, fd == -ENOENT ? EIO : -fd);
+	int fd = -1;
+	uint64_t size;
+	int ret = source_open_blob(fs->source, n->blob, n->size, &fd, &size);
+	if (ret < 0) {
+		fuse_reply_err(req, ret == -ENOMEM || ret == -EMFILE || ret == -ENFILE ? -ret : EIO);
 		return;
 	}
 	int err = verify_once(n, fd);
@@ -542,7 +549,7 @@ struct listing_walk {
 	struct listing *listing;
 };
 
-static int list_key(void *ctx, const char key_hex[65], const char *text, size_t len)
+static int list_key(void *ctx, const char key_hex[65])
 {
 	struct listing_walk *walk = ctx;
 	unsigned char id[32];
@@ -552,7 +559,7 @@ static int list_key(void *ctx, const char key_hex[65], const char *text, size_t 
 	                   S_IFDIR);
 }
 
-static int list_blob(void *ctx, const unsigned char sha[32], const struct store_blob_record *rec)
+static int list_blob(void *ctx, const unsigned char sha[32])
 {
 	struct listing_walk *walk = ctx;
 	char hex[DIGEST_HEX_SIZE];
@@ -587,13 +594,13 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			ret = listing_add(l, "cas", INO_CAS, S_IFDIR);
 		break;
 	case NODE_AC:
-		store_catch_up(fs->store);
-		ret = store_foreach_manifest(fs->store, list_key, &walk);
+		source_catch_up(fs->source);
+		ret = source_foreach_key(fs->source, list_key, &walk);
 		break;
 	case NODE_CAS:
-		/* Blobs the index knows (a blob in cas/ without a record is still found by lookup). */
-		store_catch_up(fs->store);
-		ret = store_foreach_blob_record(fs->store, list_blob, &walk);
+		/* What the source lists (a blob it does not list is still found by lookup). */
+		source_catch_up(fs->source);
+		ret = source_foreach_blob(fs->source, list_blob, &walk);
 		break;
 	case NODE_KEYDIR:
 		ret = listing_add(l, MANIFEST_NAME, ino_for_listing(fs, NODE_MANIFEST, n->id, NULL),
@@ -650,7 +657,7 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	struct cachepot_fs *fs = fs_of(req);
 	struct statvfs sv;
-	int ret = store_statvfs(fs->store, &sv);
+	int ret = source_statvfs(fs->source, &sv);
 	if (ret < 0) {
 		fuse_reply_err(req, -ret);
 		return;
@@ -880,7 +887,7 @@ int main(int argc, char **argv)
 		goto out;
 	pthread_mutex_init(&fs->lock, NULL);
 	fs->started = time(NULL);
-	int err = store_open(cmd.source, STORE_READ_ONLY, &fs->store);
+	int err = source_local_open(cmd.source, &fs->source);
 	if (err < 0) {
 		fprintf(stderr, "cachepot-fs: cannot open store %s: %s\n", cmd.source, strerror(-err));
 		goto out;
@@ -938,7 +945,7 @@ out:
 	}
 	if (fs) {
 		free_nodes(fs);
-		store_close(fs->store);
+		source_close(fs->source);
 		pthread_mutex_destroy(&fs->lock);
 		free(fs);
 	}

@@ -1,0 +1,84 @@
+/* A source: what cachepot-fs reads the store through. One interface; implementations:
+ *
+ *   source_local   a store directory on this machine (fs/store.h), followed as a RocksDB
+ *                  secondary instance (fs/source_local.c);
+ *
+ * The mount never learns which one it has. Every manifest it gets has been verified (signature
+ * against the source's trusted key or keys, and its key is the one asked for); every blob fd it
+ * gets is of a regular file whose bytes the mount still hashes on first open, as it always has.
+ *
+ * Errors, the same for both: -ENOENT the key or blob is not published (a miss is never
+ * remembered, so something published a moment later is found at the next call); -EBADMSG it is
+ * published but fails verification (forged, damaged, for another key, wrong size); -EIO the
+ * source could not be read (an unreachable origin, within a bounded time); other -errno.
+ *
+ * All functions are safe to call concurrently from several threads on one struct source.
+ */
+#ifndef CACHEPOT_FS_SOURCE_H
+#define CACHEPOT_FS_SOURCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/statvfs.h>
+
+#include "fs/manifest.h"
+
+#define SOURCE_SIZE_UNKNOWN UINT64_MAX
+
+struct source;
+
+/* The operations of one implementation; callers use the source_* functions below. */
+struct source_ops {
+	int (*get_manifest)(struct source *src, const char key_hex[65], struct manifest *m,
+	                    char **text, size_t *len);
+	int (*open_blob)(struct source *src, const unsigned char sha256[32], uint64_t expect_size,
+	                 int *fd, uint64_t *size);
+	int (*foreach_key)(struct source *src, int (*fn)(void *ctx, const char key_hex[65]),
+	                   void *ctx);
+	int (*foreach_blob)(struct source *src, int (*fn)(void *ctx, const unsigned char sha256[32]),
+	                    void *ctx);
+	int (*catch_up)(struct source *src);
+	int (*statvfs)(struct source *src, struct statvfs *out);
+	void (*close)(struct source *src);
+};
+
+/* Every implementation's state starts with this. */
+struct source {
+	const struct source_ops *ops;
+};
+
+/* The verified manifest of KEY_HEX: M filled (caller releases); TEXT/LEN may be NULL, else the
+ * signed text (malloc'd, NUL-terminated, caller frees) and its length. */
+int source_get_manifest(struct source *src, const char key_hex[65], struct manifest *m,
+                        char **text, size_t *len) __attribute__((warn_unused_result));
+
+/* Open blob SHA256 for reading: *FD (O_RDONLY|O_CLOEXEC, owned by the caller) and its *SIZE.
+ * EXPECT_SIZE is the size a manifest gives, or SOURCE_SIZE_UNKNOWN (a cas/ lookup); a remote
+ * source refuses a download of another size (-EBADMSG), the local one leaves the check to the
+ * caller's hash on first open. */
+int source_open_blob(struct source *src, const unsigned char sha256[32], uint64_t expect_size,
+                     int *fd, uint64_t *size) __attribute__((warn_unused_result));
+
+/* Call FN for every key the source can list (readdir of ac/): the local store lists every
+ * published key, a remote source only the keys in its local cache. A non-zero return of FN
+ * stops the walk and is returned. */
+int source_foreach_key(struct source *src, int (*fn)(void *ctx, const char key_hex[65]),
+                       void *ctx);
+/* As source_foreach_key for blobs (readdir of cas/). */
+int source_foreach_blob(struct source *src, int (*fn)(void *ctx, const unsigned char sha256[32]),
+                        void *ctx);
+
+/* Bring what the source lists up to date (the local store catches up with its writer); 0 when
+ * there is nothing to do. */
+int source_catch_up(struct source *src);
+
+/* statvfs(3) of where the source keeps its bytes (the store, or the remote source's cache). */
+int source_statvfs(struct source *src, struct statvfs *out);
+
+/* Close SRC and free it; NULL is fine. */
+void source_close(struct source *src);
+
+/* The local store at DIR, opened as a reader (STORE_READ_ONLY). Errors as store_open. */
+int source_local_open(const char *dir, struct source **out) __attribute__((warn_unused_result));
+
+#endif
