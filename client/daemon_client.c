@@ -1,4 +1,4 @@
-/* The wrapper's side of the daemon's HTTP API; see daemon_client.h and the API list in
+/* The submitting side of the daemon's HTTP API; see daemon_client.h and the API list in
  * daemon/server.c. */
 #include "config.h"
 
@@ -45,39 +45,69 @@ static size_t answer_write(char *ptr, size_t size, size_t nmemb, void *userdata)
 	return n;
 }
 
+/* One conversation with the daemon: where it is, and where a failure is explained. */
 struct request {
-	const struct client_config *config;
+	const struct daemon_endpoint *daemon;
 	char *err;
 	size_t errlen;
 };
 
-__attribute__((format(printf, 2, 3)))
-static void set_err(struct request *r, const char *fmt, ...)
+__attribute__((format(printf, 3, 4)))
+static int fail(struct request *r, int ret, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(r->err, r->errlen, fmt, ap);
 	va_end(ap);
+	return ret;
+}
+
+static int curl_errno(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	default:
+		return -EIO;
+	}
+}
+
+/* Point C at PATH on the daemon. The one place that knows the transport: today the Unix
+ * socket, with a placeholder host in the URL. Another endpoint (TCP, TLS with a client
+ * certificate) sets its base URL and certificates here, and nothing else changes. */
+static int endpoint_setopt(struct request *r, CURL *c, const char *path)
+{
+	char url[256];
+	if (snprintf(url, sizeof(url), "http://cachepotd%s", path) >= (int)sizeof(url))
+		return fail(r, -ENAMETOOLONG, "%s: too long", path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->daemon->socket);
+	return 0;
 }
 
 /* One request. BODY (LEN bytes) for POST, or UPLOAD (an open file of UPLOAD_SIZE bytes) for
- * PUT, or neither for GET. Returns the HTTP status, or -1 with the error set. */
-static long http(struct request *r, const char *method, const char *path, const char *body, size_t len,
-		 FILE *upload, curl_off_t upload_size, long timeout, struct answer *answer)
+ * PUT, or neither for GET. Returns 0 with the HTTP status in *STATUS, or -errno with the error
+ * set when no answer came. */
+static int http(struct request *r, const char *method, const char *path, const char *body, size_t len,
+		FILE *upload, curl_off_t upload_size, long timeout, long *status, struct answer *answer)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *headers = NULL;
-	char url[256];
-	long code = -1;
 	CURLcode rc;
+	int ret;
 
-	if (!c) {
-		set_err(r, "curl_easy_init failed");
-		return -1;
+	*status = 0;
+	if (!c)
+		return fail(r, -ENOMEM, "curl_easy_init failed");
+	ret = endpoint_setopt(r, c, path);
+	if (ret < 0) {
+		curl_easy_cleanup(c);
+		return ret;
 	}
-	snprintf(url, sizeof(url), "http://cachepotd%s", path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->config->socket);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -99,12 +129,12 @@ static long http(struct request *r, const char *method, const char *path, const 
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK)
-		set_err(r, "%s %s: %s", method, path, curl_easy_strerror(rc));
+		ret = fail(r, curl_errno(rc), "%s %s: %s", method, path, curl_easy_strerror(rc));
 	else
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(headers);
 	curl_easy_cleanup(c);
-	return code;
+	return ret;
 }
 
 static void answer_reset(struct answer *a)
@@ -131,98 +161,105 @@ static int upload_file(struct request *r, const char *path, const char *url_path
 	struct stat st;
 	char msg[200];
 	long code;
+	int ret;
 	FILE *f = fopen(path, "rbe");
 
-	if (!f) {
-		set_err(r, "%s: %s", path, strerror(errno));
-		return -1;
-	}
+	if (!f)
+		return fail(r, -errno, "%s: %s", path, strerror(errno));
 	if (fstat(fileno(f), &st) < 0) {
-		set_err(r, "%s: %s", path, strerror(errno));
+		ret = fail(r, -errno, "%s: %s", path, strerror(errno));
 		fclose(f);
-		return -1;
+		return ret;
 	}
-	code = http(r, "PUT", url_path, NULL, 0, f, (curl_off_t)st.st_size, timeout, &a);
+	ret = http(r, "PUT", url_path, NULL, 0, f, (curl_off_t)st.st_size, timeout, &code, &a);
 	fclose(f);
-	if (code >= 0 && code != 200 && code != 201 && code != 204)
-		set_err(r, "PUT %.40s...: %ld %s", url_path, code, answer_error(&a, msg, sizeof(msg)));
+	if (ret == 0 && code != 200 && code != 201 && code != 204)
+		ret = fail(r, -EPROTO, "PUT %.40s...: %ld %s", url_path, code, answer_error(&a, msg, sizeof(msg)));
 	answer_reset(&a);
-	return (code == 200 || code == 201 || code == 204) ? 0 : -1;
+	return ret;
 }
 
 /* Upload every input blob the daemon lacks. */
-static int upload_missing(struct request *r, const struct invocation *inv, const json_t *missing)
+static int upload_missing(struct request *r, const struct daemon_submission *sub, const json_t *missing)
 {
+	const struct job *job = sub->job;
 	size_t i;
 	json_t *v;
 	json_array_foreach(missing, i, v) {
 		const char *hex = json_string_value(v);
 		size_t k;
 		char path[128];
-		if (!hex || !digest_hex_valid(hex)) {
-			set_err(r, "the daemon named a bad blob");
-			return -1;
-		}
-		for (k = 0; k < inv->job.n_inputs; k++) {
+		int ret;
+		if (!hex || !digest_hex_valid(hex))
+			return fail(r, -EPROTO, "the daemon named a bad blob");
+		for (k = 0; k < job->n_inputs; k++) {
 			char h[DIGEST_HEX_SIZE];
-			digest_to_hex(inv->job.inputs[k].sha256, h);
+			digest_to_hex(job->inputs[k].sha256, h);
 			if (strcmp(h, hex) == 0)
 				break;
 		}
-		if (k == inv->job.n_inputs) {
-			set_err(r, "the daemon asked for a blob this job does not have");
-			return -1;
-		}
+		if (k == job->n_inputs)
+			return fail(r, -EPROTO, "the daemon asked for a blob this job does not have");
 		snprintf(path, sizeof(path), "/v1/blobs/%s", hex);
-		if (upload_file(r, inv->input_local[k], path, 600) < 0)
-			return -1;
+		ret = upload_file(r, sub->input_local[k], path, 600);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }
 
-/* Upload the toolchain unless the daemon has it. One wrapper per machine does it at a time;
- * the others wait on the lock, then find it present. */
-static int ensure_toolchain(struct request *r, const struct invocation *inv)
+/* Whether the daemon has the toolchain at PATH: 1, 0 (it answered 404), or -errno. */
+static int toolchain_present(struct request *r, const char *path)
 {
 	struct answer a = { 0 };
-	char path[128], lock_path[PATH_MAX], tmp[PATH_MAX];
 	long code;
-	int lock = -1, fd = -1, ret = -1;
-
-	snprintf(path, sizeof(path), "/v1/toolchains/%s", inv->toolchain.id);
-	code = http(r, "GET", path, NULL, 0, NULL, 0, 30, &a);
+	int ret = http(r, "GET", path, NULL, 0, NULL, 0, 30, &code, &a);
 	answer_reset(&a);
+	if (ret < 0)
+		return ret;
 	if (code == 200 || code == 204)
+		return 1;
+	if (code == 404)
 		return 0;
-	if (code != 404) {
-		if (code >= 0)
-			set_err(r, "GET %s: %ld", path, code);
-		return -1;
-	}
-	if (path_mkdir_parents(r->config->cache_dir, 0755) < 0) {
-		set_err(r, "cannot create %s", r->config->cache_dir);
-		return -1;
-	}
-	snprintf(lock_path, sizeof(lock_path), "%s/toolchain-upload.lock", r->config->cache_dir);
+	return fail(r, -EPROTO, "GET %s: %ld", path, code);
+}
+
+/* Upload the toolchain unless the daemon has it. One wrapper per machine does it at a time;
+ * the others wait on the lock, then find it present. */
+static int ensure_toolchain(struct request *r, const struct daemon_submission *sub)
+{
+	const struct toolchain *tc = sub->toolchain;
+	char path[128], lock_path[PATH_MAX], tmp[PATH_MAX];
+	int lock = -1, fd = -1, ret;
+
+	snprintf(path, sizeof(path), "/v1/toolchains/%s", tc->id);
+	ret = toolchain_present(r, path);
+	if (ret != 0)
+		return ret < 0 ? ret : 0;
+	ret = path_mkdir_parents(sub->cache_dir, 0755);
+	if (ret < 0)
+		return fail(r, ret, "cannot create %s", sub->cache_dir);
+	snprintf(lock_path, sizeof(lock_path), "%s/toolchain-upload.lock", sub->cache_dir);
 	lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
-		set_err(r, "%s: %s", lock_path, strerror(errno));
+		ret = fail(r, -errno, "%s: %s", lock_path, strerror(errno));
 		goto out;
 	}
-	code = http(r, "GET", path, NULL, 0, NULL, 0, 30, &a);
-	answer_reset(&a);
-	if (code == 200 || code == 204) {
+	/* Another wrapper may have sent it while this one waited for the lock; an error here is
+	 * not final either, the upload below tells. */
+	if (toolchain_present(r, path) == 1) {
 		ret = 0;
 		goto out;
 	}
-	snprintf(tmp, sizeof(tmp), "%s/toolchain-%s.tar.XXXXXX", r->config->cache_dir, inv->toolchain.id);
+	snprintf(tmp, sizeof(tmp), "%s/toolchain-%s.tar.XXXXXX", sub->cache_dir, tc->id);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		set_err(r, "%s: %s", tmp, strerror(errno));
+		ret = fail(r, -errno, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (toolchain_write_archive(&inv->toolchain, fd) < 0) {
-		set_err(r, "cannot archive the toolchain");
+	ret = toolchain_write_archive(tc, fd);
+	if (ret < 0) {
+		ret = fail(r, ret, "cannot archive the toolchain");
 		unlink(tmp);
 		goto out;
 	}
@@ -236,86 +273,108 @@ out:
 	return ret;
 }
 
-enum submit_result daemon_submit(const struct client_config *config, const struct invocation *inv,
-				 char *err, size_t errlen)
+/* Ask which of the job's input blobs the daemon lacks and upload them. */
+static int send_missing_blobs(struct request *r, const struct daemon_submission *sub)
 {
-	struct request r = { .config = config, .err = err, .errlen = errlen };
 	struct answer a = { 0 };
-	json_t *req = NULL, *hashes = NULL, *ans = NULL;
-	enum submit_result result = SUBMIT_ERROR;
-	char key_hex[DIGEST_HEX_SIZE], msg[300];
+	json_t *hashes = json_array(), *question = NULL, *ans = NULL;
+	char msg[300];
 	char *text = NULL;
 	long code;
+	int ret;
 
-	err[0] = '\0';
-	digest_to_hex(inv->key, key_hex);
-	hashes = json_array();
-	for (size_t i = 0; hashes && i < inv->job.n_inputs; i++) {
+	for (size_t i = 0; hashes && i < sub->job->n_inputs; i++) {
 		char h[DIGEST_HEX_SIZE];
-		digest_to_hex(inv->job.inputs[i].sha256, h);
+		digest_to_hex(sub->job->inputs[i].sha256, h);
 		json_array_append_new(hashes, json_string(h));
 	}
-	req = json_pack("{s:O}", "blobs", hashes);
-	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	question = hashes ? json_pack("{s:O}", "blobs", hashes) : NULL;
+	text = question ? json_dumps(question, JSON_COMPACT) : NULL;
 	if (!text) {
-		set_err(&r, "out of memory");
+		ret = fail(r, -ENOMEM, "out of memory");
 		goto out;
 	}
-	code = http(&r, "POST", "/v1/blobs/missing", text, strlen(text), NULL, 0, 60, &a);
+	ret = http(r, "POST", "/v1/blobs/missing", text, strlen(text), NULL, 0, 60, &code, &a);
+	if (ret < 0)
+		goto out;
 	if (code != 200) {
-		if (code >= 0)
-			set_err(&r, "POST /v1/blobs/missing: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
+		ret = fail(r, -EPROTO, "POST /v1/blobs/missing: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
 		goto out;
 	}
 	ans = json_loads(a.data, 0, NULL);
 	if (!json_is_array(json_object_get(ans, "missing"))) {
-		set_err(&r, "POST /v1/blobs/missing: an answer without \"missing\"");
+		ret = fail(r, -EPROTO, "POST /v1/blobs/missing: an answer without \"missing\"");
 		goto out;
 	}
-	if (upload_missing(&r, inv, json_object_get(ans, "missing")) < 0 || ensure_toolchain(&r, inv) < 0)
+	ret = upload_missing(r, sub, json_object_get(ans, "missing"));
+out:
+	answer_reset(&a);
+	json_decref(hashes);
+	json_decref(question);
+	json_decref(ans);
+	free(text);
+	return ret;
+}
+
+int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_submission *submission,
+		  long *job_status, char *err, size_t errlen)
+{
+	struct request r = { .daemon = daemon, .err = err, .errlen = errlen };
+	struct answer a = { 0 };
+	json_t *job = NULL, *ans = NULL;
+	char key_hex[DIGEST_HEX_SIZE], msg[300];
+	char *text = NULL;
+	long code;
+	int ret;
+
+	err[0] = '\0';
+	*job_status = 0;
+	ret = send_missing_blobs(&r, submission);
+	if (ret == 0)
+		ret = ensure_toolchain(&r, submission);
+	if (ret < 0)
 		goto out;
 
-	json_decref(req);
-	free(text);
-	req = job_to_json(&inv->job);
-	if (req)
-		json_object_set_new(req, "expected_key", json_string(key_hex));
-	text = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	digest_to_hex(submission->key, key_hex);
+	job = job_to_json(submission->job);
+	if (job)
+		json_object_set_new(job, "expected_key", json_string(key_hex));
+	text = job ? json_dumps(job, JSON_COMPACT) : NULL;
 	if (!text) {
-		set_err(&r, "out of memory");
+		ret = fail(&r, -ENOMEM, "out of memory");
 		goto out;
 	}
 	/* A blob can vanish between the question and the job only if the store is collected;
 	 * one retry covers it. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		answer_reset(&a);
-		code = http(&r, "POST", "/v1/jobs", text, strlen(text), NULL, 0, (long)config->timeout, &a);
-		if (code == 200) {
-			result = SUBMIT_OK;
+		ret = http(&r, "POST", "/v1/jobs", text, strlen(text), NULL, 0, (long)submission->timeout, &code, &a);
+		if (ret < 0)
 			break;
-		}
+		*job_status = code;
+		if (code == 200)
+			break;
 		if (code == 422) {
-			result = SUBMIT_COMPILE_FAILED;
-			set_err(&r, "the sandboxed compile failed: %s", answer_error(&a, msg, sizeof(msg)));
+			ret = fail(&r, -EPROTO, "the sandboxed compile failed: %s", answer_error(&a, msg, sizeof(msg)));
 			break;
 		}
 		if (code == 424 && attempt == 0) {
 			json_decref(ans);
 			ans = json_loads(a.data, 0, NULL);
-			if (upload_missing(&r, inv, json_object_get(ans, "missing")) == 0
-			    && ensure_toolchain(&r, inv) == 0)
+			ret = upload_missing(&r, submission, json_object_get(ans, "missing"));
+			if (ret == 0)
+				ret = ensure_toolchain(&r, submission);
+			if (ret == 0)
 				continue;
 			break;
 		}
-		if (code >= 0)
-			set_err(&r, "POST /v1/jobs: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
+		ret = fail(&r, -EPROTO, "POST /v1/jobs: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
 		break;
 	}
 out:
 	answer_reset(&a);
-	json_decref(hashes);
-	json_decref(req);
+	json_decref(job);
 	json_decref(ans);
 	free(text);
-	return result;
+	return ret;
 }

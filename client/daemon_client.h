@@ -1,22 +1,39 @@
-/* The wrapper's side of the daemon's HTTP API (libcurl over the Unix socket). */
+/* The submitting side of cachepotd's HTTP API (libcurl; today over the daemon's Unix socket).
+ *
+ * Every function returns 0 or -errno and, on error, leaves one line saying why in the caller's
+ * ERR buffer. Where the daemon's HTTP answer decides what the caller does next (the job's
+ * answer), it is returned apart from the error, in *JOB_STATUS.
+ */
 #ifndef CACHEPOT_CLIENT_DAEMON_CLIENT_H
 #define CACHEPOT_CLIENT_DAEMON_CLIENT_H
 
-#include "client/settings.h"
-#include "hash/invocation.h"
+#include <stddef.h>
 
-/* How a submission ended. */
-enum submit_result {
-	SUBMIT_OK = 0,          /* published (or already was): the outputs are in the store */
-	SUBMIT_COMPILE_FAILED,  /* rustc failed in the sandbox (422): not published */
-	SUBMIT_ERROR,           /* anything else: no daemon, refused, timed out... */
+#include "hash/job.h"
+#include "hash/toolchain.h"
+
+/* How to reach cachepotd. Nothing owned. */
+struct daemon_endpoint {
+	const char *socket;  /* the Unix socket it listens on */
 };
 
-/* Submit INV's job to the daemon at CONFIG->socket: ask which input blobs it lacks and upload
- * them, upload the toolchain when it lacks it (once per machine at a time: a lock in the cache
- * directory), then submit the job with its expected key and wait for the answer.
- * On SUBMIT_ERROR, ERR holds one line saying why. */
-enum submit_result daemon_submit(const struct client_config *config, const struct invocation *inv,
-				 char *err, size_t errlen);
+/* What daemon_submit reads, and nothing else. Nothing owned. */
+struct daemon_submission {
+	const struct job *job;              /* the job, as the wrapper built it */
+	const unsigned char *key;           /* DIGEST_SIZE bytes: the key the wrapper expects */
+	char *const *input_local;           /* the local file of each input, parallel to job->inputs */
+	const struct toolchain *toolchain;  /* its id; its files, archived when the daemon lacks it */
+	const char *cache_dir;              /* holds the upload lock and the archive being sent */
+	unsigned timeout;                   /* seconds to wait for the job's answer */
+};
+
+/* Submit SUBMISSION's job to DAEMON: ask which input blobs it lacks and upload them, upload
+ * the toolchain when it lacks it (once per machine at a time: a lock in the cache directory),
+ * then submit the job with its expected key and wait for the answer.
+ * Returns 0 when the job is published (or already was). Otherwise -errno with ERR set, and
+ * *JOB_STATUS is the HTTP status the daemon gave the job (422: the sandboxed compile failed),
+ * or 0 when it never answered the job. */
+int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_submission *submission,
+		  long *job_status, char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

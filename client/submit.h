@@ -15,7 +15,15 @@
 
 #include <stddef.h>
 
-#include "client/daemon_client.h"
+#include "client/settings.h"
+#include "hash/invocation.h"
+
+/* How a submission ended, as the helper's exit status tells. */
+enum submit_result {
+	SUBMIT_OK = 0,          /* published (or already was): the outputs are in the store */
+	SUBMIT_COMPILE_FAILED,  /* rustc failed in the sandbox (422): not published */
+	SUBMIT_ERROR,           /* anything else: no daemon, refused, timed out... */
+};
 
 #define SUBMIT_EXIT_COMPILE_FAILED 3
 /* The largest submission document the helper reads. */

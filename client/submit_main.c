@@ -14,10 +14,33 @@
 #include "client/daemon_client.h"
 #include "client/submit.h"
 
-/* Rebuild the parts of an invocation daemon_submit reads: the job and its key, each input's
- * local path (in the job's order), the toolchain's id and files. */
-static int load_submission(json_t *doc, struct client_config *config, struct invocation *inv, char *err,
-			   size_t errlen)
+/* The submission document, read: what daemon_submit is given. Owns everything it holds. */
+struct submission {
+	char *socket;
+	char *cache_dir;
+	unsigned timeout;
+	unsigned char key[DIGEST_SIZE];
+	struct job job;
+	char **input_local;         /* parallel to job.inputs, NULL-terminated */
+	struct toolchain toolchain; /* id and files only */
+};
+
+static void submission_release(struct submission *sub)
+{
+	free(sub->socket);
+	free(sub->cache_dir);
+	/* NULL-terminated: calloc'd one longer than the inputs, filled in order. */
+	for (char **local = sub->input_local; local && *local; local++)
+		free(*local);
+	free(sub->input_local);
+	toolchain_release(&sub->toolchain);
+	job_release(&sub->job);
+	memset(sub, 0, sizeof(*sub));
+}
+
+/* Read DOC into SUB: the job and its key, each input's local path (in the job's order), the
+ * toolchain's id and files, and where the daemon and the cache directory are. */
+static int submission_load(json_t *doc, struct submission *sub, char *err, size_t errlen)
 {
 	json_t *locals = json_object_get(doc, "input_local");
 	json_t *tc = json_object_get(doc, "toolchain");
@@ -33,28 +56,28 @@ static int load_submission(json_t *doc, struct client_config *config, struct inv
 		snprintf(err, errlen, "a malformed submission");
 		return -EINVAL;
 	}
-	config->socket = strdup(socket);
-	config->cache_dir = strdup(cache_dir);
-	config->timeout = (unsigned)json_integer_value(json_object_get(doc, "timeout"));
-	if (config->timeout == 0)
-		config->timeout = 900;
-	if (digest_from_hex(key, inv->key) < 0 || job_from_json(json_object_get(doc, "job"), &inv->job, err, errlen) < 0)
+	sub->socket = strdup(socket);
+	sub->cache_dir = strdup(cache_dir);
+	sub->timeout = (unsigned)json_integer_value(json_object_get(doc, "timeout"));
+	if (sub->timeout == 0)
+		sub->timeout = 900;
+	if (digest_from_hex(key, sub->key) < 0 || job_from_json(json_object_get(doc, "job"), &sub->job, err, errlen) < 0)
 		return -EINVAL;
-	inv->input_local = calloc(inv->job.n_inputs + 1, sizeof(*inv->input_local));
-	if (!inv->input_local || !config->socket || !config->cache_dir)
+	sub->input_local = calloc(sub->job.n_inputs + 1, sizeof(*sub->input_local));
+	if (!sub->input_local || !sub->socket || !sub->cache_dir)
 		return -ENOMEM;
-	for (i = 0; i < inv->job.n_inputs; i++) {
-		const char *local = json_string_value(json_object_get(locals, inv->job.inputs[i].path));
+	for (i = 0; i < sub->job.n_inputs; i++) {
+		const char *local = json_string_value(json_object_get(locals, sub->job.inputs[i].path));
 		if (!local) {
-			snprintf(err, errlen, "no local path for %s", inv->job.inputs[i].path);
+			snprintf(err, errlen, "no local path for %s", sub->job.inputs[i].path);
 			return -EINVAL;
 		}
-		inv->input_local[i] = strdup(local);
-		if (!inv->input_local[i])
+		sub->input_local[i] = strdup(local);
+		if (!sub->input_local[i])
 			return -ENOMEM;
 	}
-	memcpy(inv->toolchain.id, id, DIGEST_HEX_SIZE);
-	if (toolchain_files_from_json(files, &inv->toolchain) < 0) {
+	memcpy(sub->toolchain.id, id, DIGEST_HEX_SIZE);
+	if (toolchain_files_from_json(files, &sub->toolchain) < 0) {
 		snprintf(err, errlen, "a malformed toolchain file list");
 		return -EINVAL;
 	}
@@ -63,41 +86,44 @@ static int load_submission(json_t *doc, struct client_config *config, struct inv
 
 int main(void)
 {
-	struct client_config config;
-	struct invocation inv;
+	struct submission sub;
 	json_error_t jerr;
 	json_t *doc;
 	char err[512] = "";
+	long job_status;
 	int status = 1;
 
-	memset(&config, 0, sizeof(config));
-	memset(&inv, 0, sizeof(inv));
+	memset(&sub, 0, sizeof(sub));
 	doc = json_loadf(stdin, JSON_REJECT_DUPLICATES, &jerr);
 	if (!doc) {
 		fprintf(stderr, "cachepot-submit: reading the submission: %s\n", jerr.text);
 		return 1;
 	}
-	if (load_submission(doc, &config, &inv, err, sizeof(err)) < 0) {
+	if (submission_load(doc, &sub, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cachepot-submit: %s\n", err[0] ? err : "out of memory");
 		goto out;
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	switch (daemon_submit(&config, &inv, err, sizeof(err))) {
-	case SUBMIT_OK:
-		status = 0;
-		break;
-	case SUBMIT_COMPILE_FAILED:
-		fprintf(stderr, "%s\n", err);
-		status = SUBMIT_EXIT_COMPILE_FAILED;
-		break;
-	default:
-		fprintf(stderr, "%s\n", err);
-		break;
+	{
+		const struct daemon_endpoint daemon = { .socket = sub.socket };
+		const struct daemon_submission submission = {
+			.job = &sub.job,
+			.key = sub.key,
+			.input_local = sub.input_local,
+			.toolchain = &sub.toolchain,
+			.cache_dir = sub.cache_dir,
+			.timeout = sub.timeout,
+		};
+		if (daemon_submit(&daemon, &submission, &job_status, err, sizeof(err)) == 0) {
+			status = 0;
+		} else {
+			fprintf(stderr, "%s\n", err);
+			status = job_status == 422 ? SUBMIT_EXIT_COMPILE_FAILED : 1;
+		}
 	}
 	curl_global_cleanup();
 out:
 	json_decref(doc);
-	invocation_release(&inv);
-	client_config_release(&config);
+	submission_release(&sub);
 	return status;
 }
