@@ -4,7 +4,8 @@
  *   socket     CACHEPOT_SOCKET     the daemon's socket      (/run/cachepot/cachepotd.sock)
  *   disable    CACHEPOT_DISABLE    1: run rustc directly, touch nothing           (0)
  *   log        CACHEPOT_LOG        a file to append one line per invocation to    (none)
- *   cache_dir  CACHEPOT_CACHE_DIR  toolchain ids and statistics  ($XDG_CACHE_HOME/cachepot)
+ *   cache_dir  CACHEPOT_CACHE_DIR  toolchain ids, direct-mode input lists, statistics,
+ *                                  the toolchain upload lock  ($XDG_CACHE_HOME/cachepot)
  *   timeout    CACHEPOT_TIMEOUT    seconds to wait for the daemon on a miss       (900)
  *   direct     CACHEPOT_DIRECT     0: run the dep-info pass on every invocation   (1)
  */

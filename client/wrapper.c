@@ -3,9 +3,9 @@
  * Not cacheable: exec rustc at once. Cacheable: build the job and its key (hash/invocation.h),
  * look up <mount>/ac/<key>; on a hit write the outputs where rustc would have, with canonical
  * paths in .d files mapped back to local ones and fresh mtimes, replay stdout and stderr the
- * same way, and exit with the recorded status. On a miss hand the job to cachepotd, then serve
- * the result the same way. Anything failing on the cache path runs rustc locally after one
- * warning line: the cache never breaks a build.
+ * same way, and exit with the recorded status. On a miss hand the job to cachepotd through
+ * cachepot-submit (client/submit.h), then serve the result the same way. Anything failing on
+ * the cache path runs rustc locally after one warning line: the cache never breaks a build.
  */
 #include "config.h"
 
