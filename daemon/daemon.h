@@ -17,6 +17,7 @@
 struct event_base;
 struct server;
 struct store;
+struct store_trees;
 
 /* Counters for /metrics. Updated with __atomic builtins from any thread. */
 struct daemon_metrics {
@@ -53,8 +54,7 @@ struct daemon_metrics {
 struct daemon {
 	struct daemon_config *cfg;
 	struct store *store;
-	int jobs_fd;                  /* store/jobs, owned */
-	int toolchains_fd;            /* store/toolchains, owned */
+	struct store_trees *trees;    /* toolchains/ and jobs/ of STORE, owned */
 	char hostname[256];           /* the "worker" of every manifest */
 	time_t started;
 	struct event_base *base;      /* the loop thread's */

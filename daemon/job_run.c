@@ -16,7 +16,7 @@
 #include "base/io.h"
 #include "base/path.h"
 #include "daemon/daemon.h"
-#include "daemon/tree.h"
+#include "fs/tree.h"
 #include "fs/manifest.h"
 #include "fs/store.h"
 #include "hash/digest.h"
@@ -101,10 +101,6 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 	const size_t prefix = strlen(ROOT_INPUTS "/");
 	uint64_t total = 0;
 
-	if (mkdirat(rootfd, "out", 0755) < 0) {
-		*body = json_error("creating the output mount point: %s", strerror(errno));
-		return 500;
-	}
 	for (size_t i = 0; i < job->n_inputs; i++) {
 		struct job_input *in = &job->inputs[i];
 		char hex[DIGEST_HEX_SIZE], proc[64];
@@ -258,20 +254,6 @@ out:
 	return status;
 }
 
-/* asprintf that leaves NULL on failure. */
-static char *path_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static char *path_printf(const char *fmt, ...)
-{
-	va_list ap;
-	char *s;
-	int n;
-
-	va_start(ap, fmt);
-	n = vasprintf(&s, fmt, ap);
-	va_end(ap);
-	return n < 0 ? NULL : s;
-}
-
 static char **build_envp(const struct job *job)
 {
 	char **envp = calloc(job->n_env + 1, sizeof(*envp));
@@ -303,46 +285,33 @@ static json_t *failure_body(const struct sandbox_result *r)
 void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int *status,
 		 json_t **body)
 {
-	char name[64], *input_dir = NULL, *output_dir = NULL, *toolchain_dir = NULL;
+	struct store_job_scratch scratch;
+	char *toolchain_dir = NULL;
 	char **argv = NULL, **envp = NULL;
 	unsigned char key[DIGEST_SIZE];
 	char rekey[DIGEST_HEX_SIZE];
 	struct sandbox_result result = { 0 };
 	struct sandbox_spec spec = { 0 };
 	struct manifest m;
-	int jobfd = -1, rootfd = -1, outfd = -1, made = 0, ran = 0, ret;
+	int outfd = -1, ran = 0, ret;
 	uint64_t seq = __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED);
 
 	manifest_init(&m);
 	*status = 500;
 	*body = NULL;
 
-	snprintf(name, sizeof(name), "j%ld-%llu", (long)getpid(), (unsigned long long)seq);
-	/* World-traversable like cas/ (whose blobs these are): the sandbox resolves the trees from
-	 * inside its user namespace, where the daemon's DAC override does not reach. */
-	if (mkdirat(d->jobs_fd, name, 0755) < 0) {
-		*body = json_error("creating the job directory: %s", strerror(errno));
-		goto out;
-	}
-	made = 1;
-	jobfd = openat(d->jobs_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (jobfd < 0 || mkdirat(jobfd, "root", 0755) < 0 || mkdirat(jobfd, "out", 0755) < 0)
-		ret = -errno;
-	else
-		ret = path_walk(jobfd, "root/cachepot", 1, &rootfd, NULL);
+	ret = store_job_scratch_create(d->trees, seq, &scratch);
 	if (ret < 0) {
 		*body = json_error("creating the job directory: %s", strerror(-ret));
 		goto out;
 	}
-	input_dir = path_printf("%s/jobs/%s/root/cachepot", d->cfg->store_dir, name);
-	output_dir = path_printf("%s/jobs/%s/out", d->cfg->store_dir, name);
-	toolchain_dir = path_printf("%s/toolchains/%s", d->cfg->store_dir, job->toolchain);
-	if (!input_dir || !output_dir || !toolchain_dir) {
+	toolchain_dir = store_toolchain_path(d->trees, job->toolchain);
+	if (!toolchain_dir) {
 		*body = json_error("out of memory");
 		goto out;
 	}
 
-	ret = materialise(d, job, rootfd, body);
+	ret = materialise(d, job, scratch.input_fd, body);
 	if (ret) {
 		*status = ret;
 		goto out;
@@ -375,8 +344,8 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 	for (size_t i = 0; i < job->argc; i++)
 		argv[i] = job->argv[i];
 	spec.toolchain_dir = toolchain_dir;
-	spec.input_dir = input_dir;
-	spec.output_host_dir = output_dir;
+	spec.input_dir = scratch.input_path;
+	spec.output_host_dir = scratch.output_path;
 	spec.output_dest = ROOT_OUT;
 	spec.cwd = job->cwd;
 	spec.argv = argv;
@@ -404,9 +373,9 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 		goto out;
 	}
 
-	outfd = openat(jobfd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	outfd = store_job_scratch_open_output(&scratch);
 	if (outfd < 0) {
-		*body = json_error("opening the outputs: %s", strerror(errno));
+		*body = json_error("opening the outputs: %s", strerror(-outfd));
 		goto out;
 	}
 	ret = collect(d, job, outfd, &m, body);
@@ -452,7 +421,7 @@ out:
 	if (outfd >= 0)
 		close(outfd);
 	if (ran)
-		sandbox_output_release(output_dir);
+		sandbox_output_release(scratch.output_path);
 	sandbox_result_release(&result);
 	manifest_release(&m);
 	if (envp) {
@@ -461,16 +430,8 @@ out:
 		free(envp);
 	}
 	free(argv);
-	if (rootfd >= 0)
-		close(rootfd);
-	if (jobfd >= 0)
-		close(jobfd);
-	if (made) {
-		ret = tree_remove_at(d->jobs_fd, name);
-		if (ret < 0)
-			fprintf(stderr, "cachepotd: removing jobs/%s: %s\n", name, strerror(-ret));
-	}
-	free(input_dir);
-	free(output_dir);
+	ret = store_job_scratch_remove(d->trees, &scratch);
+	if (ret < 0)
+		fprintf(stderr, "cachepotd: removing jobs/%s: %s\n", scratch.name, strerror(-ret));
 	free(toolchain_dir);
 }

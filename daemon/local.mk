@@ -1,5 +1,5 @@
 # daemon/: cachepotd, the worker that verifies, compiles and publishes (see DESIGN.md "The daemon").
-libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h daemon/tree.c daemon/tree.h \
+libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h \
 	daemon/daemon.h daemon/pool.c daemon/pool.h daemon/job_run.c daemon/job_run.h \
 	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/server.c daemon/server.h
 

@@ -3,7 +3,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,7 +11,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <dirent.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 
@@ -20,7 +18,6 @@
 #include "daemon/daemon.h"
 #include "daemon/server.h"
 #include "daemon/toolchain_unpack.h"
-#include "daemon/tree.h"
 #include "fs/fsck.h"
 #include "fs/store.h"
 
@@ -67,53 +64,6 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	server_begin_shutdown(arg);
 }
 
-/* Remove everything in jobs/: the scratch of jobs a killed daemon never finished. */
-static void sweep_jobs(int jobs_fd)
-{
-	int fd = openat(jobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	unsigned n = 0;
-	struct dirent *e;
-	DIR *dir;
-
-	if (fd < 0 || !(dir = fdopendir(fd))) {
-		if (fd >= 0)
-			close(fd);
-		return;
-	}
-	while ((e = readdir(dir))) {
-		int r;
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		r = tree_remove_at(dirfd(dir), e->d_name);
-		if (r < 0)
-			fprintf(stderr, "cachepotd: sweeping jobs/%s: %s\n", e->d_name, strerror(-r));
-		else
-			n++;
-	}
-	closedir(dir);
-	if (n)
-		fprintf(stderr, "cachepotd: swept %u stale job director%s\n", n, n == 1 ? "y" : "ies");
-}
-
-/* jobs/ and toolchains/ are 0755: the sandbox opens the trees below them from inside its user
- * namespace, and they hold only what cas/ shows to everyone anyway. */
-static int open_subdir(int store_fd, const char *name)
-{
-	int fd;
-
-	if (mkdirat(store_fd, name, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	fd = openat(store_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (fchmod(fd, 0755) < 0) {
-		int ret = -errno;
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
-
 /* The sandbox runs jobs as an unprivileged user and bwrap reaches the toolchain and input trees
  * through their paths under the store, so every directory on the way must be searchable by
  * others. A 0700 parent (mktemp -d, a home directory) would make every job fail with a
@@ -155,6 +105,7 @@ int main(int argc, char **argv)
 	char err[512];
 	const char *config_file = NULL;
 	int opt, idx, fsck = 0, status = 1, ret;
+	unsigned swept = 0;
 
 	/* `cachepot fsck ARGS` runs here as `cachepotd --fsck-command ARGS`: the wrapper does not
 	 * link the store. */
@@ -214,7 +165,6 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	d.cfg = &cfg;
-	d.jobs_fd = d.toolchains_fd = -1;
 	d.started = time(NULL);
 	if (gethostname(d.hostname, sizeof(d.hostname) - 1) < 0)
 		memcpy(d.hostname, "unknown", sizeof("unknown"));
@@ -233,15 +183,18 @@ int main(int argc, char **argv)
 			ret == -EBUSY ? " (another cachepotd holds it)" : "");
 		goto out;
 	}
-	d.jobs_fd = open_subdir(store_dir_fd(d.store), "jobs");
-	d.toolchains_fd = open_subdir(store_dir_fd(d.store), "toolchains");
-	if (d.jobs_fd < 0 || d.toolchains_fd < 0) {
-		fprintf(stderr, "cachepotd: store layout: %s\n",
-			strerror(-(d.jobs_fd < 0 ? d.jobs_fd : d.toolchains_fd)));
+	ret = store_trees_open(d.store, cfg.store_dir, &d.trees);
+	if (ret < 0) {
+		fprintf(stderr, "cachepotd: store layout: %s\n", strerror(-ret));
 		goto out;
 	}
-	sweep_jobs(d.jobs_fd);
-	toolchain_sweep(d.toolchains_fd);
+	ret = store_sweep_jobs(d.trees, &swept);
+	if (ret < 0)
+		fprintf(stderr, "cachepotd: sweeping jobs/: %s\n", strerror(-ret));
+	if (swept)
+		fprintf(stderr, "cachepotd: swept %u stale job director%s\n", swept,
+			swept == 1 ? "y" : "ies");
+	toolchain_sweep(store_toolchains_fd(d.trees));
 
 	if (evthread_use_pthreads() < 0 || !(d.base = event_base_new())) {
 		fprintf(stderr, "cachepotd: libevent initialisation failed\n");
@@ -268,10 +221,7 @@ out:
 		unlink(cfg.socket_path);
 	if (d.base)
 		event_base_free(d.base);
-	if (d.jobs_fd >= 0)
-		close(d.jobs_fd);
-	if (d.toolchains_fd >= 0)
-		close(d.toolchains_fd);
+	store_trees_close(d.trees);
 	if (d.store)
 		store_close(d.store);
 	libevent_global_shutdown();

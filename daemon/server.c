@@ -362,14 +362,14 @@ out:
 static int toolchain_present(struct daemon *d, const char *id)
 {
 	struct stat st;
-	return fstatat(d->toolchains_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+	return fstatat(store_toolchains_fd(d->trees), id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
 }
 
 static void toolchain_run(struct daemon *d, struct task *t)
 {
 	struct toolchain_task *tt = (struct toolchain_task *)t;
 
-	tt->ret = toolchain_unpack(d->toolchains_fd, tt->body, tt->id, tt->seq, tt->err,
+	tt->ret = toolchain_unpack(store_toolchains_fd(d->trees), tt->body, tt->id, tt->seq, tt->err,
 				   sizeof(tt->err));
 }
 

@@ -19,7 +19,7 @@
 #include <archive_entry.h>
 #include <event2/buffer.h>
 
-#include "daemon/tree.h"
+#include "fs/tree.h"
 #include "hash/toolchain.h"
 
 #define TMP_PREFIX ".tmp-"

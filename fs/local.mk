@@ -1,6 +1,6 @@
 # fs/: the store and cachepot-fs (see DESIGN.md "The store", "The mount").
 libcachepot_a_SOURCES += fs/store.c fs/store.h fs/manifest.c fs/manifest.h fs/fsck.c fs/fsck.h \
-	fs/source.h fs/source_local.c
+	fs/source.h fs/source_local.c fs/tree.c fs/tree.h
 
 check_PROGRAMS += tests/fs/test_store
 TESTS += tests/fs/test_store

@@ -23,8 +23,10 @@
 #include <rocksdb/c.h>
 
 #include "fs/store.h"
+#include "fs/tree.h"
 #include "hash/digest.h"
 #include "base/io.h"
+#include "base/path.h"
 
 #define PREFIX_ACTION 'a'
 #define PREFIX_BLOB 'b'
@@ -1021,4 +1023,170 @@ void store_get_counters(struct store *s, struct store_counters *c)
 	c->published = atomic_load(&s->published);
 	c->blobs_written = atomic_load(&s->blobs_written);
 	c->bytes_written = atomic_load(&s->bytes_written);
+}
+
+/* ---- The daemon's trees ---- */
+
+struct store_trees {
+	char *dir;                 /* the path the store was opened at */
+	int toolchains_fd;
+	int jobs_fd;
+};
+
+/* Create NAME beneath DIRFD when missing, open it and make it 0755 (whatever the umask). */
+static int open_shared_dir(int dirfd, const char *name)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, 0755) < 0) {
+		int ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int store_trees_open(struct store *s, const char *dir, struct store_trees **out)
+{
+	struct store_trees *t;
+	int ret;
+
+	*out = NULL;
+	if (!writer(s))
+		return -EROFS;
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return -ENOMEM;
+	t->jobs_fd = -1;
+	t->dir = strdup(dir);
+	t->toolchains_fd = open_shared_dir(s->dir_fd, "toolchains");
+	if (!t->dir || t->toolchains_fd < 0) {
+		ret = t->dir ? t->toolchains_fd : -ENOMEM;
+		goto fail;
+	}
+	t->jobs_fd = open_shared_dir(s->dir_fd, "jobs");
+	if (t->jobs_fd < 0) {
+		ret = t->jobs_fd;
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	store_trees_close(t);
+	return ret;
+}
+
+void store_trees_close(struct store_trees *t)
+{
+	if (!t)
+		return;
+	if (t->toolchains_fd >= 0)
+		close(t->toolchains_fd);
+	if (t->jobs_fd >= 0)
+		close(t->jobs_fd);
+	free(t->dir);
+	free(t);
+}
+
+int store_toolchains_fd(const struct store_trees *t)
+{
+	return t->toolchains_fd;
+}
+
+char *store_toolchain_path(const struct store_trees *t, const char id[65])
+{
+	char *path;
+
+	return asprintf(&path, "%s/toolchains/%s", t->dir, id) < 0 ? NULL : path;
+}
+
+int store_job_scratch_create(struct store_trees *t, uint64_t seq, struct store_job_scratch *js)
+{
+	int ret;
+
+	memset(js, 0, sizeof(*js));
+	js->dir_fd = js->input_fd = -1;
+	snprintf(js->name, sizeof(js->name), "j%ld-%llu", (long)getpid(), (unsigned long long)seq);
+	if (mkdirat(t->jobs_fd, js->name, 0755) < 0) {
+		ret = -errno;
+		js->name[0] = '\0';       /* not made here: nothing to remove */
+		return ret;
+	}
+	js->dir_fd = openat(t->jobs_fd, js->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (js->dir_fd < 0 || mkdirat(js->dir_fd, "root", 0755) < 0
+	    || mkdirat(js->dir_fd, "out", 0755) < 0)
+		return -errno;
+	ret = path_walk(js->dir_fd, "root/cachepot", 1, &js->input_fd, NULL);
+	if (ret < 0)
+		return ret;
+	if (mkdirat(js->input_fd, "out", 0755) < 0)
+		return -errno;
+	if (asprintf(&js->input_path, "%s/jobs/%s/root/cachepot", t->dir, js->name) < 0) {
+		js->input_path = NULL;
+		return -ENOMEM;
+	}
+	if (asprintf(&js->output_path, "%s/jobs/%s/out", t->dir, js->name) < 0) {
+		js->output_path = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int store_job_scratch_open_output(const struct store_job_scratch *js)
+{
+	int fd = openat(js->dir_fd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	return fd < 0 ? -errno : fd;
+}
+
+int store_job_scratch_remove(struct store_trees *t, struct store_job_scratch *js)
+{
+	int ret = 0;
+
+	if (js->input_fd >= 0)
+		close(js->input_fd);
+	if (js->dir_fd >= 0)
+		close(js->dir_fd);
+	if (js->name[0])
+		ret = tree_remove_at(t->jobs_fd, js->name);
+	free(js->input_path);
+	free(js->output_path);
+	js->input_path = js->output_path = NULL;
+	js->dir_fd = js->input_fd = -1;
+	return ret;
+}
+
+int store_sweep_jobs(struct store_trees *t, unsigned *removed)
+{
+	int fd = openat(t->jobs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct dirent *e;
+	int ret = 0;
+	DIR *dir;
+
+	*removed = 0;
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	while ((e = readdir(dir))) {
+		int r;
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		r = tree_remove_at(dirfd(dir), e->d_name);
+		if (r < 0)
+			ret = r;
+		else
+			(*removed)++;
+	}
+	closedir(dir);
+	return ret;
 }

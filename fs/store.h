@@ -11,8 +11,8 @@
  *                                                      u64 size, u64 refs, i64 last use (unix s)
  *   key/ed25519.pem      the store's Ed25519 private key (PKCS#8 PEM), mode 0600
  *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644
- *   toolchains/<id>/     unpacked toolchain trees (daemon/)
- *   jobs/                per-job scratch (daemon/)
+ *   toolchains/<id>/     unpacked toolchain trees (daemon/), see "The daemon's trees" below
+ *   jobs/<name>/         per-job scratch (daemon/), see below
  *
  * Durability. A blob is written to tmp/, fsync'd, hashed as it is written, then moved into cas/
  * with renameat2(RENAME_NOREPLACE) and its directory fsync'd. Publishing checks that every blob a
@@ -163,5 +163,56 @@ int store_get_blob_record(struct store *store, const unsigned char sha256[32],
 /* Counters of this process since store_open. */
 struct store_counters { uint64_t nondeterministic, published, blobs_written, bytes_written; };
 void store_get_counters(struct store *store, struct store_counters *c);
+
+/* ---- The daemon's trees: toolchains/ and jobs/ ----
+ *   toolchains/<id>/               an unpacked toolchain (daemon/toolchain_unpack.h names and
+ *                                  fills the trees below toolchains/)
+ *   jobs/<name>/root/cachepot/     a job's input tree, bound read-only at /cachepot
+ *   jobs/<name>/root/cachepot/out  the empty mount point of rustc's --out-dir
+ *   jobs/<name>/out                the sandbox mounts its output tmpfs here
+ * toolchains/ and jobs/ are 0755, and so is every job tree: the sandbox resolves these trees from
+ * inside its user namespace, where the daemon's DAC override does not reach, and they hold only
+ * what cas/ shows everyone anyway. bubblewrap binds them by path, so next to the fds these calls
+ * hand out paths, spelled under the directory the store was opened at. Writer only. */
+struct store_trees;
+
+/* Create toolchains/ and jobs/ beneath STORE when missing, make them 0755 and open them. DIR is
+ * the path STORE was opened with (copied). On success *OUT is the caller's (store_trees_close),
+ * to close before STORE. -errno. */
+int store_trees_open(struct store *store, const char *dir, struct store_trees **out)
+    __attribute__((warn_unused_result));
+void store_trees_close(struct store_trees *trees);
+
+/* O_RDONLY|O_DIRECTORY fd of toolchains/, owned by TREES (do not close). */
+int store_toolchains_fd(const struct store_trees *trees);
+/* The path of toolchains/ID (ID a checked toolchain id), malloc'd, caller frees; NULL when out of
+ * memory. */
+char *store_toolchain_path(const struct store_trees *trees, const char id[65]);
+
+/* One job's scratch tree, jobs/<name>/. Everything in it is owned by the struct. */
+struct store_job_scratch {
+	char name[40];
+	int dir_fd;                /* jobs/<name> */
+	int input_fd;              /* jobs/<name>/root/cachepot: materialise the inputs here */
+	char *input_path;          /* its path, for the sandbox */
+	char *output_path;         /* jobs/<name>/out, for the sandbox */
+};
+
+/* Create jobs/<name>/ with the layout above, <name> unique to this process and SEQ. On success
+ * and on failure SCRATCH is to be given to store_job_scratch_remove (which then removes whatever
+ * was made). -errno. */
+int store_job_scratch_create(struct store_trees *trees, uint64_t seq,
+                             struct store_job_scratch *scratch) __attribute__((warn_unused_result));
+/* O_RDONLY|O_DIRECTORY fd of jobs/<name>/out, opened now (after the sandbox ran: the fd then
+ * shows what the sandbox left there), owned by the caller. -errno. */
+int store_job_scratch_open_output(const struct store_job_scratch *scratch);
+/* Close SCRATCH's fds, remove its tree, free its paths (its NAME stays, for messages). -errno
+ * when the tree could not be removed (it is left for the next store_sweep_jobs). */
+int store_job_scratch_remove(struct store_trees *trees, struct store_job_scratch *scratch);
+
+/* Remove every job tree beneath jobs/: the scratch of jobs a killed daemon never finished (a
+ * sandbox's tmpfs left mounted is detached). Call before any job starts. *REMOVED receives the
+ * number of trees removed; returns 0, or the -errno of the last tree that could not be. */
+int store_sweep_jobs(struct store_trees *trees, unsigned *removed);
 
 #endif

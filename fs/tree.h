@@ -1,9 +1,9 @@
-/* Removing the trees the daemon builds (job scratch directories, half-unpacked toolchains)
- * by directory fd, without following symlinks. Walking into them is base/path's path_walk.
- * Returns -errno.
+/* Removing the trees the daemon builds in the store (job scratch directories, half-unpacked
+ * toolchains) by directory fd, without following symlinks. Walking into them is base/path's
+ * path_walk. Returns -errno.
  */
-#ifndef CACHEPOT_DAEMON_TREE_H
-#define CACHEPOT_DAEMON_TREE_H
+#ifndef CACHEPOT_FS_TREE_H
+#define CACHEPOT_FS_TREE_H
 
 #include <stddef.h>
 

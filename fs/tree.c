@@ -1,7 +1,7 @@
 /* Removing trees by directory fd; see tree.h. */
 #include "config.h"
 
-#include "daemon/tree.h"
+#include "fs/tree.h"
 
 #include <dirent.h>
 #include <errno.h>
