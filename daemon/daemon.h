@@ -22,7 +22,7 @@ struct store_trees;
 /* Counters for /metrics. Updated with __atomic builtins from any thread. */
 struct daemon_metrics {
 	uint64_t http_requests;
-	uint64_t http_forbidden;          /* 403: peer uid/gid not allowed */
+	uint64_t http_forbidden;          /* 403: this peer may not write (daemon/listen.h) */
 	uint64_t http_bad_requests;       /* 400: malformed body, bad names */
 	uint64_t jobs_submitted;
 	uint64_t jobs_cache_hits;         /* already published at submission */

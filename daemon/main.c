@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 
+#include "base/hex.h"
 #include "daemon/settings.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
@@ -21,13 +22,17 @@
 #include "fs/fsck.h"
 #include "fs/store.h"
 
-enum { OPT_CONFIG = 'c', OPT_HELP = 'h', OPT_FSCK = 0x100, OPT_VERSION, OPT_SETTING };
+enum {
+	OPT_CONFIG = 'c', OPT_HELP = 'h', OPT_FSCK = 0x100, OPT_VERSION, OPT_PRINT_PUBLIC_KEY,
+	OPT_SETTING
+};
 
 static const struct option options[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "fsck", no_argument, NULL, OPT_FSCK },
+	{ "print-public-key", no_argument, NULL, OPT_PRINT_PUBLIC_KEY },
 	/* Every other option is a setting of the config file under the same name. */
 	{ "store", required_argument, NULL, OPT_SETTING },
 	{ "socket", required_argument, NULL, OPT_SETTING },
@@ -41,6 +46,11 @@ static const struct option options[] = {
 	{ "max-output-bytes", required_argument, NULL, OPT_SETTING },
 	{ "timeout-ms", required_argument, NULL, OPT_SETTING },
 	{ "memory-bytes", required_argument, NULL, OPT_SETTING },
+	{ "listen", required_argument, NULL, OPT_SETTING },
+	{ "listen-tls", required_argument, NULL, OPT_SETTING },
+	{ "tls-cert", required_argument, NULL, OPT_SETTING },
+	{ "tls-key", required_argument, NULL, OPT_SETTING },
+	{ "client-ca", required_argument, NULL, OPT_SETTING },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -51,7 +61,10 @@ static void usage(FILE *f)
 		"                 [--allow-uid UID[,UID...]] [--allow-gid GID[,GID...]]\n"
 		"                 [--max-upload-bytes N] [--max-blob-bytes N] [--max-input-bytes N]\n"
 		"                 [--max-output-bytes N] [--timeout-ms N] [--memory-bytes N]\n"
+		"                 [--listen ADDRESS:PORT]\n"
+		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
 		"       cachepotd [--store DIR] --fsck\n"
+		"       cachepotd [--store DIR] --print-public-key\n"
 		"Compile rustc jobs in sandboxes and publish them into the store (see cachepotd(8)).\n"
 		"Defaults: --store %s --socket %s --jobs <cores>\n",
 		DAEMON_DEFAULT_STORE, DAEMON_DEFAULT_SOCKET);
@@ -62,6 +75,34 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	(void)what;
 	fprintf(stderr, "cachepotd: %s received\n", strsignal((int)sig));
 	server_begin_shutdown(arg);
+}
+
+/* The store's public key, the one readers pin (cachepot-fs -o trust=FILE), as 64 hex digits
+ * and a newline on stdout. The store is opened as a reader, so this works next to a running
+ * daemon; a store that does not exist yet is created, so the key can be handed out before the
+ * first start. */
+static int print_public_key(const char *dir)
+{
+	unsigned char key[32];
+	char hex[2 * sizeof(key) + 1];
+	struct store *store;
+	int ret;
+
+	ret = store_open(dir, STORE_READ_ONLY, &store);
+	if (ret == -ENOENT)
+		ret = store_open(dir, STORE_CREATE, &store);
+	if (ret < 0) {
+		fprintf(stderr, "cachepotd: opening the store %s: %s\n", dir, strerror(-ret));
+		return 1;
+	}
+	store_public_key(store, key);
+	store_close(store);
+	hex_encode(key, sizeof(key), hex);
+	if (printf("%s\n", hex) < 0 || fflush(stdout) != 0) {
+		fprintf(stderr, "cachepotd: writing the key: %s\n", strerror(errno));
+		return 1;
+	}
+	return 0;
 }
 
 /* The sandbox runs jobs as an unprivileged user and bwrap reaches the toolchain and input trees
@@ -104,7 +145,7 @@ int main(int argc, char **argv)
 	struct daemon d;
 	char err[512];
 	const char *config_file = NULL;
-	int opt, idx, fsck = 0, status = 1, ret;
+	int opt, idx, fsck = 0, print_key = 0, status = 1, ret;
 	unsigned swept = 0;
 
 	/* `cachepot fsck ARGS` runs here as `cachepotd --fsck-command ARGS`: the wrapper does not
@@ -149,12 +190,24 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "c:h", options, &idx)) != -1) {
 		if (opt == OPT_FSCK)
 			fsck = 1;
+		else if (opt == OPT_PRINT_PUBLIC_KEY)
+			print_key = 1;
 		else if (opt == OPT_SETTING
 			 && daemon_config_set(&cfg, options[idx].name, optarg, err, sizeof(err)) < 0) {
 			fprintf(stderr, "cachepotd: --%s\n", err);
 			daemon_config_release(&cfg);
 			return 2;
 		}
+	}
+	if (print_key) {
+		status = print_public_key(cfg.store_dir);
+		daemon_config_release(&cfg);
+		return status;
+	}
+	if (daemon_config_check(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "cachepotd: %s\n", err);
+		daemon_config_release(&cfg);
+		return 2;
 	}
 	if (fsck) {
 		char *fsck_argv[] = { "fsck", cfg.store_dir, NULL };

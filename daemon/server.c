@@ -22,7 +22,9 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "daemon/etag.h"
 #include "daemon/job_run.h"
+#include "daemon/listen.h"
 #include "daemon/pool.h"
 #include "daemon/toolchain_unpack.h"
 #include "fs/store.h"
@@ -36,8 +38,12 @@
 
 /* The loop thread's state; every field is touched by the loop thread only. */
 struct server {
-	struct evhttp *http;
+	struct evhttp *http;              /* the Unix socket and --listen */
 	struct evconnlistener *listener;  /* owned by HTTP once bound */
+	struct evconnlistener *tcp_listener;   /* --listen, owned by HTTP; or NULL */
+	struct evhttp *https;             /* --listen-tls, or NULL */
+	struct evconnlistener *tls_listener;   /* owned by HTTPS */
+	struct ssl_ctx_st *tls_context;   /* outlives HTTPS */
 	struct event *done_event;         /* made active by workers: pool_drain_done */
 	struct pool *pool;
 	struct inflight *inflight;        /* jobs queued or running, by key */
@@ -99,6 +105,14 @@ static void send_json(struct evhttp_request *req, int code, json_t *body)
 	struct evbuffer *out = evhttp_request_get_output_buffer(req);
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
 
+	/* No cache in front of the worker may keep a refusal or a miss: a key missing now may be
+	 * published a second later. */
+	if (code >= 400) {
+		struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+		evhttp_remove_header(h, "ETag");
+		evhttp_remove_header(h, "Cache-Control");
+		evhttp_add_header(h, "Cache-Control", "no-store");
+	}
 	if (text) {
 		evbuffer_add(out, text, strlen(text));
 		evbuffer_add(out, "\n", 1);
@@ -184,17 +198,36 @@ static int peer_allowed(struct daemon *d, struct evhttp_request *req, uid_t *uid
 	return 0;
 }
 
+/* May this request write (listen.h says who may)? If not, the 403 is sent and counted. */
 static int require_writer(struct daemon *d, struct evhttp_request *req)
 {
+	char who[400];
 	uid_t uid;
 
-	if (peer_allowed(d, req, &uid))
+	switch (listen_peer_of(evhttp_request_get_connection(req), who, sizeof(who))) {
+	case LISTEN_PEER_TLS_CLIENT:
 		return 1;
-	METRIC_INC(d, http_forbidden);
-	fprintf(stderr, "cachepotd: refused a write from uid %ld (not on the allow-list)\n",
-		(long)(int)uid);
-	send_error(req, 403, "this uid/gid may not write to the cache");
-	return 0;
+	case LISTEN_PEER_LOCAL:
+		if (peer_allowed(d, req, &uid))
+			return 1;
+		METRIC_INC(d, http_forbidden);
+		fprintf(stderr, "cachepotd: refused a write from uid %ld (not on the allow-list)\n",
+			(long)(int)uid);
+		send_error(req, 403, "this uid/gid may not write to the cache");
+		return 0;
+	case LISTEN_PEER_TLS_ANONYMOUS:
+		METRIC_INC(d, http_forbidden);
+		fprintf(stderr, "cachepotd: refused a write over TLS without a client certificate "
+			"from %s\n", who);
+		send_error(req, 403, "writing needs a client certificate signed by the worker's CA");
+		return 0;
+	case LISTEN_PEER_PLAIN:
+	default:
+		METRIC_INC(d, http_forbidden);
+		fprintf(stderr, "cachepotd: refused a write over plain HTTP from %s\n", who);
+		send_error(req, 403, "writing needs TLS with a client certificate (--listen-tls)");
+		return 0;
+	}
 }
 
 /* The request body as JSON (bounded); on failure the 400/413 answer has been sent. */
@@ -221,6 +254,23 @@ static json_t *body_json(struct daemon *d, struct evhttp_request *req)
 	return json;
 }
 
+/* The caching headers of an immutable answer named TAG; when the request's If-None-Match
+ * names it, answer 304 (no body) and return 1. */
+static int immutable_answer(struct evhttp_request *req, const char *tag)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	char etag[DIGEST_HEX_SIZE + 2];
+
+	snprintf(etag, sizeof(etag), "\"%s\"", tag);
+	evhttp_add_header(h, "Cache-Control", IMMUTABLE);
+	evhttp_add_header(h, "ETag", etag);
+	if (!etag_matches(evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match"),
+			  tag))
+		return 0;
+	evhttp_send_reply(req, 304, "Not Modified", NULL);
+	return 1;
+}
+
 /* ---- blobs ---- */
 
 static void blob_get(struct daemon *d, struct evhttp_request *req, const char *hex)
@@ -228,7 +278,6 @@ static void blob_get(struct daemon *d, struct evhttp_request *req, const char *h
 	unsigned char sha[DIGEST_SIZE];
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct stat st;
-	char etag[DIGEST_HEX_SIZE + 2];
 	int fd;
 
 	if (digest_from_hex(hex, sha) < 0 || strlen(hex) != 64) {
@@ -245,10 +294,11 @@ static void blob_get(struct daemon *d, struct evhttp_request *req, const char *h
 		send_error(req, 500, strerror(errno));
 		return;
 	}
-	snprintf(etag, sizeof(etag), "\"%s\"", hex);
+	if (immutable_answer(req, hex)) {
+		close(fd);
+		return;
+	}
 	evhttp_add_header(h, "Content-Type", "application/octet-stream");
-	evhttp_add_header(h, "Cache-Control", IMMUTABLE);
-	evhttp_add_header(h, "ETag", etag);
 	/* evbuffer_add_file owns FD from here (sendfile where possible). */
 	if (evbuffer_add_file(evhttp_request_get_output_buffer(req), fd, 0, st.st_size) < 0) {
 		send_error(req, 500, "cannot send the blob");
@@ -638,8 +688,11 @@ static void manifest_get(struct daemon *d, struct evhttp_request *req, const cha
 		send_error(req, ret == -ENOENT ? 404 : 500, ret == -ENOENT ? "not published" : strerror(-ret));
 		return;
 	}
+	if (immutable_answer(req, key)) {
+		free(text);
+		return;
+	}
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", IMMUTABLE);
 	evbuffer_add(evhttp_request_get_output_buffer(req), text, len);
 	free(text);
 	evhttp_send_reply(req, 200, "OK", NULL);
@@ -655,7 +708,8 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 	static const struct { const char *name, *help; size_t off; } counters[] = {
 #define C(f, h) { "cachepotd_" #f "_total", h, offsetof(struct daemon_metrics, f) }
 		C(http_requests, "HTTP requests received"),
-		C(http_forbidden, "writes refused: peer uid/gid not allowed"),
+		C(http_forbidden, "writes refused (403): uid/gid not allowed, plain HTTP, or TLS "
+		  "without a client certificate"),
 		C(http_bad_requests, "requests refused as malformed"),
 		C(jobs_submitted, "jobs submitted"),
 		C(jobs_cache_hits, "jobs answered from a published result"),
@@ -849,8 +903,66 @@ void server_begin_shutdown(struct daemon *d)
 		"running jobs finish\n");
 	if (s->listener)
 		evconnlistener_disable(s->listener);
+	if (s->tcp_listener)
+		evconnlistener_disable(s->tcp_listener);
+	if (s->tls_listener)
+		evconnlistener_disable(s->tls_listener);
 	pool_cancel_queued(s->pool);
 	event_active(s->done_event, EV_READ, 0);
+}
+
+/* An evhttp with the daemon's limits, answering with HANDLE. */
+static struct evhttp *http_new(struct daemon *d)
+{
+	struct evhttp *http = evhttp_new(d->base);
+
+	if (!http)
+		return NULL;
+	evhttp_set_max_body_size(http, (ev_ssize_t)d->cfg->max_upload_bytes);
+	evhttp_set_max_headers_size(http, 64 * 1024);
+	evhttp_set_timeout(http, 300);
+	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
+				   | EVHTTP_REQ_HEAD);
+	evhttp_set_gencb(http, handle, d);
+	return http;
+}
+
+/* --listen on the Unix socket's evhttp; --listen-tls on an evhttp of its own, whose
+ * connections are TLS (an evhttp has one bufferevent maker for all its listeners). */
+static int network_start(struct daemon *d, struct server *s)
+{
+	char err[512];
+	int ret;
+
+	if (d->cfg->listen) {
+		ret = listen_tcp(s->http, d->base, d->cfg->listen, &s->tcp_listener, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "cachepotd: --listen %s\n", err);
+			return ret;
+		}
+		fprintf(stderr, "cachepotd: listening on %s (HTTP, reads only)\n", d->cfg->listen);
+	}
+	if (d->cfg->listen_tls) {
+		ret = listen_tls_context_new(d->cfg->tls_cert, d->cfg->tls_key, d->cfg->client_ca,
+					     &s->tls_context, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "cachepotd: %s\n", err);
+			return ret;
+		}
+		s->https = http_new(d);
+		if (!s->https)
+			return -ENOMEM;
+		listen_http_use_tls(s->https, s->tls_context);
+		ret = listen_tcp(s->https, d->base, d->cfg->listen_tls, &s->tls_listener, err,
+				 sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "cachepotd: --listen-tls %s\n", err);
+			return ret;
+		}
+		fprintf(stderr, "cachepotd: listening on %s (TLS; writes with a client certificate "
+			"from %s)\n", d->cfg->listen_tls, d->cfg->client_ca);
+	}
+	return 0;
 }
 
 int server_start(struct daemon *d)
@@ -863,15 +975,13 @@ int server_start(struct daemon *d)
 	if (!s)
 		return -ENOMEM;
 	s->done_event = event_new(d->base, -1, 0, done_cb, d);
-	s->http = evhttp_new(d->base);
+	s->http = http_new(d);
 	if (!s->done_event || !s->http)
 		return -ENOMEM;
-	evhttp_set_max_body_size(s->http, (ev_ssize_t)d->cfg->max_upload_bytes);
-	evhttp_set_max_headers_size(s->http, 64 * 1024);
-	evhttp_set_timeout(s->http, 300);
-	evhttp_set_allowed_methods(s->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
-				   | EVHTTP_REQ_HEAD);
-	evhttp_set_gencb(s->http, handle, d);
+	/* The network first: a bad address or certificate fails the start before the socket. */
+	ret = network_start(d, s);
+	if (ret < 0)
+		return ret;
 
 	fd = inherited_socket();
 	if (fd < 0) {
@@ -910,7 +1020,10 @@ void server_stop(struct daemon *d)
 		return;
 	pool_stop(s->pool);           /* the last answers go to requests evhttp still holds */
 	if (s->http)
-		evhttp_free(s->http);     /* frees the bound listener and its socket too */
+		evhttp_free(s->http);     /* frees the bound listeners and their sockets too */
+	if (s->https)
+		evhttp_free(s->https);    /* its connections' SSL too, before their SSL_CTX */
+	listen_tls_context_free(s->tls_context);
 	if (s->done_event)
 		event_free(s->done_event);
 	free(s);

@@ -4,6 +4,7 @@
 #include "daemon/settings.h"
 
 #include "base/error.h"
+#include "daemon/listen.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -37,7 +38,13 @@ void daemon_config_release(struct daemon_config *cfg)
 {
 	free(cfg->store_dir);
 	free(cfg->socket_path);
+	free(cfg->listen);
+	free(cfg->listen_tls);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->client_ca);
 	cfg->store_dir = cfg->socket_path = NULL;
+	cfg->listen = cfg->listen_tls = cfg->tls_cert = cfg->tls_key = cfg->client_ca = NULL;
 }
 
 int daemon_parse_size(const char *s, uint64_t *out)
@@ -109,10 +116,30 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 	uint64_t v;
 	char **str = NULL;
 
+	if (name_is(name, "listen") || name_is(name, "listen-tls")) {
+		struct sockaddr_storage addr;
+		socklen_t len;
+		char msg[200], *copy;
+		str = name_is(name, "listen") ? &cfg->listen : &cfg->listen_tls;
+		if (listen_address_parse(value, &addr, &len, msg, sizeof(msg)) < 0)
+			return error_format(err, errlen, -EINVAL, "%s: %s", name, msg);
+		copy = strdup(value);
+		if (!copy)
+			return -ENOMEM;
+		free(*str);
+		*str = copy;
+		return 0;
+	}
 	if (name_is(name, "store"))
 		str = &cfg->store_dir;
 	else if (name_is(name, "socket"))
 		str = &cfg->socket_path;
+	else if (name_is(name, "tls-cert"))
+		str = &cfg->tls_cert;
+	else if (name_is(name, "tls-key"))
+		str = &cfg->tls_key;
+	else if (name_is(name, "client-ca"))
+		str = &cfg->client_ca;
 	if (str) {
 		char *copy;
 		if (value[0] != '/')
@@ -156,6 +183,21 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 		cfg->memory_bytes = v;
 	else
 		return error_format(err, errlen, -EINVAL, "unknown setting '%s'", name);
+	return 0;
+}
+
+int daemon_config_check(const struct daemon_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->listen_tls && (!cfg->tls_cert || !cfg->tls_key || !cfg->client_ca))
+		return error_format(err, errlen, -EINVAL,
+				    "--listen-tls needs --tls-cert FILE, --tls-key FILE and "
+				    "--client-ca FILE");
+	if (!cfg->listen_tls && (cfg->tls_cert || cfg->tls_key || cfg->client_ca))
+		return error_format(err, errlen, -EINVAL, "--%s is set without --listen-tls",
+				    cfg->tls_cert ? "tls-cert" : cfg->tls_key ? "tls-key" : "client-ca");
+	if (cfg->listen && cfg->listen_tls && strcmp(cfg->listen, cfg->listen_tls) == 0)
+		return error_format(err, errlen, -EINVAL, "--listen and --listen-tls are both %s",
+				    cfg->listen);
 	return 0;
 }
 

@@ -4,7 +4,7 @@
  * lines and lines starting with '#' are ignored; names are those of the long options without
  * "--" and with '-' or '_' alike (store, socket, jobs, queue, allow-uid, allow-gid,
  * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
- * memory-bytes). Later settings override earlier ones; the command line overrides the file.
+ * memory-bytes, listen, listen-tls, tls-cert, tls-key, client-ca). Later settings override earlier ones; the command line overrides the file.
  * Numbers are decimal with an optional K, M, G or T suffix (powers of 1024).
  */
 #ifndef CACHEPOT_DAEMON_SETTINGS_H
@@ -35,6 +35,11 @@ struct daemon_config {
 	uint64_t max_output_bytes;   /* one output file, and the sandbox's output tmpfs */
 	unsigned timeout_ms;         /* sandbox wall clock; 0 = the sandbox default */
 	uint64_t memory_bytes;       /* sandbox memory; 0 = the sandbox default */
+	/* The network (daemon/listen.h); each owned, NULL when not set. */
+	char *listen;                /* ADDRESS:PORT of plain HTTP, reads only */
+	char *listen_tls;            /* ADDRESS:PORT of TLS, writes with a client certificate */
+	char *tls_cert, *tls_key;    /* PEM files of the TLS listener's certificate chain and key */
+	char *client_ca;             /* PEM file of the CA(s) whose client certificates may write */
 };
 
 /* Fill CFG with the defaults (jobs = online CPUs). Returns 0 or -ENOMEM. */
@@ -45,6 +50,12 @@ void daemon_config_release(struct daemon_config *cfg);
 /* Apply one setting NAME = VALUE. Returns 0, or -EINVAL with a message in ERR. */
 int daemon_config_set(struct daemon_config *cfg, const char *name, const char *value,
 		      char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* After every setting: the settings that go together are all there (--listen-tls needs
+ * --tls-cert, --tls-key and --client-ca, and those need --listen-tls). 0, or -EINVAL with a
+ * message naming the options in ERR. */
+int daemon_config_check(const struct daemon_config *cfg, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Read the config file PATH and apply each setting. Returns 0, or -errno with a message
  * (naming the line) in ERR. */
