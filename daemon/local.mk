@@ -14,8 +14,8 @@ tests_daemon_daemon_helper_SOURCES = tests/daemon/daemon-helper.c
 tests_daemon_daemon_helper_LDADD = libcachepot.a $(DEP_LIBS)
 
 TESTS += tests/daemon/jobs.sh tests/daemon/hostile.sh tests/daemon/concurrency.sh \
-	tests/daemon/kill.sh tests/daemon/toolchain.sh
+	tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh
 EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
-	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh \
+	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh \
 	daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
 dist_man_MANS += daemon/cachepotd.8
