@@ -69,6 +69,7 @@
 #define INO_FIRST_DYNAMIC 16
 #define NODE_BUCKETS (1u << 16)
 #define READ_BLKSIZE (128 * 1024)
+#define REMOTE_DEFAULT_CACHE_SIZE (UINT64_C(1) << 30)
 
 enum node_kind { NODE_ROOT, NODE_AC, NODE_CAS, NODE_KEYDIR, NODE_OUTPUT, NODE_MANIFEST, NODE_BLOB };
 
@@ -791,7 +792,78 @@ static const struct fuse_lowlevel_ops cachepot_ops = {
 
 struct cmdline {
 	char *source;
+	/* A remote source's options (-o trust=FILE,cache=DIR,...), consumed here. */
+	char *trust, *cache, *cache_size, *cacert, *proxy, *connect_timeout_ms, *stall_timeout_ms;
 };
+
+static const struct fuse_opt cmdline_options[] = {
+	{ "trust=%s", offsetof(struct cmdline, trust), 0 },
+	{ "cache=%s", offsetof(struct cmdline, cache), 0 },
+	{ "cache_size=%s", offsetof(struct cmdline, cache_size), 0 },
+	{ "cacert=%s", offsetof(struct cmdline, cacert), 0 },
+	{ "proxy=%s", offsetof(struct cmdline, proxy), 0 },
+	{ "connect_timeout_ms=%s", offsetof(struct cmdline, connect_timeout_ms), 0 },
+	{ "stall_timeout_ms=%s", offsetof(struct cmdline, stall_timeout_ms), 0 },
+	FUSE_OPT_END
+};
+
+static int is_url(const char *source)
+{
+	return strncmp(source, "http://", 7) == 0 || strncmp(source, "https://", 8) == 0;
+}
+
+/* A timeout option: 1..600000 ms. */
+static int parse_ms(const char *name, const char *text, unsigned *out)
+{
+	uint64_t v;
+	if (!text)
+		return 0;
+	if (source_parse_size(text, &v) < 0 || v == 0 || v > 600000) {
+		fprintf(stderr, "cachepot-fs: %s=%s: not a number of milliseconds (1..600000)\n", name,
+		        text);
+		return -EINVAL;
+	}
+	*out = (unsigned)v;
+	return 0;
+}
+
+/* The source CMD names: a store directory, or an http(s) URL with its options. */
+static int open_source(const struct cmdline *cmd, struct source **out)
+{
+	if (!is_url(cmd->source)) {
+		if (cmd->trust || cmd->cache || cmd->cache_size || cmd->cacert || cmd->proxy ||
+		    cmd->connect_timeout_ms || cmd->stall_timeout_ms) {
+			fprintf(stderr, "cachepot-fs: trust=, cache=, cache_size=, cacert=, proxy= and the "
+			        "timeouts are options of an http(s):// source\n");
+			return -EINVAL;
+		}
+		int err = source_local_open(cmd->source, out);
+		if (err < 0)
+			fprintf(stderr, "cachepot-fs: cannot open store %s: %s\n", cmd->source,
+			        strerror(-err));
+		return err;
+	}
+	struct source_remote_options o = {
+		.url = cmd->source, .trust_file = cmd->trust, .cache_dir = cmd->cache,
+		.cache_size = REMOTE_DEFAULT_CACHE_SIZE, .cacert = cmd->cacert, .proxy = cmd->proxy,
+	};
+	if (!cmd->trust || !cmd->cache) {
+		fprintf(stderr, "cachepot-fs: an http(s):// source needs -o trust=FILE,cache=DIR\n");
+		return -EINVAL;
+	}
+	if (cmd->cache_size && (source_parse_size(cmd->cache_size, &o.cache_size) < 0 ||
+	                        o.cache_size == 0)) {
+		fprintf(stderr, "cachepot-fs: cache_size=%s: not a size (e.g. 10G)\n", cmd->cache_size);
+		return -EINVAL;
+	}
+	if (parse_ms("connect_timeout_ms", cmd->connect_timeout_ms, &o.connect_timeout_ms) < 0 ||
+	    parse_ms("stall_timeout_ms", cmd->stall_timeout_ms, &o.stall_timeout_ms) < 0)
+		return -EINVAL;
+	int err = source_remote_open(&o, out);
+	if (err < 0)
+		fprintf(stderr, "cachepot-fs: cannot use %s: %s\n", cmd->source, strerror(-err));
+	return err;
+}
 
 static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outargs)
 {
@@ -806,8 +878,15 @@ static int opt_proc(void *data, const char *arg, int key, struct fuse_args *outa
 static void usage(const char *prog)
 {
 	printf("usage: %s SOURCE MOUNTPOINT [-f] [-o OPTION[,OPTION...]]\n\n"
-	       "Mount the cachepot store SOURCE (a store directory, e.g. " STORE_DEFAULT_DIR ")\n"
-	       "read-only at MOUNTPOINT. Default options: ro,default_permissions,allow_other (root).\n\n",
+	       "Mount the cachepot store SOURCE read-only at MOUNTPOINT. SOURCE is a store directory\n"
+	       "(e.g. " STORE_DEFAULT_DIR ") or a worker's http(s)://HOST:PORT/, which takes\n"
+	       "    -o trust=FILE       pinned Ed25519 public keys, 64 hex digits a line (required)\n"
+	       "    -o cache=DIR        local cache of verified objects (required)\n"
+	       "    -o cache_size=SIZE  its bound, e.g. 10G (default 1G)\n"
+	       "    -o cacert=FILE      CA certificates for https\n"
+	       "    -o proxy=URL        an HTTP proxy (none by default, whatever the environment says)\n"
+	       "    -o connect_timeout_ms=N,stall_timeout_ms=N  (default 3000 and 5000)\n"
+	       "Default options: ro,default_permissions,allow_other (root).\n\n",
 	       prog);
 }
 
@@ -833,7 +912,7 @@ int main(int argc, char **argv)
 	int ret = 1, status_pipe[2] = { -1, -1 }, mounted = 0;
 	memset(&opts, 0, sizeof(opts));
 
-	if (fuse_opt_parse(&args, &cmd, NULL, opt_proc) != 0)
+	if (fuse_opt_parse(&args, &cmd, cmdline_options, opt_proc) != 0)
 		goto out;
 	/* Defaults first, so a user's -o (e.g. rw) comes later and wins. */
 	if (fuse_opt_insert_arg(&args, 1, geteuid() == 0
@@ -887,11 +966,8 @@ int main(int argc, char **argv)
 		goto out;
 	pthread_mutex_init(&fs->lock, NULL);
 	fs->started = time(NULL);
-	int err = source_local_open(cmd.source, &fs->source);
-	if (err < 0) {
-		fprintf(stderr, "cachepot-fs: cannot open store %s: %s\n", cmd.source, strerror(-err));
+	if (open_source(&cmd, &fs->source) < 0)
 		goto out;
-	}
 	se = fuse_session_new(&args, &cachepot_ops, sizeof(cachepot_ops), fs);
 	if (!se)
 		goto out;
@@ -951,6 +1027,13 @@ out:
 	}
 	free(opts.mountpoint);
 	free(cmd.source);
+	free(cmd.trust);
+	free(cmd.cache);
+	free(cmd.cache_size);
+	free(cmd.cacert);
+	free(cmd.proxy);
+	free(cmd.connect_timeout_ms);
+	free(cmd.stall_timeout_ms);
 	fuse_opt_free_args(&args);
 	return ret;
 }

@@ -1,6 +1,6 @@
 # fs/: the store and cachepot-fs (see DESIGN.md "The store", "The mount").
 libcachepot_a_SOURCES += fs/store.c fs/store.h fs/manifest.c fs/manifest.h fs/fsck.c fs/fsck.h \
-	fs/source.h fs/source_local.c fs/tree.c fs/tree.h
+	fs/source.h fs/source_local.c fs/source_remote.c fs/tree.c fs/tree.h
 
 check_PROGRAMS += tests/fs/test_store
 TESTS += tests/fs/test_store
@@ -22,3 +22,5 @@ EXTRA_DIST += tests/fs/crash.sh
 
 dist_man_MANS += fs/cachepot-fs.1 fs/cachepot-fsck.8
 EXTRA_DIST += contrib/cachepot-fs.service bench/fs-bench.sh
+TESTS += tests/fs/remote.sh
+EXTRA_DIST += tests/fs/remote.sh

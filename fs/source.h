@@ -1,7 +1,9 @@
-/* A source: what cachepot-fs reads the store through. One interface; implementations:
+/* A source: what cachepot-fs reads the store through. One interface, two implementations:
  *
  *   source_local   a store directory on this machine (fs/store.h), followed as a RocksDB
  *                  secondary instance (fs/source_local.c);
+ *   source_remote  a cachepotd (or any HTTP cache in front of one) read over HTTP(S), with a
+ *                  local verified cache (fs/source_remote.c).
  *
  * The mount never learns which one it has. Every manifest it gets has been verified (signature
  * against the source's trusted key or keys, and its key is the one asked for); every blob fd it
@@ -80,5 +82,25 @@ void source_close(struct source *src);
 
 /* The local store at DIR, opened as a reader (STORE_READ_ONLY). Errors as store_open. */
 int source_local_open(const char *dir, struct source **out) __attribute__((warn_unused_result));
+
+/* Options of a remote source (cachepot-fs URL MOUNTPOINT -o trust=FILE,cache=DIR,...). */
+struct source_remote_options {
+	const char *url;         /* http:// or https://HOST[:PORT]/ (a prefix of /v1/...) */
+	const char *trust_file;  /* lines of 64-hex Ed25519 public keys; '#' comments, blank lines */
+	const char *cache_dir;   /* local cache, created when missing */
+	uint64_t cache_size;     /* bytes the cache may hold; least recently used leave first */
+	const char *cacert;      /* CA file for https (NULL: the system's) */
+	const char *proxy;       /* proxy URL (NULL: none, whatever the environment says) */
+	unsigned connect_timeout_ms;   /* 0: the default (3 s) */
+	unsigned stall_timeout_ms;     /* no byte for this long aborts a transfer; 0: default (5 s) */
+};
+
+/* Open a remote source. Nothing is fetched yet; a bad URL, trust file or cache directory fails
+ * here (-EINVAL, -ENOENT...) with a line on stderr. */
+int source_remote_open(const struct source_remote_options *options, struct source **out)
+    __attribute__((warn_unused_result));
+
+/* Parse a size with an optional K, M, G or T suffix (powers of 1024). 0 or -EINVAL. */
+int source_parse_size(const char *text, uint64_t *out) __attribute__((warn_unused_result));
 
 #endif

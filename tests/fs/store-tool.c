@@ -16,6 +16,8 @@
  *                                                  removexattr mkdir rmdir symlink link mknod)
  *   store-tool read-errno FILE                     print the errno name of open+read of FILE (OK)
  *   store-tool dirent-ino DIR NAME                 print the d_ino readdir of DIR gives NAME
+ *   store-tool export STORE DIR                    lay STORE out for a static HTTP server:
+ *                                                  DIR/v1/manifests/<key>, DIR/v1/blobs/<sha256>
  *   store-tool fsck [-q] STORE                     the fsck command (fs/fsck.h)
  */
 #include "config.h"
@@ -36,6 +38,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/io.h"
 #include "fs/fsck.h"
 #include "fs/manifest.h"
 #include "fs/store.h"
@@ -541,6 +544,75 @@ static int cmd_dirent_ino(int argc, char **argv)
 	return found ? 0 : die(argv[3], ENOENT);
 }
 
+struct export {
+	struct store *store;
+	int manifests_fd, blobs_fd;
+};
+
+static int export_manifest(void *ctx, const char key_hex[65], const char *text, size_t len)
+{
+	struct export *x = ctx;
+	int fd = openat(x->manifests_fd, key_hex, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	int ret = io_write_all(fd, text, len);
+	close(fd);
+	return ret;
+}
+
+static int export_blob(void *ctx, const struct store_blob_file *file)
+{
+	struct export *x = ctx;
+	if (!file->sha256)
+		return 0;
+	int in = store_open_blob(x->store, file->sha256);
+	if (in < 0)
+		return in;
+	int out = openat(x->blobs_fd, file->rel + 3, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	int ret = out < 0 ? -errno : 0;
+	char buf[65536];
+	ssize_t n;
+	while (ret == 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		ret = io_write_all(out, buf, (size_t)n);
+	close(in);
+	if (out >= 0)
+		close(out);
+	return ret;
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	struct export x = { NULL, -1, -1 };
+	if (argc != 4)
+		return die("usage: export STORE DIR", EINVAL);
+	int ret = store_open(argv[2], STORE_READ_ONLY, &x.store);
+	if (ret < 0)
+		return die(argv[2], ret);
+	char path[4096];
+	static const char *const sub[] = { "", "/v1", "/v1/manifests", "/v1/blobs" };
+	for (size_t i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), "%s%s", argv[3], sub[i]);
+		if (mkdir(path, 0755) < 0 && errno != EEXIST)
+			return die(path, errno);
+	}
+	snprintf(path, sizeof(path), "%s/v1/manifests", argv[3]);
+	x.manifests_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/v1/blobs", argv[3]);
+	x.blobs_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (x.manifests_fd < 0 || x.blobs_fd < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = store_foreach_manifest(x.store, export_manifest, &x);
+	if (ret == 0)
+		ret = store_foreach_blob_file(x.store, export_blob, &x);
+	if (x.manifests_fd >= 0)
+		close(x.manifests_fd);
+	if (x.blobs_fd >= 0)
+		close(x.blobs_fd);
+	store_close(x.store);
+	return ret < 0 ? die("export", ret) : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -562,6 +634,8 @@ int main(int argc, char **argv)
 		return cmd_erofs(argc, argv);
 	if (!strcmp(c, "read-errno"))
 		return cmd_read_errno(argc, argv);
+	if (!strcmp(c, "export"))
+		return cmd_export(argc, argv);
 	if (!strcmp(c, "dirent-ino"))
 		return cmd_dirent_ino(argc, argv);
 	if (!strcmp(c, "fsck"))
