@@ -282,61 +282,40 @@ static json_t *failure_body(const struct sandbox_result *r)
 			 "stdout", r->out ? r->out : "", r->out ? r->out_len : 0);
 }
 
-void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int *status,
-		 json_t **body)
+/* Recompute the key over the hashes of the bytes materialise placed (the intake key came from
+ * the description) and check it is KEY_HEX. 0, or an HTTP status with *BODY set. */
+static int check_materialised_key(struct daemon *d, const struct job *job, const char key_hex[65],
+				  json_t **body)
 {
-	struct store_job_scratch scratch;
-	char *toolchain_dir = NULL;
-	char **argv = NULL, **envp = NULL;
 	unsigned char key[DIGEST_SIZE];
 	char rekey[DIGEST_HEX_SIZE];
-	struct sandbox_result result = { 0 };
-	struct sandbox_spec spec = { 0 };
-	struct manifest m;
-	int outfd = -1, ran = 0, ret;
-	uint64_t seq = __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED);
 
-	manifest_init(&m);
-	*status = 500;
-	*body = NULL;
-
-	ret = store_job_scratch_create(d->trees, seq, &scratch);
-	if (ret < 0) {
-		*body = json_error("creating the job directory: %s", strerror(-ret));
-		goto out;
-	}
-	toolchain_dir = store_toolchain_path(d->trees, job->toolchain);
-	if (!toolchain_dir) {
-		*body = json_error("out of memory");
-		goto out;
-	}
-
-	ret = materialise(d, job, scratch.input_fd, body);
-	if (ret) {
-		*status = ret;
-		goto out;
-	}
-	/* The key of what was placed, hashed by us; the intake key came from the description. */
 	if (job_key(job, key, NULL) < 0) {
 		*body = json_error("out of memory");
-		goto out;
+		return 500;
 	}
 	digest_to_hex(key, rekey);
 	if (strcmp(rekey, key_hex) != 0) {
 		METRIC_INC(d, jobs_key_mismatch);
-		*status = 409;
 		*body = json_pack("{s:s, s:s, s:s}", "error", "materialised inputs do not match the job",
 				  "key", rekey, "expected_key", key_hex);
-		goto out;
+		return 409;
 	}
-	/* Published while this job waited in the queue (by an earlier identical job). */
-	if (job_published_answer(d, key_hex, body) == 0) {
-		*status = 200;
-		goto out;
-	}
+	return 0;
+}
 
-	argv = calloc(job->argc + 1, sizeof(*argv));
-	envp = build_envp(job);
+/* Compile JOB in a sandbox over SCRATCH with the toolchain at TOOLCHAIN_DIR. *RESULT is filled
+ * (the caller releases it); *RAN is set once the sandbox started, so that the caller releases
+ * its output (sandbox_output_release). 0 when rustc exited 0, or an HTTP status with *BODY set. */
+static int run_sandbox(struct daemon *d, const struct job *job,
+		       const struct store_job_scratch *scratch, const char *toolchain_dir,
+		       struct sandbox_result *result, int *ran, json_t **body)
+{
+	struct sandbox_spec spec = { 0 };
+	char **argv = calloc(job->argc + 1, sizeof(*argv));
+	char **envp = build_envp(job);
+	int status = 500, ret;
+
 	if (!argv || !envp) {
 		*body = json_error("out of memory");
 		goto out;
@@ -344,8 +323,8 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 	for (size_t i = 0; i < job->argc; i++)
 		argv[i] = job->argv[i];
 	spec.toolchain_dir = toolchain_dir;
-	spec.input_dir = scratch.input_path;
-	spec.output_host_dir = scratch.output_path;
+	spec.input_dir = scratch->input_path;
+	spec.output_host_dir = scratch->output_path;
 	spec.output_dest = ROOT_OUT;
 	spec.cwd = job->cwd;
 	spec.argv = argv;
@@ -358,44 +337,66 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 		spec.limits.memory_bytes = d->cfg->memory_bytes;
 
 	METRIC_INC(d, sandbox_runs);
-	ret = sandbox_run(&spec, &result);
+	ret = sandbox_run(&spec, result);
 	if (ret < 0) {
-		*body = json_error("sandbox: %s%s%s", strerror(-ret), result.err ? ": " : "",
-				   result.err ? result.err : "");
+		*body = json_error("sandbox: %s%s%s", strerror(-ret), result->err ? ": " : "",
+				   result->err ? result->err : "");
 		goto out;
 	}
-	ran = 1;
-	METRIC_ADD(d, sandbox_wall_ms, result.wall_us / 1000);
-	if (!result.exited || result.exit_status != 0) {
+	*ran = 1;
+	METRIC_ADD(d, sandbox_wall_ms, result->wall_us / 1000);
+	if (!result->exited || result->exit_status != 0) {
 		METRIC_INC(d, jobs_compile_failed);
-		*status = 422;
-		*body = failure_body(&result);
+		status = 422;
+		*body = failure_body(result);
 		goto out;
 	}
+	status = 0;
+out:
+	if (envp) {
+		for (size_t i = 0; i < job->n_env; i++)
+			free(envp[i]);
+		free(envp);
+	}
+	free(argv);
+	return status;
+}
 
-	outfd = store_job_scratch_open_output(&scratch);
+/* Store what the sandbox of JOB left in SCRATCH (the outputs, RESULT's stdout and stderr) and
+ * publish the manifest of KEY_HEX. 200 with *BODY the published answer, or an HTTP status with
+ * *BODY set. */
+static int publish_outputs(struct daemon *d, const struct job *job, const char key_hex[65],
+			   const struct store_job_scratch *scratch,
+			   const struct sandbox_result *result, json_t **body)
+{
+	struct manifest m;
+	int outfd, status = 500, ret;
+
+	manifest_init(&m);
+	outfd = store_job_scratch_open_output(scratch);
 	if (outfd < 0) {
 		*body = json_error("opening the outputs: %s", strerror(-outfd));
 		goto out;
 	}
 	ret = collect(d, job, outfd, &m, body);
+	close(outfd);
 	if (ret) {
 		if (ret == 422)
 			METRIC_INC(d, jobs_compile_failed);
-		*status = ret;
+		status = ret;
 		goto out;
 	}
-	if (put_buffer(d->store, result.out, result.out_len, m.stdout_sha256) < 0
-	    || put_buffer(d->store, result.err, result.err_len, m.stderr_sha256) < 0) {
+	if (put_buffer(d->store, result->out, result->out_len, m.stdout_sha256) < 0
+	    || put_buffer(d->store, result->err, result->err_len, m.stderr_sha256) < 0) {
 		*body = json_error("storing stdout/stderr failed");
 		goto out;
 	}
-	m.stdout_size = result.out_len;
-	m.stderr_size = result.err_len;
+	m.stdout_size = result->out_len;
+	m.stderr_size = result->err_len;
 	memcpy(m.key, key_hex, DIGEST_HEX_SIZE);
 	memcpy(m.toolchain, job->toolchain, DIGEST_HEX_SIZE);
-	m.exit_status = result.exit_status;
-	m.duration_ms = result.wall_us / 1000;
+	m.exit_status = result->exit_status;
+	m.duration_ms = result->wall_us / 1000;
 	m.worker = strdup(d->hostname);
 	m.created = (int64_t)time(NULL);
 	ret = store_publish(d->store, &m);
@@ -412,24 +413,53 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 		*body = json_error("reading back the manifest: %s", strerror(-ret));
 		goto out;
 	}
-	*status = 200;
+	status = 200;
+out:
+	manifest_release(&m);
+	return status;
+}
+
+void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int *status,
+		 json_t **body)
+{
+	struct store_job_scratch scratch;
+	struct sandbox_result result = { 0 };
+	char *toolchain_dir = NULL;
+	int ran = 0, ret;
+
+	*status = 500;
+	*body = NULL;
+	ret = store_job_scratch_create(d->trees, __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED),
+				       &scratch);
+	if (ret < 0) {
+		*body = json_error("creating the job directory: %s", strerror(-ret));
+		goto out;
+	}
+	toolchain_dir = store_toolchain_path(d->trees, job->toolchain);
+	if (!toolchain_dir) {
+		*body = json_error("out of memory");
+		goto out;
+	}
+
+	ret = materialise(d, job, scratch.input_fd, body);
+	if (ret == 0)
+		ret = check_materialised_key(d, job, key_hex, body);
+	/* Published while this job waited in the queue (by an earlier identical job). */
+	if (ret == 0 && job_published_answer(d, key_hex, body) == 0)
+		ret = 200;
+	if (ret == 0)
+		ret = run_sandbox(d, job, &scratch, toolchain_dir, &result, &ran, body);
+	if (ret == 0)
+		ret = publish_outputs(d, job, key_hex, &scratch, &result, body);
+	*status = ret;
 out:
 	if (*status == 500)
 		METRIC_INC(d, jobs_errors);
 	if (!*body)
 		*body = json_error("out of memory");
-	if (outfd >= 0)
-		close(outfd);
 	if (ran)
 		sandbox_output_release(scratch.output_path);
 	sandbox_result_release(&result);
-	manifest_release(&m);
-	if (envp) {
-		for (size_t i = 0; i < job->n_env; i++)
-			free(envp[i]);
-		free(envp);
-	}
-	free(argv);
 	ret = store_job_scratch_remove(d->trees, &scratch);
 	if (ret < 0)
 		fprintf(stderr, "cachepotd: removing jobs/%s: %s\n", scratch.name, strerror(-ret));

@@ -365,6 +365,19 @@ static void blob_put(struct daemon *d, struct evhttp_request *req, const char *h
 	}
 }
 
+/* Append the hex name of SHA to the JSON array MISSING when the store lacks that blob.
+ * 0, or -errno when presence could not be told. */
+static int note_if_missing(struct daemon *d, const unsigned char sha[DIGEST_SIZE], json_t *missing)
+{
+	char hex[DIGEST_HEX_SIZE];
+	int r = store_has_blob(d->store, sha);
+
+	if (r != 0)
+		return r < 0 ? r : 0;
+	digest_to_hex(sha, hex);
+	return json_array_append_new(missing, json_string(hex)) < 0 ? -ENOMEM : 0;
+}
+
 static void blobs_missing(struct daemon *d, struct evhttp_request *req)
 {
 	json_t *query = body_json(d, req), *list, *missing, *v;
@@ -389,13 +402,11 @@ static void blobs_missing(struct daemon *d, struct evhttp_request *req)
 			send_error(req, 400, "a blob name is 64 lowercase hex digits");
 			goto out;
 		}
-		r = store_has_blob(d->store, sha);
+		r = note_if_missing(d, sha, missing);
 		if (r < 0) {
 			send_error(req, 500, strerror(-r));
 			goto out;
 		}
-		if (r == 0)
-			json_array_append_new(missing, json_string(hex));
 	}
 	{
 		json_t *body = json_pack("{s:O}", "missing", missing);
@@ -537,15 +548,134 @@ static void job_task_finish(struct daemon *d, struct task *t, int cancelled)
 	free(job);
 }
 
-static void job_post(struct daemon *d, struct evhttp_request *req)
+/* Parse the job JSON of REQ into JOB and check that its key is the "expected_key" the client
+ * sent; JOB->key is then that key. 0, or an HTTP status whose answer has been sent. */
+static int job_intake(struct daemon *d, struct evhttp_request *req, json_t *json,
+		      struct inflight *job)
 {
-	json_t *json = NULL, *missing = NULL, *body = NULL;
-	const char *expected;
-	struct inflight *job = NULL;
-	struct waiter *w;
+	const char *expected = json_string_value(json_object_get(json, "expected_key"));
 	unsigned char key[DIGEST_SIZE];
 	char key_hex[DIGEST_HEX_SIZE], err[256];
-	int ret, have_toolchain;
+	json_t *body;
+
+	if (!expected || !digest_hex_valid(expected)) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "expected_key: 64 lowercase hex digits expected");
+		return 400;
+	}
+	memcpy(job->key, expected, DIGEST_HEX_SIZE);
+	json_object_del(json, "expected_key");
+	if (job_from_json(json, &job->job, err, sizeof(err)) < 0) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, err);
+		return 400;
+	}
+	if (job_key(&job->job, key, NULL) < 0) {
+		send_error(req, 500, "out of memory");
+		return 500;
+	}
+	digest_to_hex(key, key_hex);
+	if (strcmp(key_hex, job->key) != 0) {
+		METRIC_INC(d, jobs_key_mismatch);
+		fprintf(stderr, "cachepotd: refused a job: key %.16s expected, %.16s computed\n",
+			job->key, key_hex);
+		body = json_pack("{s:s, s:s, s:s}", "error", "the job's key is not the expected key",
+				 "key", key_hex, "expected_key", job->key);
+		send_json(req, 409, body);
+		json_decref(body);
+		return 409;
+	}
+	return 0;
+}
+
+/* Add REQ to the waiters of the job of KEY_HEX in flight, if there is one. 1 when added, 0 when
+ * no such job is in flight, -ENOMEM. */
+static int join_inflight(struct daemon *d, struct evhttp_request *req, const char key_hex[65])
+{
+	for (struct inflight *f = d->server->inflight; f; f = f->next) {
+		struct waiter *w;
+		if (strcmp(f->key, key_hex) != 0)
+			continue;
+		w = waiter_new(req);
+		if (!w)
+			return -ENOMEM;
+		w->next = f->waiters;
+		f->waiters = w;
+		return 1;
+	}
+	return 0;
+}
+
+/* Everything the sandbox of JOB will see must be here: the toolchain and every input blob.
+ * 0 when it is, or an HTTP status (424 listing what is missing) whose answer has been sent. */
+static int job_inputs_present(struct daemon *d, struct evhttp_request *req, const struct job *job)
+{
+	json_t *missing = json_array(), *body;
+	int have_toolchain, ret;
+
+	if (!missing) {
+		send_error(req, 500, "out of memory");
+		return 500;
+	}
+	for (size_t i = 0; i < job->n_inputs; i++) {
+		ret = note_if_missing(d, job->inputs[i].sha256, missing);
+		if (ret < 0) {
+			send_error(req, 500, strerror(-ret));
+			json_decref(missing);
+			return 500;
+		}
+	}
+	have_toolchain = toolchain_present(d, job->toolchain);
+	if (json_array_size(missing) == 0 && have_toolchain) {
+		json_decref(missing);
+		return 0;
+	}
+	METRIC_INC(d, jobs_missing_blobs);
+	body = json_pack("{s:s, s:O}", "error", "missing blobs", "missing", missing);
+	if (body && !have_toolchain)
+		json_object_set_new(body, "missing_toolchain", json_string(job->toolchain));
+	send_json(req, 424, body);
+	json_decref(body);
+	json_decref(missing);
+	return 424;
+}
+
+/* Queue JOB (which the pool then owns) with REQ as its first waiter. 0, or an HTTP status whose
+ * answer has been sent (JOB is still the caller's). */
+static int job_queue(struct daemon *d, struct evhttp_request *req, struct inflight *job)
+{
+	struct waiter *w = waiter_new(req);
+	int ret;
+
+	if (!w) {
+		send_error(req, 500, "out of memory");
+		return 500;
+	}
+	job->task.run = job_task_run;
+	job->task.finish = job_task_finish;
+	ret = pool_submit(d->server->pool, &job->task, 0);
+	if (ret < 0) {
+		if (w->conn)
+			evhttp_connection_set_closecb(w->conn, NULL, NULL);
+		free(w);
+		METRIC_INC(d, jobs_queue_full);
+		send_error(req, 503, ret == -EAGAIN ? "the job queue is full, retry later"
+						     : "shutting down");
+		return 503;
+	}
+	job->waiters = w;
+	job->next = d->server->inflight;
+	d->server->inflight = job;
+	return 0;
+}
+
+/* POST /v1/jobs: answer from the store when published, join the identical job in flight, or
+ * queue a new one once every input is here. */
+static void job_post(struct daemon *d, struct evhttp_request *req)
+{
+	struct inflight *job = NULL;
+	json_t *json, *body = NULL;
+	int ret;
 
 	if (!require_writer(d, req))
 		return;
@@ -557,42 +687,15 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 	if (!json)
 		return;
 	METRIC_INC(d, jobs_submitted);
-	expected = json_string_value(json_object_get(json, "expected_key"));
-	if (!expected || !digest_hex_valid(expected)) {
-		METRIC_INC(d, http_bad_requests);
-		send_error(req, 400, "expected_key: 64 lowercase hex digits expected");
-		goto out;
-	}
 	job = calloc(1, sizeof(*job));
 	if (!job) {
 		send_error(req, 500, "out of memory");
 		goto out;
 	}
-	memcpy(job->key, expected, DIGEST_HEX_SIZE);   /* kept for the message below */
-	json_object_del(json, "expected_key");
-	if (job_from_json(json, &job->job, err, sizeof(err)) < 0) {
-		METRIC_INC(d, http_bad_requests);
-		send_error(req, 400, err);
+	if (job_intake(d, req, json, job) != 0)
 		goto out;
-	}
-	if (job_key(&job->job, key, NULL) < 0) {
-		send_error(req, 500, "out of memory");
-		goto out;
-	}
-	digest_to_hex(key, key_hex);
-	if (strcmp(key_hex, job->key) != 0) {
-		METRIC_INC(d, jobs_key_mismatch);
-		fprintf(stderr, "cachepotd: refused a job: key %.16s expected, %.16s computed\n",
-			job->key, key_hex);
-		body = json_pack("{s:s, s:s, s:s}", "error", "the job's key is not the expected key",
-				 "key", key_hex, "expected_key", job->key);
-		send_json(req, 409, body);
-		goto out;
-	}
-	memcpy(job->key, key_hex, DIGEST_HEX_SIZE);
 
-	/* Published already: answer at once. */
-	ret = job_published_answer(d, key_hex, &body);
+	ret = job_published_answer(d, job->key, &body);
 	if (ret == 0) {
 		METRIC_INC(d, jobs_cache_hits);
 		send_json(req, 200, body);
@@ -602,73 +705,22 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 		send_error(req, 500, strerror(-ret));
 		goto out;
 	}
-
-	/* Coalesce with the identical job in flight. */
-	for (struct inflight *f = d->server->inflight; f; f = f->next) {
-		if (strcmp(f->key, key_hex) != 0)
-			continue;
-		w = waiter_new(req);
-		if (!w) {
-			send_error(req, 500, "out of memory");
-			goto out;
-		}
-		w->next = f->waiters;
-		f->waiters = w;
-		METRIC_INC(d, jobs_coalesced);
-		goto out;
-	}
-
-	/* Everything the sandbox will see must be here: the toolchain and every input blob. */
-	missing = json_array();
-	for (size_t i = 0; i < job->job.n_inputs; i++) {
-		int r = store_has_blob(d->store, job->job.inputs[i].sha256);
-		if (r < 0) {
-			send_error(req, 500, strerror(-r));
-			goto out;
-		}
-		if (r == 0) {
-			char hex[DIGEST_HEX_SIZE];
-			digest_to_hex(job->job.inputs[i].sha256, hex);
-			json_array_append_new(missing, json_string(hex));
-		}
-	}
-	have_toolchain = toolchain_present(d, job->job.toolchain);
-	if (json_array_size(missing) > 0 || !have_toolchain) {
-		METRIC_INC(d, jobs_missing_blobs);
-		body = json_pack("{s:s, s:O}", "error", "missing blobs", "missing", missing);
-		if (!have_toolchain)
-			json_object_set_new(body, "missing_toolchain", json_string(job->job.toolchain));
-		send_json(req, 424, body);
-		goto out;
-	}
-
-	job->task.run = job_task_run;
-	job->task.finish = job_task_finish;
-	w = waiter_new(req);
-	if (!w) {
+	ret = join_inflight(d, req, job->key);
+	if (ret < 0)
 		send_error(req, 500, "out of memory");
+	if (ret > 0)
+		METRIC_INC(d, jobs_coalesced);
+	if (ret != 0)
 		goto out;
-	}
-	ret = pool_submit(d->server->pool, &job->task, 0);
-	if (ret < 0) {
-		if (w->conn)
-			evhttp_connection_set_closecb(w->conn, NULL, NULL);
-		free(w);
-		METRIC_INC(d, jobs_queue_full);
-		send_error(req, 503, ret == -EAGAIN ? "the job queue is full, retry later"
-						     : "shutting down");
+	if (job_inputs_present(d, req, &job->job) != 0)
 		goto out;
-	}
-	job->waiters = w;
-	job->next = d->server->inflight;
-	d->server->inflight = job;
-	job = NULL;
+	if (job_queue(d, req, job) == 0)
+		job = NULL;
 out:
 	if (job) {
 		job_release(&job->job);
 		free(job);
 	}
-	json_decref(missing);
 	json_decref(body);
 	json_decref(json);
 }
