@@ -95,8 +95,8 @@ out:
 }
 
 /* Place every input of JOB beneath ROOTFD (the directory bound at /cachepot) and replace each
- * input's sha256 by the hash of the bytes placed. Returns 0 or an HTTP status with *BODY set. */
-static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **body)
+ * input's sha256 by the hash of the bytes placed. JOB_OK, or another outcome with *BODY set. */
+static enum job_outcome materialise(struct daemon *d, struct job *job, int rootfd, json_t **body)
 {
 	const size_t prefix = strlen(ROOT_INPUTS "/");
 	uint64_t total = 0;
@@ -112,12 +112,12 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 		/* job_from_json checked this already; the tree is built from it, so check again. */
 		if (strncmp(in->path, ROOT_INPUTS "/", prefix) != 0 || !job_path_valid(in->path)) {
 			*body = json_error("input path %s is not canonical", in->path);
-			return 400;
+			return JOB_INVALID;
 		}
 		ret = path_walk(rootfd, in->path + prefix, 1, &dirfd, &leaf);
 		if (ret < 0) {
 			*body = json_error("input %s: %s", in->path, strerror(-ret));
-			return 400;
+			return JOB_INVALID;
 		}
 		digest_to_hex(in->sha256, hex);
 		blobfd = store_open_blob(d->store, in->sha256);
@@ -125,10 +125,10 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 			close(dirfd);
 			if (blobfd == -ENOENT) {
 				*body = json_pack("{s:s, s:[s]}", "error", "missing blobs", "missing", hex);
-				return 424;
+				return JOB_MISSING_BLOB;
 			}
 			*body = json_error("opening blob %s: %s", hex, strerror(-blobfd));
-			return 500;
+			return JOB_ERROR;
 		}
 		if (fstat(blobfd, &st) < 0 || !S_ISREG(st.st_mode)
 		    || __builtin_add_overflow(total, (uint64_t)st.st_size, &total)
@@ -137,7 +137,7 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 			close(dirfd);
 			*body = json_error("inputs larger than %llu bytes",
 					   (unsigned long long)d->cfg->max_input_bytes);
-			return 413;
+			return JOB_TOO_LARGE;
 		}
 		ret = digest_fd(blobfd, in->sha256, &size);
 		if (ret == 0) {
@@ -152,11 +152,11 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 		close(dirfd);
 		if (ret == -EEXIST || ret == -ENOTDIR || ret == -EISDIR) {
 			*body = json_error("input %s conflicts with another input", in->path);
-			return 400;
+			return JOB_INVALID;
 		}
 		if (ret < 0) {
 			*body = json_error("materialising %s: %s", in->path, strerror(-ret));
-			return 500;
+			return JOB_ERROR;
 		}
 	}
 	/* The working directory exists even when no input lies in it. */
@@ -165,11 +165,11 @@ static int materialise(struct daemon *d, struct job *job, int rootfd, json_t **b
 		int ret = path_walk(rootfd, job->cwd + prefix, 1, &cwdfd, NULL);
 		if (ret < 0) {
 			*body = json_error("cwd %s: %s", job->cwd, strerror(-ret));
-			return 400;
+			return JOB_INVALID;
 		}
 		close(cwdfd);
 	}
-	return 0;
+	return JOB_OK;
 }
 
 static int put_buffer(struct store *store, const char *data, size_t len, unsigned char sha[32])
@@ -190,22 +190,23 @@ static int put_buffer(struct store *store, const char *data, size_t len, unsigne
 }
 
 /* Take the outputs rustc was asked for from OUTFD into the store and fill M's outputs.
- * Returns 0, or an HTTP status with *BODY set. */
-static int collect(struct daemon *d, const struct job *job, int outfd, struct manifest *m,
-		   json_t **body)
+ * JOB_OK, or another outcome with *BODY set. */
+static enum job_outcome collect(struct daemon *d, const struct job *job, int outfd,
+				struct manifest *m, json_t **body)
 {
 	char **names = NULL;
 	size_t n = 0;
-	int status = 0, ret;
+	enum job_outcome outcome = JOB_OK;
+	int ret;
 
 	ret = job_expected_outputs(job, &names, &n);
 	if (ret < 0) {
 		*body = json_error("cannot tell the outputs of this job: %s", strerror(-ret));
-		return 400;
+		return JOB_INVALID;
 	}
 	m->outputs = calloc(n ? n : 1, sizeof(*m->outputs));
 	if (!m->outputs) {
-		status = 500;
+		outcome = JOB_ERROR;
 		*body = json_error("out of memory");
 		goto out;
 	}
@@ -215,7 +216,7 @@ static int collect(struct daemon *d, const struct job *job, int outfd, struct ma
 		int fd;
 
 		if (!manifest_output_name_valid(names[i])) {
-			status = 400;
+			outcome = JOB_INVALID;
 			*body = json_error("output name %s is not valid", names[i]);
 			goto out;
 		}
@@ -223,7 +224,7 @@ static int collect(struct daemon *d, const struct job *job, int outfd, struct ma
 		 * blocking on a FIFO; only a regular file of bounded size is taken. */
 		fd = openat(outfd, names[i], O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 		if (fd < 0) {
-			status = 422;
+			outcome = JOB_COMPILE_FAILED;
 			*body = json_pack("{s:s, s:s}", "error", "an expected output is missing or not a file",
 					  "output", names[i]);
 			goto out;
@@ -231,7 +232,7 @@ static int collect(struct daemon *d, const struct job *job, int outfd, struct ma
 		if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)
 		    || (uint64_t)st.st_size > d->cfg->max_output_bytes) {
 			close(fd);
-			status = 422;
+			outcome = JOB_COMPILE_FAILED;
 			*body = json_pack("{s:s, s:s}", "error", "an output is not a regular file or too large",
 					  "output", names[i]);
 			goto out;
@@ -239,7 +240,7 @@ static int collect(struct daemon *d, const struct job *job, int outfd, struct ma
 		ret = store_put_blob_fd(d->store, fd, NULL, o->sha256);
 		close(fd);
 		if (ret < 0) {
-			status = 500;
+			outcome = JOB_ERROR;
 			*body = json_error("storing output %s: %s", names[i], strerror(-ret));
 			goto out;
 		}
@@ -251,7 +252,7 @@ static int collect(struct daemon *d, const struct job *job, int outfd, struct ma
 	}
 out:
 	job_names_free(names, n);
-	return status;
+	return outcome;
 }
 
 static char **build_envp(const struct job *job)
@@ -283,38 +284,40 @@ static json_t *failure_body(const struct sandbox_result *r)
 }
 
 /* Recompute the key over the hashes of the bytes materialise placed (the intake key came from
- * the description) and check it is KEY_HEX. 0, or an HTTP status with *BODY set. */
-static int check_materialised_key(struct daemon *d, const struct job *job, const char key_hex[65],
-				  json_t **body)
+ * the description) and check it is KEY_HEX. JOB_OK, or another outcome with *BODY set. */
+static enum job_outcome check_materialised_key(struct daemon *d, const struct job *job,
+					       const char key_hex[65], json_t **body)
 {
 	unsigned char key[DIGEST_SIZE];
 	char rekey[DIGEST_HEX_SIZE];
 
 	if (job_key(job, key, NULL) < 0) {
 		*body = json_error("out of memory");
-		return 500;
+		return JOB_ERROR;
 	}
 	digest_to_hex(key, rekey);
 	if (strcmp(rekey, key_hex) != 0) {
-		METRIC_INC(d, jobs_key_mismatch);
 		*body = json_pack("{s:s, s:s, s:s}", "error", "materialised inputs do not match the job",
 				  "key", rekey, "expected_key", key_hex);
-		return 409;
+		return JOB_KEY_MISMATCH;
 	}
-	return 0;
+	return JOB_OK;
 }
 
 /* Compile JOB in a sandbox over SCRATCH with the toolchain at TOOLCHAIN_DIR. *RESULT is filled
  * (the caller releases it); *RAN is set once the sandbox started, so that the caller releases
- * its output (sandbox_output_release). 0 when rustc exited 0, or an HTTP status with *BODY set. */
-static int run_sandbox(struct daemon *d, const struct job *job,
-		       const struct store_job_scratch *scratch, const char *toolchain_dir,
-		       struct sandbox_result *result, int *ran, json_t **body)
+ * its output (sandbox_output_release). JOB_OK when rustc exited 0, or another outcome with
+ * *BODY set. */
+static enum job_outcome run_sandbox(struct daemon *d, const struct job *job,
+				    const struct store_job_scratch *scratch,
+				    const char *toolchain_dir, struct sandbox_result *result, int *ran,
+				    json_t **body)
 {
 	struct sandbox_spec spec = { 0 };
 	char **argv = calloc(job->argc + 1, sizeof(*argv));
 	char **envp = build_envp(job);
-	int status = 500, ret;
+	enum job_outcome outcome = JOB_ERROR;
+	int ret;
 
 	if (!argv || !envp) {
 		*body = json_error("out of memory");
@@ -346,12 +349,11 @@ static int run_sandbox(struct daemon *d, const struct job *job,
 	*ran = 1;
 	METRIC_ADD(d, sandbox_wall_ms, result->wall_us / 1000);
 	if (!result->exited || result->exit_status != 0) {
-		METRIC_INC(d, jobs_compile_failed);
-		status = 422;
+		outcome = JOB_COMPILE_FAILED;
 		*body = failure_body(result);
 		goto out;
 	}
-	status = 0;
+	outcome = JOB_OK;
 out:
 	if (envp) {
 		for (size_t i = 0; i < job->n_env; i++)
@@ -359,18 +361,20 @@ out:
 		free(envp);
 	}
 	free(argv);
-	return status;
+	return outcome;
 }
 
 /* Store what the sandbox of JOB left in SCRATCH (the outputs, RESULT's stdout and stderr) and
- * publish the manifest of KEY_HEX. 200 with *BODY the published answer, or an HTTP status with
- * *BODY set. */
-static int publish_outputs(struct daemon *d, const struct job *job, const char key_hex[65],
-			   const struct store_job_scratch *scratch,
-			   const struct sandbox_result *result, json_t **body)
+ * publish the manifest of KEY_HEX. JOB_OK with *BODY the published answer, or another outcome
+ * with *BODY set. */
+static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
+					const char key_hex[65],
+					const struct store_job_scratch *scratch,
+					const struct sandbox_result *result, json_t **body)
 {
 	struct manifest m;
-	int outfd, status = 500, ret;
+	enum job_outcome outcome = JOB_ERROR;
+	int outfd, ret;
 
 	manifest_init(&m);
 	outfd = store_job_scratch_open_output(scratch);
@@ -378,14 +382,11 @@ static int publish_outputs(struct daemon *d, const struct job *job, const char k
 		*body = json_error("opening the outputs: %s", strerror(-outfd));
 		goto out;
 	}
-	ret = collect(d, job, outfd, &m, body);
+	outcome = collect(d, job, outfd, &m, body);
 	close(outfd);
-	if (ret) {
-		if (ret == 422)
-			METRIC_INC(d, jobs_compile_failed);
-		status = ret;
+	if (outcome != JOB_OK)
 		goto out;
-	}
+	outcome = JOB_ERROR;
 	if (put_buffer(d->store, result->out, result->out_len, m.stdout_sha256) < 0
 	    || put_buffer(d->store, result->err, result->err_len, m.stderr_sha256) < 0) {
 		*body = json_error("storing stdout/stderr failed");
@@ -413,21 +414,46 @@ static int publish_outputs(struct daemon *d, const struct job *job, const char k
 		*body = json_error("reading back the manifest: %s", strerror(-ret));
 		goto out;
 	}
-	status = 200;
+	outcome = JOB_OK;
 out:
 	manifest_release(&m);
-	return status;
+	return outcome;
 }
 
-void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int *status,
-		 json_t **body)
+int job_outcome_status(enum job_outcome outcome)
+{
+	switch (outcome) {
+	case JOB_OK: return 200;
+	case JOB_INVALID: return 400;
+	case JOB_KEY_MISMATCH: return 409;
+	case JOB_TOO_LARGE: return 413;
+	case JOB_COMPILE_FAILED: return 422;
+	case JOB_MISSING_BLOB: return 424;
+	case JOB_ERROR: break;
+	}
+	return 500;
+}
+
+/* The metrics that count how jobs end, moved in one place. */
+static void count_outcome(struct daemon *d, enum job_outcome outcome)
+{
+	if (outcome == JOB_KEY_MISMATCH)
+		METRIC_INC(d, jobs_key_mismatch);
+	else if (outcome == JOB_COMPILE_FAILED)
+		METRIC_INC(d, jobs_compile_failed);
+	else if (outcome == JOB_ERROR)
+		METRIC_INC(d, jobs_errors);
+}
+
+enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_hex[65],
+			     json_t **body)
 {
 	struct store_job_scratch scratch;
 	struct sandbox_result result = { 0 };
 	char *toolchain_dir = NULL;
+	enum job_outcome outcome = JOB_ERROR;
 	int ran = 0, ret;
 
-	*status = 500;
 	*body = NULL;
 	ret = store_job_scratch_create(d->trees, __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED),
 				       &scratch);
@@ -441,20 +467,17 @@ void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int 
 		goto out;
 	}
 
-	ret = materialise(d, job, scratch.input_fd, body);
-	if (ret == 0)
-		ret = check_materialised_key(d, job, key_hex, body);
-	/* Published while this job waited in the queue (by an earlier identical job). */
-	if (ret == 0 && job_published_answer(d, key_hex, body) == 0)
-		ret = 200;
-	if (ret == 0)
-		ret = run_sandbox(d, job, &scratch, toolchain_dir, &result, &ran, body);
-	if (ret == 0)
-		ret = publish_outputs(d, job, key_hex, &scratch, &result, body);
-	*status = ret;
+	outcome = materialise(d, job, scratch.input_fd, body);
+	if (outcome == JOB_OK)
+		outcome = check_materialised_key(d, job, key_hex, body);
+	/* Unless an earlier identical job published it while this one waited in the queue. */
+	if (outcome == JOB_OK && job_published_answer(d, key_hex, body) != 0) {
+		outcome = run_sandbox(d, job, &scratch, toolchain_dir, &result, &ran, body);
+		if (outcome == JOB_OK)
+			outcome = publish_outputs(d, job, key_hex, &scratch, &result, body);
+	}
 out:
-	if (*status == 500)
-		METRIC_INC(d, jobs_errors);
+	count_outcome(d, outcome);
 	if (!*body)
 		*body = json_error("out of memory");
 	if (ran)
@@ -464,4 +487,5 @@ out:
 	if (ret < 0)
 		fprintf(stderr, "cachepotd: removing jobs/%s: %s\n", scratch.name, strerror(-ret));
 	free(toolchain_dir);
+	return outcome;
 }

@@ -17,12 +17,27 @@
 
 struct daemon;
 
+/* How a job ended. The one mapping to HTTP statuses is job_outcome_status. */
+enum job_outcome {
+	JOB_OK,                 /* 200: published (now, or by an identical job while queued) */
+	JOB_INVALID,            /* 400: an input or output cannot be placed or taken as named */
+	JOB_KEY_MISMATCH,       /* 409: the materialised inputs hash to another key */
+	JOB_TOO_LARGE,          /* 413: the inputs exceed max_input_bytes */
+	JOB_COMPILE_FAILED,     /* 422: rustc failed, or an expected output is missing or unfit */
+	JOB_MISSING_BLOB,       /* 424: an input blob vanished since intake */
+	JOB_ERROR,              /* 500: the daemon failed (I/O, memory, the sandbox itself) */
+};
+
+/* The HTTP status of the answer to a job that ended with OUTCOME. */
+int job_outcome_status(enum job_outcome outcome);
+
 /* Run JOB (owned by the caller, its input hashes overwritten with what was materialised), whose
- * key at intake was KEY_HEX. Sets *STATUS to the HTTP status and *BODY to the JSON answer (a new
- * reference): 200 {"key","manifest"}, 409 re-keyed mismatch, 422 compile failed {"error",
- * "exit_status","signal","timed_out","stderr","stdout"}, 424 a blob vanished, 500 otherwise. */
-void job_execute(struct daemon *d, struct job *job, const char key_hex[65], int *status,
-		 json_t **body);
+ * key at intake was KEY_HEX, and count how it ended in D's metrics. Sets *BODY to the JSON answer
+ * (a new reference): JOB_OK {"key","manifest"}; JOB_KEY_MISMATCH {"error","key","expected_key"};
+ * JOB_COMPILE_FAILED {"error","exit_status","signal","timed_out","memory_exceeded","stderr",
+ * "stdout"} or {"error","output"}; JOB_MISSING_BLOB {"error","missing"}; else {"error"}. */
+enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_hex[65],
+			     json_t **body);
 
 /* The 200 answer for a published KEY_HEX: {"key":..., "manifest":{signed manifest}}.
  * 0, -ENOENT when not published, -errno. */

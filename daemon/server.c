@@ -520,7 +520,7 @@ static void job_task_run(struct daemon *d, struct task *t)
 {
 	struct inflight *job = (struct inflight *)t;
 
-	job_execute(d, &job->job, job->key, &job->status, &job->body);
+	job->status = job_outcome_status(job_execute(d, &job->job, job->key, &job->body));
 }
 
 static void job_task_finish(struct daemon *d, struct task *t, int cancelled)
