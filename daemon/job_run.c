@@ -16,7 +16,6 @@
 #include "base/io.h"
 #include "base/path.h"
 #include "daemon/daemon.h"
-#include "fs/tree.h"
 #include "fs/manifest.h"
 #include "fs/store.h"
 #include "hash/digest.h"

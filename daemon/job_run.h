@@ -1,9 +1,8 @@
 /* One job, on a worker thread: materialise, re-key, compile in the sandbox, collect, publish.
  *
- * Scratch layout under the store (removed when the job ends, swept at start):
- *   jobs/<name>/root/cachepot/...   the input tree, bound read-only at /cachepot
- *   jobs/<name>/root/cachepot/out   the empty mount point of rustc's --out-dir
- *   jobs/<name>/out                 the sandbox mounts its output tmpfs here (output_host_dir)
+ * Each job works in a scratch tree of the store's jobs/ (fs/store.h, store_job_scratch_create:
+ * the input tree bound read-only at /cachepot, and the directory the sandbox mounts its output
+ * tmpfs on), removed when the job ends and swept at start.
  * Input files are hard links to the store's blobs (0444, same inode; copies where a link is not
  * possible), so materialising costs no data copy. Each blob is hashed again as it is linked and
  * the key recomputed over those hashes: the key covers the bytes that were actually placed.

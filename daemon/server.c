@@ -423,7 +423,8 @@ out:
 static int toolchain_present(struct daemon *d, const char *id)
 {
 	struct stat st;
-	return fstatat(store_toolchains_fd(d->trees), id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+	return fstatat(store_toolchains_fd(d->trees), id, &st, AT_SYMLINK_NOFOLLOW) == 0
+	       && S_ISDIR(st.st_mode);
 }
 
 static void toolchain_run(struct daemon *d, struct task *t)
