@@ -13,7 +13,12 @@ check_PROGRAMS += tests/daemon/daemon-helper
 tests_daemon_daemon_helper_SOURCES = tests/daemon/daemon-helper.c
 tests_daemon_daemon_helper_LDADD = libcachepot.a $(DEP_LIBS)
 
-TESTS += tests/daemon/jobs.sh tests/daemon/hostile.sh tests/daemon/concurrency.sh \
+check_PROGRAMS += tests/daemon/test_listen
+tests_daemon_test_listen_SOURCES = tests/daemon/test_listen.c
+tests_daemon_test_listen_CFLAGS = $(TEST_CFLAGS)
+tests_daemon_test_listen_LDADD = $(TEST_LDADD)
+
+TESTS += tests/daemon/test_listen tests/daemon/jobs.sh tests/daemon/hostile.sh tests/daemon/concurrency.sh \
 	tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh
 EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
 	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh \
