@@ -1,18 +1,22 @@
-/* cachepotd's HTTP/1.1 API (libevent evhttp) on a Unix socket.
+/* cachepotd's HTTP/1.1 API (libevent evhttp) on a Unix socket, and on --listen (plain TCP) and
+ * --listen-tls (TLS) when configured (daemon/listen.h).
  *
  *   POST /v1/blobs/missing     {"blobs":["<hex>",...]} -> {"missing":["<hex>",...]}
  *   PUT  /v1/blobs/<hex>       body = bytes; verified; 201 / 400 mismatch / 413 too big
- *   GET  /v1/blobs/<hex>       bytes, Cache-Control: public, max-age=31536000, immutable
+ *   GET  /v1/blobs/<hex>       bytes, Cache-Control: public, max-age=31536000, immutable,
+ *                              ETag "<hex>"; 304 for If-None-Match naming it
  *   GET  /v1/toolchains/<id>   204 present / 404
  *   PUT  /v1/toolchains/<id>   body = tar of a toolchain tree; id recomputed; 201 (200 present) / 400
  *   POST /v1/jobs              job JSON + "expected_key" -> 200 {"key","manifest"}; 409 key
  *                              mismatch, 422 compile failed, 400 malformed, 424 missing blobs
  *                              {"missing":[...]}, 503 queue full / shutting down, 403 not allowed
- *   GET  /v1/manifests/<key>   signed manifest JSON / 404
+ *   GET  /v1/manifests/<key>   signed manifest JSON (immutable, ETag "<key>", 304) / 404
  *   GET  /metrics              Prometheus text;  GET /v1/status  JSON
- * Errors are JSON {"error": "..."}. Reading is open to every peer of the socket; writing (PUT,
- * POST /v1/jobs) needs the peer's uid or one of its gids (SO_PEERCRED, SO_PEERGROUPS) on the
- * allow-lists; root and the daemon's own uid always may.
+ * Errors are JSON {"error": "..."} with Cache-Control: no-store. Reading is open to every peer;
+ * writing (PUT, POST /v1/jobs) needs, on the Unix socket, the peer's uid or one of its gids
+ * (SO_PEERCRED, SO_PEERGROUPS) on the allow-lists (root and the daemon's own uid always may),
+ * over TLS a client certificate that verified against --client-ca, and is never allowed over
+ * plain TCP; a refused write is a 403, counted in http_forbidden.
  */
 #ifndef CACHEPOT_DAEMON_SERVER_H
 #define CACHEPOT_DAEMON_SERVER_H
