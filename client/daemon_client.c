@@ -7,7 +7,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +17,7 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
+#include "base/error.h"
 #include "hash/pathmap.h"
 
 /* The most bytes of a daemon answer kept (manifests and errors are small). */
@@ -52,16 +52,6 @@ struct request {
 	size_t errlen;
 };
 
-__attribute__((format(printf, 3, 4)))
-static int fail(struct request *r, int ret, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(r->err, r->errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
 static int curl_errno(CURLcode rc)
 {
 	switch (rc) {
@@ -83,7 +73,7 @@ static int endpoint_setopt(struct request *r, CURL *c, const char *path)
 {
 	char url[256];
 	if (snprintf(url, sizeof(url), "http://cachepotd%s", path) >= (int)sizeof(url))
-		return fail(r, -ENAMETOOLONG, "%s: too long", path);
+		return error_format(r->err, r->errlen, -ENAMETOOLONG, "%s: too long", path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->daemon->socket);
 	return 0;
@@ -102,7 +92,7 @@ static int http(struct request *r, const char *method, const char *path, const c
 
 	*status = 0;
 	if (!c)
-		return fail(r, -ENOMEM, "curl_easy_init failed");
+		return error_format(r->err, r->errlen, -ENOMEM, "curl_easy_init failed");
 	ret = endpoint_setopt(r, c, path);
 	if (ret < 0) {
 		curl_easy_cleanup(c);
@@ -129,7 +119,7 @@ static int http(struct request *r, const char *method, const char *path, const c
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK)
-		ret = fail(r, curl_errno(rc), "%s %s: %s", method, path, curl_easy_strerror(rc));
+		ret = error_format(r->err, r->errlen, curl_errno(rc), "%s %s: %s", method, path, curl_easy_strerror(rc));
 	else
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(headers);
@@ -165,16 +155,16 @@ static int upload_file(struct request *r, const char *path, const char *url_path
 	FILE *f = fopen(path, "rbe");
 
 	if (!f)
-		return fail(r, -errno, "%s: %s", path, strerror(errno));
+		return error_format(r->err, r->errlen, -errno, "%s: %s", path, strerror(errno));
 	if (fstat(fileno(f), &st) < 0) {
-		ret = fail(r, -errno, "%s: %s", path, strerror(errno));
+		ret = error_format(r->err, r->errlen, -errno, "%s: %s", path, strerror(errno));
 		fclose(f);
 		return ret;
 	}
 	ret = http(r, "PUT", url_path, NULL, 0, f, (curl_off_t)st.st_size, timeout, &code, &a);
 	fclose(f);
 	if (ret == 0 && code != 200 && code != 201 && code != 204)
-		ret = fail(r, -EPROTO, "PUT %.40s...: %ld %s", url_path, code, answer_error(&a, msg, sizeof(msg)));
+		ret = error_format(r->err, r->errlen, -EPROTO, "PUT %.40s...: %ld %s", url_path, code, answer_error(&a, msg, sizeof(msg)));
 	answer_reset(&a);
 	return ret;
 }
@@ -191,7 +181,7 @@ static int upload_missing(struct request *r, const struct daemon_submission *sub
 		char path[128];
 		int ret;
 		if (!hex || !digest_hex_valid(hex))
-			return fail(r, -EPROTO, "the daemon named a bad blob");
+			return error_format(r->err, r->errlen, -EPROTO, "the daemon named a bad blob");
 		for (k = 0; k < job->n_inputs; k++) {
 			char h[DIGEST_HEX_SIZE];
 			digest_to_hex(job->inputs[k].sha256, h);
@@ -199,7 +189,7 @@ static int upload_missing(struct request *r, const struct daemon_submission *sub
 				break;
 		}
 		if (k == job->n_inputs)
-			return fail(r, -EPROTO, "the daemon asked for a blob this job does not have");
+			return error_format(r->err, r->errlen, -EPROTO, "the daemon asked for a blob this job does not have");
 		snprintf(path, sizeof(path), "/v1/blobs/%s", hex);
 		ret = upload_file(r, sub->input_local[k], path, 600);
 		if (ret < 0)
@@ -221,7 +211,7 @@ static int toolchain_present(struct request *r, const char *path)
 		return 1;
 	if (code == 404)
 		return 0;
-	return fail(r, -EPROTO, "GET %s: %ld", path, code);
+	return error_format(r->err, r->errlen, -EPROTO, "GET %s: %ld", path, code);
 }
 
 /* Upload the toolchain unless the daemon has it. One wrapper per machine does it at a time;
@@ -238,11 +228,11 @@ static int ensure_toolchain(struct request *r, const struct daemon_submission *s
 		return ret < 0 ? ret : 0;
 	ret = path_mkdir_parents(sub->cache_dir, 0755);
 	if (ret < 0)
-		return fail(r, ret, "cannot create %s", sub->cache_dir);
+		return error_format(r->err, r->errlen, ret, "cannot create %s", sub->cache_dir);
 	snprintf(lock_path, sizeof(lock_path), "%s/toolchain-upload.lock", sub->cache_dir);
 	lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
-		ret = fail(r, -errno, "%s: %s", lock_path, strerror(errno));
+		ret = error_format(r->err, r->errlen, -errno, "%s: %s", lock_path, strerror(errno));
 		goto out;
 	}
 	/* Another wrapper may have sent it while this one waited for the lock; an error here is
@@ -254,12 +244,12 @@ static int ensure_toolchain(struct request *r, const struct daemon_submission *s
 	snprintf(tmp, sizeof(tmp), "%s/toolchain-%s.tar.XXXXXX", sub->cache_dir, tc->id);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0) {
-		ret = fail(r, -errno, "%s: %s", tmp, strerror(errno));
+		ret = error_format(r->err, r->errlen, -errno, "%s: %s", tmp, strerror(errno));
 		goto out;
 	}
 	ret = toolchain_write_archive(tc, fd);
 	if (ret < 0) {
-		ret = fail(r, ret, "cannot archive the toolchain");
+		ret = error_format(r->err, r->errlen, ret, "cannot archive the toolchain");
 		unlink(tmp);
 		goto out;
 	}
@@ -291,19 +281,19 @@ static int send_missing_blobs(struct request *r, const struct daemon_submission 
 	question = hashes ? json_pack("{s:O}", "blobs", hashes) : NULL;
 	text = question ? json_dumps(question, JSON_COMPACT) : NULL;
 	if (!text) {
-		ret = fail(r, -ENOMEM, "out of memory");
+		ret = error_format(r->err, r->errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	ret = http(r, "POST", "/v1/blobs/missing", text, strlen(text), NULL, 0, 60, &code, &a);
 	if (ret < 0)
 		goto out;
 	if (code != 200) {
-		ret = fail(r, -EPROTO, "POST /v1/blobs/missing: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
+		ret = error_format(r->err, r->errlen, -EPROTO, "POST /v1/blobs/missing: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
 		goto out;
 	}
 	ans = json_loads(a.data, 0, NULL);
 	if (!json_is_array(json_object_get(ans, "missing"))) {
-		ret = fail(r, -EPROTO, "POST /v1/blobs/missing: an answer without \"missing\"");
+		ret = error_format(r->err, r->errlen, -EPROTO, "POST /v1/blobs/missing: an answer without \"missing\"");
 		goto out;
 	}
 	ret = upload_missing(r, sub, json_object_get(ans, "missing"));
@@ -341,7 +331,7 @@ int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_subm
 		json_object_set_new(job, "expected_key", json_string(key_hex));
 	text = job ? json_dumps(job, JSON_COMPACT) : NULL;
 	if (!text) {
-		ret = fail(&r, -ENOMEM, "out of memory");
+		ret = error_format(err, errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
 	/* A blob can vanish between the question and the job only if the store is collected;
@@ -355,7 +345,7 @@ int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_subm
 		if (code == 200)
 			break;
 		if (code == 422) {
-			ret = fail(&r, -EPROTO, "the sandboxed compile failed: %s", answer_error(&a, msg, sizeof(msg)));
+			ret = error_format(err, errlen, -EPROTO, "the sandboxed compile failed: %s", answer_error(&a, msg, sizeof(msg)));
 			break;
 		}
 		if (code == 424 && attempt == 0) {
@@ -368,7 +358,7 @@ int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_subm
 				continue;
 			break;
 		}
-		ret = fail(&r, -EPROTO, "POST /v1/jobs: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
+		ret = error_format(err, errlen, -EPROTO, "POST /v1/jobs: %ld %s", code, answer_error(&a, msg, sizeof(msg)));
 		break;
 	}
 out:
