@@ -22,6 +22,11 @@
 
 /* The most bytes of a daemon answer kept (manifests and errors are small). */
 #define ANSWER_MAX (1u << 20)
+/* Seconds: see daemon_client.h. */
+#define CONNECT_TIMEOUT 5L
+#define STALL_TIMEOUT 30L
+/* The longest URL a request goes to: the server setting's limit and the longest path. */
+#define URL_MAX 512
 
 struct answer {
 	char *data;
@@ -59,6 +64,13 @@ static int curl_errno(CURLcode rc)
 		return -ENOMEM;
 	case CURLE_COULDNT_CONNECT:
 		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return -EHOSTUNREACH;
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CACERT_BADFILE:
+		return -EACCES;
 	case CURLE_OPERATION_TIMEDOUT:
 		return -ETIMEDOUT;
 	default:
@@ -66,40 +78,74 @@ static int curl_errno(CURLcode rc)
 	}
 }
 
-/* Point C at PATH on the daemon. The one place that knows the transport: today the Unix
- * socket, with a placeholder host in the URL. Another endpoint (TCP, TLS with a client
- * certificate) sets its base URL and certificates here, and nothing else changes. */
-static int endpoint_setopt(struct request *r, CURL *c, const char *path)
+/* Point C at PATH on the daemon, writing the URL into URL (LEN bytes). The one place that
+ * knows the transport: the Unix socket, with a placeholder host in the URL, or TCP to a remote
+ * worker, its certificate checked (peer and host) against the CA, this machine's own given
+ * when there is one. */
+static int endpoint_setopt(struct request *r, CURL *c, const char *path, char *url, size_t len)
 {
-	char url[256];
-	if (snprintf(url, sizeof(url), "http://cachepotd%s", path) >= (int)sizeof(url))
+	const struct daemon_endpoint *d = r->daemon;
+
+	if (snprintf(url, len, "%s%s", d->url ? d->url : "http://cachepotd", path) >= (int)len)
 		return error_format(r->err, r->errlen, -ENAMETOOLONG, "%s: too long", path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, r->daemon->socket);
+	if (!d->url) {
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->socket);
+		return 0;
+	}
+	/* The server setting is checked to be http(s); redirects are not followed (the
+	 * default), so nothing else is ever spoken to. */
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (d->cacert)
+		curl_easy_setopt(c, CURLOPT_CAINFO, d->cacert);
+	if (d->tls_cert)
+		curl_easy_setopt(c, CURLOPT_SSLCERT, d->tls_cert);
+	if (d->tls_key)
+		curl_easy_setopt(c, CURLOPT_SSLKEY, d->tls_key);
+	/* A worker that dies or drops off the network while compiling is noticed within about
+	 * a minute instead of at the job's timeout. */
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
+	curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
 	return 0;
 }
 
+/* How long a request may take. */
+enum wait {
+	WAIT_TRANSFER,  /* a transfer: abandoned when it stalls for STALL_TIMEOUT seconds */
+	WAIT_WORK,      /* the daemon works before it answers, silent meanwhile: the job's compile,
+			   the toolchain's unpacking */
+};
+
 /* One request. BODY (LEN bytes) for POST, or UPLOAD (an open file of UPLOAD_SIZE bytes) for
- * PUT, or neither for GET. Returns 0 with the HTTP status in *STATUS, or -errno with the error
- * set when no answer came. */
+ * PUT, or neither for GET; TIMEOUT seconds at most. Returns 0 with the HTTP status in *STATUS,
+ * or -errno with the error set when no answer came. */
 static int http(struct request *r, const char *method, const char *path, const char *body, size_t len,
-		FILE *upload, curl_off_t upload_size, long timeout, long *status, struct answer *answer)
+		FILE *upload, curl_off_t upload_size, long timeout, enum wait wait, long *status,
+		struct answer *answer)
 {
 	CURL *c = curl_easy_init();
 	struct curl_slist *headers = NULL;
+	char url[URL_MAX];
 	CURLcode rc;
 	int ret;
 
 	*status = 0;
 	if (!c)
 		return error_format(r->err, r->errlen, -ENOMEM, "curl_easy_init failed");
-	ret = endpoint_setopt(r, c, path);
+	ret = endpoint_setopt(r, c, path, url, sizeof(url));
 	if (ret < 0) {
 		curl_easy_cleanup(c);
 		return ret;
 	}
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout);
+	if (wait == WAIT_TRANSFER) {
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STALL_TIMEOUT);
+	}
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, answer_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, answer);
@@ -119,7 +165,8 @@ static int http(struct request *r, const char *method, const char *path, const c
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK)
-		ret = error_format(r->err, r->errlen, curl_errno(rc), "%s %s: %s", method, path, curl_easy_strerror(rc));
+		ret = error_format(r->err, r->errlen, curl_errno(rc), "%s %s: %s", method,
+				   r->daemon->url ? url : path, curl_easy_strerror(rc));
 	else
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
 	curl_slist_free_all(headers);
@@ -145,7 +192,7 @@ static const char *answer_error(const struct answer *a, char *buf, size_t len)
 	return buf;
 }
 
-static int upload_file(struct request *r, const char *path, const char *url_path, long timeout)
+static int upload_file(struct request *r, const char *path, const char *url_path, long timeout, enum wait wait)
 {
 	struct answer a = { 0 };
 	struct stat st;
@@ -161,7 +208,7 @@ static int upload_file(struct request *r, const char *path, const char *url_path
 		fclose(f);
 		return ret;
 	}
-	ret = http(r, "PUT", url_path, NULL, 0, f, (curl_off_t)st.st_size, timeout, &code, &a);
+	ret = http(r, "PUT", url_path, NULL, 0, f, (curl_off_t)st.st_size, timeout, wait, &code, &a);
 	fclose(f);
 	if (ret == 0 && code != 200 && code != 201 && code != 204)
 		ret = error_format(r->err, r->errlen, -EPROTO, "PUT %.40s...: %ld %s", url_path, code, answer_error(&a, msg, sizeof(msg)));
@@ -191,7 +238,7 @@ static int upload_missing(struct request *r, const struct daemon_submission *sub
 		if (k == job->n_inputs)
 			return error_format(r->err, r->errlen, -EPROTO, "the daemon asked for a blob this job does not have");
 		snprintf(path, sizeof(path), "/v1/blobs/%s", hex);
-		ret = upload_file(r, sub->input_local[k], path, 600);
+		ret = upload_file(r, sub->input_local[k], path, 600, WAIT_TRANSFER);
 		if (ret < 0)
 			return ret;
 	}
@@ -203,7 +250,7 @@ static int toolchain_present(struct request *r, const char *path)
 {
 	struct answer a = { 0 };
 	long code;
-	int ret = http(r, "GET", path, NULL, 0, NULL, 0, 30, &code, &a);
+	int ret = http(r, "GET", path, NULL, 0, NULL, 0, 30, WAIT_TRANSFER, &code, &a);
 	answer_reset(&a);
 	if (ret < 0)
 		return ret;
@@ -253,7 +300,7 @@ static int ensure_toolchain(struct request *r, const struct daemon_submission *s
 		unlink(tmp);
 		goto out;
 	}
-	ret = upload_file(r, tmp, path, 900);
+	ret = upload_file(r, tmp, path, 900, WAIT_WORK);
 	unlink(tmp);
 out:
 	if (fd >= 0)
@@ -284,7 +331,7 @@ static int send_missing_blobs(struct request *r, const struct daemon_submission 
 		ret = error_format(r->err, r->errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	ret = http(r, "POST", "/v1/blobs/missing", text, strlen(text), NULL, 0, 60, &code, &a);
+	ret = http(r, "POST", "/v1/blobs/missing", text, strlen(text), NULL, 0, 60, WAIT_TRANSFER, &code, &a);
 	if (ret < 0)
 		goto out;
 	if (code != 200) {
@@ -338,7 +385,8 @@ int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_subm
 	 * one retry covers it. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		answer_reset(&a);
-		ret = http(&r, "POST", "/v1/jobs", text, strlen(text), NULL, 0, (long)submission->timeout, &code, &a);
+		ret = http(&r, "POST", "/v1/jobs", text, strlen(text), NULL, 0, (long)submission->timeout, WAIT_WORK,
+			   &code, &a);
 		if (ret < 0)
 			break;
 		*job_status = code;

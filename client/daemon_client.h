@@ -1,4 +1,12 @@
-/* The submitting side of cachepotd's HTTP API (libcurl; today over the daemon's Unix socket).
+/* The submitting side of cachepotd's HTTP API (libcurl): over the daemon's Unix socket, or over
+ * TCP to a remote worker (cachepotd --listen-tls), where TLS with a client certificate is what
+ * lets this machine write. Both transports share every request and every answer's handling.
+ *
+ * A remote worker that cannot be reached must cost little, since the caller then compiles
+ * locally: connecting gives up after CONNECT_TIMEOUT seconds, and a request that stalls (no
+ * byte either way) for STALL_TIMEOUT seconds is abandoned, except the two the daemon works on
+ * before it answers, silent meanwhile (the job, compiled; the toolchain, unpacked): those are
+ * bounded by their timeouts and, over TCP, by keepalives that notice a vanished worker.
  *
  * Every function returns 0 or -errno and, on error, leaves one line saying why in the caller's
  * ERR buffer. Where the daemon's HTTP answer decides what the caller does next (the job's
@@ -14,7 +22,12 @@
 
 /* How to reach cachepotd. Nothing owned. */
 struct daemon_endpoint {
-	const char *socket;  /* the Unix socket it listens on */
+	const char *socket;    /* the Unix socket it listens on, used when url is NULL */
+	const char *url;       /* a remote worker: "https://HOST:PORT" (no trailing '/'), or NULL */
+	const char *tls_cert;  /* for url: the client certificate (PEM), or NULL: reads only */
+	const char *tls_key;   /* its key (PEM), or NULL: in tls_cert's file */
+	const char *cacert;    /* the CA the worker's certificate must chain to, or NULL: the
+				  system's; the host name or address in url must match it */
 };
 
 /* What daemon_submit reads, and nothing else. Nothing owned. */

@@ -15,6 +15,10 @@ void client_config_release(struct client_config *c)
 	free(c->socket);
 	free(c->log);
 	free(c->cache_dir);
+	free(c->server);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->cacert);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -28,6 +32,60 @@ static int set_string(char **slot, const char *value)
 	return 0;
 }
 
+/* Longest server URL taken: the request paths are appended to it in fixed buffers. */
+#define SERVER_URL_MAX 200
+
+/* An empty VALUE unsets *SLOT. */
+static int set_optional_string(char **slot, const char *value)
+{
+	if (!value[0]) {
+		free(*slot);
+		*slot = NULL;
+		return 0;
+	}
+	return set_string(slot, value);
+}
+
+/* "http://HOST[:PORT]" or "https://HOST[:PORT]", kept without a trailing '/'. A path, a query,
+ * credentials or a space are refused: the request paths are appended as they are. */
+static int set_server(char **slot, const char *value)
+{
+	size_t len = strlen(value);
+	const char *host;
+	char *copy;
+
+	if (!len)
+		return set_optional_string(slot, value);
+	if (strncmp(value, "https://", 8) == 0)
+		host = value + 8;
+	else if (strncmp(value, "http://", 7) == 0)
+		host = value + 7;
+	else
+		return -EINVAL;
+	while (len > (size_t)(host - value) && value[len - 1] == '/')
+		len--;
+	if (len == (size_t)(host - value) || len > SERVER_URL_MAX)
+		return -EINVAL;
+	for (const char *p = host; p < value + len; p++)
+		if (*p == '/' || *p == '?' || *p == '#' || *p == '@' || *p <= ' ' || *p == 0x7f)
+			return -EINVAL;
+	copy = strndup(value, len);
+	if (!copy)
+		return -ENOMEM;
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+/* A file the submitting helper reads: absolute, since its working directory is wherever cargo
+ * ran rustc. */
+static int set_file(char **slot, const char *value)
+{
+	if (value[0] && value[0] != '/')
+		return -EINVAL;
+	return set_optional_string(slot, value);
+}
+
 static int set_option(struct client_config *c, const char *name, const char *value)
 {
 	if (strcmp(name, "mount") == 0)
@@ -38,6 +96,14 @@ static int set_option(struct client_config *c, const char *name, const char *val
 		return value[0] ? set_string(&c->log, value) : 0;
 	if (strcmp(name, "cache_dir") == 0)
 		return set_string(&c->cache_dir, value);
+	if (strcmp(name, "server") == 0)
+		return set_server(&c->server, value);
+	if (strcmp(name, "tls_cert") == 0)
+		return set_file(&c->tls_cert, value);
+	if (strcmp(name, "tls_key") == 0)
+		return set_file(&c->tls_key, value);
+	if (strcmp(name, "cacert") == 0)
+		return set_file(&c->cacert, value);
 	if (strcmp(name, "disable") == 0) {
 		c->disable = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
 		return 0;
@@ -107,7 +173,9 @@ int client_config_load(struct client_config *c)
 		{ "CACHEPOT_MOUNT", "mount" }, { "CACHEPOT_SOCKET", "socket" },
 		{ "CACHEPOT_DISABLE", "disable" }, { "CACHEPOT_LOG", "log" },
 		{ "CACHEPOT_CACHE_DIR", "cache_dir" }, { "CACHEPOT_TIMEOUT", "timeout" },
-		{ "CACHEPOT_DIRECT", "direct" },
+		{ "CACHEPOT_DIRECT", "direct" }, { "CACHEPOT_SERVER", "server" },
+		{ "CACHEPOT_TLS_CERT", "tls_cert" }, { "CACHEPOT_TLS_KEY", "tls_key" },
+		{ "CACHEPOT_CACERT", "cacert" },
 	};
 	const char *file = getenv("CACHEPOT_CONFIG");
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");

@@ -8,6 +8,15 @@
  *                                  the toolchain upload lock  ($XDG_CACHE_HOME/cachepot)
  *   timeout    CACHEPOT_TIMEOUT    seconds to wait for the daemon on a miss       (900)
  *   direct     CACHEPOT_DIRECT     0: run the dep-info pass on every invocation   (1)
+ *   server     CACHEPOT_SERVER     a remote worker, https://HOST:PORT (or http:// for a worker
+ *                                  that only serves reads); misses go there instead of the
+ *                                  socket                                         (none)
+ *   tls_cert   CACHEPOT_TLS_CERT   the client certificate (PEM) the worker lets write   (none)
+ *   tls_key    CACHEPOT_TLS_KEY    its private key (PEM)                          (none)
+ *   cacert     CACHEPOT_CACERT     the CA (PEM) the worker's certificate is checked against
+ *                                  (none: the system's CAs)
+ * An empty value unsets server, tls_cert, tls_key and cacert (so the environment can undo the
+ * file). The three files must be absolute paths: cargo runs rustc from different directories.
  */
 #ifndef CACHEPOT_CLIENT_SETTINGS_H
 #define CACHEPOT_CLIENT_SETTINGS_H
@@ -24,6 +33,10 @@ struct client_config {
 	char *cache_dir;
 	unsigned timeout;
 	int direct;      /* reuse recorded input lists (see hash/invocation.h) */
+	char *server;    /* "http(s)://HOST:PORT" without a trailing '/', or NULL: the socket */
+	char *tls_cert;  /* absolute paths, or NULL */
+	char *tls_key;
+	char *cacert;
 };
 
 /* Fill CONFIG with defaults, the file, then the environment. Always leaves a usable CONFIG

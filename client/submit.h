@@ -4,9 +4,12 @@
  * digests and jansson); the HTTP client (libcurl) and the toolchain archiver (libarchive) live in
  * cachepot-submit, started only on a miss. The wrapper writes one JSON document to the helper's
  * standard input:
- *   {"socket": PATH, "cache_dir": PATH, "timeout": SECONDS, "key": HEX, "job": <wire job>,
+ *   {"socket": PATH, "server": URL|null, "tls_cert": PATH|null, "tls_key": PATH|null,
+ *    "cacert": PATH|null, "cache_dir": PATH, "timeout": SECONDS, "key": HEX, "job": <wire job>,
  *    "input_local": {CANONICAL: LOCAL, ...},
  *    "toolchain": {"id": HEX, "files": [{"host","rel","mode","size","sha256"}, ...]}}
+ * (server, tls_cert, tls_key and cacert are the settings of the same names, settings.h: with a
+ * server the job goes there over TCP, else to the daemon on the socket),
  * and the helper exits 0 (published), 3 (the sandboxed compile failed) or 1 (any other error),
  * with one line on standard error saying why when it is not 0.
  */

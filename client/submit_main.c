@@ -17,6 +17,10 @@
 /* The submission document, read: what daemon_submit is given. Owns everything it holds. */
 struct submission {
 	char *socket;
+	char *server;    /* these four NULL when not set */
+	char *tls_cert;
+	char *tls_key;
+	char *cacert;
 	char *cache_dir;
 	unsigned timeout;
 	unsigned char key[DIGEST_SIZE];
@@ -28,6 +32,10 @@ struct submission {
 static void submission_release(struct submission *sub)
 {
 	free(sub->socket);
+	free(sub->server);
+	free(sub->tls_cert);
+	free(sub->tls_key);
+	free(sub->cacert);
 	free(sub->cache_dir);
 	/* NULL-terminated: calloc'd one longer than the inputs, filled in order. */
 	for (char **local = sub->input_local; local && *local; local++)
@@ -39,7 +47,21 @@ static void submission_release(struct submission *sub)
 }
 
 /* Read DOC into SUB: the job and its key, each input's local path (in the job's order), the
- * toolchain's id and files, and where the daemon and the cache directory are. */
+ * toolchain's id and files, and where the daemon (its socket, or a remote worker and the
+ * certificates to reach it with) and the cache directory are. */
+/* *SLOT = a copy of DOC's string member NAME; NULL when absent or null. -EINVAL when it is
+ * something else, -ENOMEM. */
+static int optional_string(json_t *doc, const char *name, char **slot)
+{
+	json_t *v = json_object_get(doc, name);
+	if (!v || json_is_null(v))
+		return 0;
+	if (!json_is_string(v))
+		return -EINVAL;
+	*slot = strdup(json_string_value(v));
+	return *slot ? 0 : -ENOMEM;
+}
+
 static int submission_load(json_t *doc, struct submission *sub, char *err, size_t errlen)
 {
 	json_t *locals = json_object_get(doc, "input_local");
@@ -58,6 +80,11 @@ static int submission_load(json_t *doc, struct submission *sub, char *err, size_
 	}
 	sub->socket = strdup(socket);
 	sub->cache_dir = strdup(cache_dir);
+	if (optional_string(doc, "server", &sub->server) < 0 || optional_string(doc, "tls_cert", &sub->tls_cert) < 0
+	    || optional_string(doc, "tls_key", &sub->tls_key) < 0 || optional_string(doc, "cacert", &sub->cacert) < 0) {
+		snprintf(err, errlen, "a malformed submission (server or certificates)");
+		return -EINVAL;
+	}
 	sub->timeout = (unsigned)json_integer_value(json_object_get(doc, "timeout"));
 	if (sub->timeout == 0)
 		sub->timeout = 900;
@@ -105,7 +132,13 @@ int main(void)
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	{
-		const struct daemon_endpoint daemon = { .socket = sub.socket };
+		const struct daemon_endpoint daemon = {
+			.socket = sub.socket,
+			.url = sub.server,
+			.tls_cert = sub.tls_cert,
+			.tls_key = sub.tls_key,
+			.cacert = sub.cacert,
+		};
 		const struct daemon_submission submission = {
 			.job = &sub.job,
 			.key = sub.key,
