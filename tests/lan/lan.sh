@@ -36,7 +36,7 @@ corpus="$SHARED_DIR/corpus/small"
 [ -d "$corpus" ] || skip_all "no corpus"
 ip netns add "cplan-probe-$$" 2> /dev/null || skip_all "cannot create network namespaces"
 ip netns del "cplan-probe-$$"
-tap_plan 38
+tap_plan 39
 
 # --- which pieces are here ---
 missing=""
@@ -423,8 +423,12 @@ if needs listen listen-tls remote-fs remote-submit print-public-key && [ "$n_uni
 	line=$(($(wc -l < "$T/ngx/access.log") + 1))
 	rd=$(timeout 60 cat "$T/c2/mnt/cas/$bad" 2>&1 > /dev/null)
 	verdicts=$(tail -n "+$line" "$T/ngx/access.log" | grep "/v1/blobs/$bad" | awk '{print $(NF-2)}' | tr '\n' ' ')
-	check "client2: reading the bad blob fails with EIO ($rd; nginx: $verdicts)" \
-		sh -c "echo '$rd' | grep -q 'Input/output error' && echo '$verdicts' | grep -q 'cache=BYPASS'"
+	check "client2: reading the bad blob fails with EIO ($rd)" sh -c "echo '$rd' | grep -q 'Input/output error'"
+	# A cachepot-fs that never sends no-cache cannot have asked past nginx.
+	grep -aq 'no-cache' "$top_builddir/cachepot-fs" || gaps="$gaps remote-fs-does-not-refetch-past-a-proxy"
+	check_gap remote-fs-does-not-refetch-past-a-proxy \
+		"client2: the bad copy was fetched again past nginx with no-cache (nginx: $verdicts)" \
+		sh -c "echo '$verdicts' | grep -q 'cache=MISS.*cache=BYPASS'"
 	build_textkit client2 "$T/c2/b2.log"; r=$?
 	h=$(stat_of client2 hits) f=$(stat_of client2 fallbacks) m=$(stat_of client2 misses)
 	check "client2: the build still succeeds, textkit falls back ($r; $h of $tk_units hit, $m misses, $f fallbacks)" \
@@ -436,6 +440,7 @@ if needs listen listen-tls remote-fs remote-submit print-public-key && [ "$n_uni
 	stop_nginx; rm -rf "$T/ngx/cache" && mkdir -p "$T/ngx/cache"; start_nginx || bail "nginx did not start again"
 else
 	todo "flipped a byte of textkit's rlib in the worker's store" "client2: reading the bad blob fails with EIO" \
+		"client2: the bad copy was fetched again past nginx with no-cache" \
 		"client2: the build still succeeds, textkit falls back" "nothing of the bad blob entered client2's cache, everything in it verifies"
 fi
 
