@@ -2,7 +2,7 @@
 # of outside input"). They are built and run only on request, never by `make all`, `make check`
 # or CI, because they need clang and take minutes:
 #
-#   make fuzz                        build fuzz/fuzz_{args,depinfo,job,manifest} with clang
+#   make fuzz                        build fuzz/fuzz_{args,depinfo,job,manifest,etag} with clang
 #   make fuzz-run FUZZ_SECONDS=60    run each for that long; fails if any finds a crash
 #   make fuzz-run FUZZ_TARGETS=job FUZZ_FLAGS='-jobs=2 -workers=2'   one target, extra flags
 #
@@ -14,6 +14,8 @@
 #             and a job_to_json round trip                                 (hash/job.c)
 #   manifest  manifest_parse on the raw bytes, and on the input signed with a test key so the
 #             checks behind the signature are reached                      (fs/manifest.c)
+#   etag      etag_matches on an If-None-Match value: a 304 only for a header naming the tag
+#                                                                          (daemon/etag.c)
 #
 # Each target is compiled from the library sources it needs (not libcachepot.a, which is built
 # with gcc and without coverage instrumentation) with -fsanitize=fuzzer,address,undefined; UBSan
@@ -29,7 +31,7 @@
 FUZZ_CC = clang
 FUZZ_SECONDS = 60
 FUZZ_FLAGS =
-FUZZ_TARGETS = args depinfo job manifest
+FUZZ_TARGETS = args depinfo job manifest etag
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter
 FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir) -include $(srcdir)/base/banned.h \
@@ -43,6 +45,7 @@ FUZZ_JOB_SRC = $(srcdir)/fuzz/fuzz_job.c $(srcdir)/hash/job.c $(srcdir)/hash/arg
 	$(srcdir)/base/field_hasher.c $(srcdir)/base/path.c
 FUZZ_MANIFEST_SRC = $(srcdir)/fuzz/fuzz_manifest.c $(srcdir)/fs/manifest.c $(srcdir)/hash/digest.c \
 	$(srcdir)/base/hex.c $(srcdir)/base/path.c
+FUZZ_ETAG_SRC = $(srcdir)/fuzz/fuzz_etag.c $(srcdir)/daemon/etag.c
 
 fuzz/fuzz_args: $(FUZZ_ARGS_SRC) $(srcdir)/hash/args.h config.h
 	@$(MKDIR_P) fuzz
@@ -61,7 +64,11 @@ fuzz/fuzz_manifest: $(FUZZ_MANIFEST_SRC) $(srcdir)/fs/manifest.h $(srcdir)/hash/
 	@$(MKDIR_P) fuzz
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(FUZZ_MANIFEST_SRC) $(FUZZ_LIBS)
 
-fuzz: fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest
+fuzz/fuzz_etag: $(FUZZ_ETAG_SRC) $(srcdir)/daemon/etag.h config.h
+	@$(MKDIR_P) fuzz
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(FUZZ_ETAG_SRC) $(FUZZ_LIBS)
+
+fuzz: fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag
 
 # One target after the other (the machines are small); every target runs even when an earlier
 # one failed, and the rule fails at the end if any did. The summary is libFuzzer's own: the
@@ -87,9 +94,10 @@ fuzz-run: fuzz
 
 clean-fuzz:
 	rm -rf fuzz/work fuzz/artifacts
-	rm -f fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest
+	rm -f fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag
 
 .PHONY: fuzz fuzz-run clean-fuzz
 
 EXTRA_DIST += fuzz/fuzz_args.c fuzz/fuzz_depinfo.c fuzz/fuzz_job.c fuzz/fuzz_manifest.c \
-	fuzz/args.dict fuzz/depinfo.dict fuzz/job.dict fuzz/manifest.dict fuzz/corpus
+	fuzz/fuzz_etag.c fuzz/args.dict fuzz/depinfo.dict fuzz/job.dict fuzz/manifest.dict \
+	fuzz/etag.dict fuzz/corpus
