@@ -5,7 +5,8 @@
 # refused and kept out of the cache: a flipped byte, a manifest signed by another key, key A's
 # manifest served for key B, an oversized blob. Concurrent opens make one request; the cache is
 # bounded with LRU eviction while an open file stays readable; a stalled origin and a dead one
-# answer EIO in bounded time while cached entries still read. Runs as root; everything is
+# answer EIO in bounded time while cached entries still read. The same mount over the real
+# cachepotd --listen and --listen-tls (cacert=). Runs as root; everything is
 # unmounted and killed on exit, even on failure.
 . "$top_srcdir/tests/tap.sh"
 
@@ -76,7 +77,7 @@ errno_of() { "$tool" read-errno "$1"; }
 gets() { grep -c "GET /v1/$1 " "$work/http.log"; }
 millis() { date +%s%3N; }
 
-tap_plan 35
+tap_plan 39
 
 store=$work/store
 head -c 300000 /dev/urandom > "$work/a.rlib"
@@ -221,8 +222,48 @@ check "a trust file with a bad line is refused at mount time" \
 check "remote options on a local source are refused" \
 	sh -c "! '$fsbin' '$store' '$work/mnt4' -f -o cache='$work/cache4' 2>/dev/null"
 
+# The real origin: cachepotd --listen (HTTP) and --listen-tls (HTTPS, checked against its CA).
+daemon_pid=""
+if command -v openssl >/dev/null && [ -x "$top_builddir/cachepotd" ]; then
+	chmod 755 "$work"   # the daemon wants its store reachable by the sandbox's user
+	sh "$top_srcdir/contrib/cachepot-certs.sh" "$work/certs" 127.0.0.1 writer > "$work/certs.log" 2>&1
+	"$top_builddir/cachepotd" --store "$store" --print-public-key > "$work/daemon.pub"
+	for _ in 1 2 3 4 5; do
+		dport=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom) % 20000 ))
+		"$top_builddir/cachepotd" --store "$store" --socket "$work/d.sock" --jobs 1 \
+			--listen "127.0.0.1:$dport" --listen-tls "127.0.0.1:$((dport + 1))" \
+			--tls-cert "$work/certs/server.crt" --tls-key "$work/certs/server.key" \
+			--client-ca "$work/certs/ca.crt" 2>>"$work/daemon.log" &
+		daemon_pid=$!
+		server_pids="$server_pids $daemon_pid"
+		i=0
+		while [ ! -S "$work/d.sock" ] && kill -0 $daemon_pid 2>/dev/null && [ $i -lt 100 ]; do
+			sleep 0.1; i=$((i + 1))
+		done
+		[ -S "$work/d.sock" ] && break
+		daemon_pid=""
+	done
+	check "cachepotd --listen and --listen-tls up" test -n "$daemon_pid"
+	mount_remote "http://127.0.0.1:$dport/" "$work/mnt5" "trust=$work/daemon.pub,cache=$work/cache5"
+	check "over cachepotd --listen: bytes of an output" cmp "$work/a.rlib" "$work/mnt5/ac/$k1/liba.rlib"
+	mount_remote "https://127.0.0.1:$((dport + 1))/" "$work/mnt6" \
+		"trust=$work/daemon.pub,cache=$work/cache6,cacert=$work/certs/ca.crt"
+	check "over cachepotd --listen-tls with cacert=: bytes of an output" \
+		cmp "$work/b.rlib" "$work/mnt6/ac/$k2/libb.rlib"
+	mount_remote "https://127.0.0.1:$((dport + 1))/" "$work/mnt7" "trust=$work/daemon.pub,cache=$work/cache7"
+	check "over --listen-tls without its CA: EIO (the certificate is not trusted)" \
+		test "$(errno_of "$work/mnt7/ac/$k2")" = EIO
+else
+	for d in "cachepotd up" "over --listen" "over --listen-tls" "without its CA"; do
+		ok "$d # SKIP needs openssl and cachepotd"
+	done
+fi
+
 status=0
-for m in "$mnt" "$m2" "$work/mnt3"; do fusermount3 -u "$m" || status=1; done
+for m in "$mnt" "$m2" "$work/mnt3" "$work"/mnt5 "$work"/mnt6 "$work"/mnt7; do
+	mountpoint -q "$m" 2>/dev/null || continue
+	fusermount3 -u "$m" || status=1
+done
 for p in $fs_pids; do wait "$p" || status=1; done
 fs_pids=""
 check "cachepot-fs exits 0 on unmount" test $status = 0
