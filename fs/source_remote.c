@@ -286,6 +286,8 @@ struct transfer {
 	uint64_t last_byte_us;
 	uint64_t stall_us;
 	int stalled;
+	CURL *curl;
+	int status_known, not_ok;   /* the body of an answer other than 200 is dropped unread */
 };
 
 static size_t on_body(char *data, size_t size, size_t n, void *ctx)
@@ -293,6 +295,14 @@ static size_t on_body(char *data, size_t size, size_t n, void *ctx)
 	struct transfer *t = ctx;
 	size_t len = size * n;
 	t->last_byte_us = monotonic_us();
+	if (!t->status_known) {
+		long status = 0;
+		curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &status);
+		t->status_known = 1;
+		t->not_ok = status != 200;
+	}
+	if (t->not_ok)
+		return len;   /* a 404 page is neither the object nor too big for it */
 	if (len > t->max - t->received) {
 		t->too_big = 1;
 		return 0;
@@ -352,9 +362,12 @@ static int http_get(struct source_remote *r, const char *path, struct transfer *
 	CURL *curl = curl_easy_init();
 	if (!curl)
 		return -ENOMEM;
+	t->curl = curl;
 	t->last_byte_us = monotonic_us();
 	t->stall_us = (uint64_t)r->stall_timeout_ms * 1000u;
 	curl_easy_setopt(curl, CURLOPT_URL, url);
+	/* No signals from libcurl in a threaded server; SIGPIPE is ignored process-wide by
+	 * fuse_set_signal_handlers, so a peer closing under a TLS write cannot kill us either. */
 	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");

@@ -77,7 +77,7 @@ errno_of() { "$tool" read-errno "$1"; }
 gets() { grep -c "GET /v1/$1 " "$work/http.log"; }
 millis() { date +%s%3N; }
 
-tap_plan 39
+tap_plan 40
 
 store=$work/store
 head -c 300000 /dev/urandom > "$work/a.rlib"
@@ -111,6 +111,8 @@ check "readdir of ac/ lists the cached key" sh -c "ls '$mnt/ac' | grep -qx '$k1'
 k3=$(newkey)
 check "a key the origin does not have is ENOENT" test "$(errno_of "$mnt/ac/$k3")" = "No such file or directory"
 check "a miss leaves nothing in the cache" test ! -e "$cache/manifests/$k3"
+check "a blob the origin does not have is ENOENT through cas/" \
+	test "$(errno_of "$mnt/cas/$(newkey)")" = "No such file or directory"
 head -c 5000 /dev/urandom > "$work/late.rlib"
 k3=$(publish "$store" late.rlib="$work/late.rlib")
 "$tool" export "$store" "$www"
