@@ -10,7 +10,8 @@
  *     limits.output_bytes mounted on the host at output_host_dir and bound read-write at
  *     output_dest -- the only writable places;
  *   - a seccomp filter (EPERM for ptrace, the mount family, bpf, perf_event_open, keyctl,
- *     userfaultfd, kexec, module loading, new namespaces and setns);
+ *     userfaultfd, kexec, module loading, new namespaces and setns, personality but its query
+ *     form; EAFNOSUPPORT for sockets of any family but AF_UNIX);
  *   - rlimits (CPU, open files, no core dumps), a per-run memory and pids cgroup (v2 where the
  *     host has controllers there, else v1), and a wall-clock timeout at which every process of
  *     the run is killed. Nothing of the run survives sandbox_run's return.

@@ -5,6 +5,7 @@
 #include <sched.h>
 #include <seccomp.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "sandbox/seccomp.h"
@@ -34,6 +35,9 @@ static const unsigned long clone_namespace_flags[] = {
 	CLONE_NEWUSER, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS,
 	CLONE_NEWCGROUP,
 };
+
+/* personality's query form: the argument that changes nothing and returns the current one. */
+#define PERSONALITY_QUERY 0xffffffffu
 
 int sandbox_seccomp_memfd(void)
 {
@@ -65,6 +69,28 @@ int sandbox_seccomp_memfd(void)
 		if (rc < 0)
 			goto out;
 	}
+	/* Sockets of any family but AF_UNIX: a compile opens none (strace of rustc compiling
+	 * cfg-if and building a proc-macro shows no socket call), the network namespace has
+	 * only a loopback of its own, and AF_NETLINK, AF_VSOCK, AF_PACKET, AF_ALG... are kernel surface and
+	 * ways out (AF_VSOCK reaches the hypervisor). EAFNOSUPPORT, as on a kernel built
+	 * without the family, so that a library probing for IPv6 or netlink (glibc's
+	 * getaddrinfo with AI_ADDRCONFIG) takes its fallback. The argument is compared as
+	 * 64 bits: a family with high bits set is refused too. */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+			      SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	if (rc < 0)
+		goto out;
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socketpair), 1,
+			      SCMP_A0(SCMP_CMP_NE, AF_UNIX));
+	if (rc < 0)
+		goto out;
+	/* personality can turn off ASLR (ADDR_NO_RANDOMIZE) or make every mapping executable
+	 * (READ_IMPLIES_EXEC) for what the job execs next; only the query is left (the same
+	 * strace shows no personality call at all). */
+	rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(personality), 1,
+			      SCMP_A0(SCMP_CMP_NE, PERSONALITY_QUERY));
+	if (rc < 0)
+		goto out;
 	fd = memfd_create("cachepot-seccomp", MFD_CLOEXEC);
 	if (fd < 0) {
 		rc = -errno;

@@ -3,7 +3,9 @@
  * Default allow; EPERM for the syscalls that reach kernel attack surface or the host and that
  * a compiler never needs: ptrace and process_vm_*, the mount family, bpf, perf_event_open, the
  * key ring, userfaultfd, kexec, module loading, new namespaces (unshare, setns, clone with a
- * CLONE_NEW* flag), open_by_handle_at, io_uring and a few admin calls. clone3 gets ENOSYS so
+ * CLONE_NEW* flag), open_by_handle_at, io_uring, personality but its query form, and a few
+ * admin calls; EAFNOSUPPORT for socket and socketpair of any family but AF_UNIX (no AF_INET,
+ * AF_INET6, AF_NETLINK, AF_VSOCK, AF_PACKET...). clone3 gets ENOSYS so
  * that libc falls back to clone, whose flags the filter can inspect. Syscalls of other ABIs
  * (i386, x32) kill the process.
  */

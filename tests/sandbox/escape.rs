@@ -64,7 +64,11 @@ const SYS_OPEN_TREE: i64 = 428;
 const SYS_CLONE: i64 = 56;
 const CLONE_NEWUSER: i64 = 0x10000000;
 const CLONE_NEWNET: i64 = 0x40000000;
+const SYS_SOCKET: i64 = 41;
+const SYS_SOCKETPAIR: i64 = 53;
+const SYS_PERSONALITY: i64 = 135;
 const EPERM: i32 = 1;
+const EAFNOSUPPORT: i32 = 97;
 
 fn expect_eperm(name: &str, what: &str, rc: i64) {
     let e = errno();
@@ -271,6 +275,55 @@ pub fn attempt(input: TokenStream) -> TokenStream {
             expect_eperm(&name, "finit_module", rc);
             let rc = unsafe { syscall(SYS_DELETE_MODULE, b"x\0".as_ptr(), 0i64) };
             expect_eperm(&name, "delete_module", rc);
+        }
+        // Socket families a compile never needs: each socket() must fail with EAFNOSUPPORT
+        // (the filter's answer), while AF_UNIX still works.
+        "sockets" => {
+            const SOCK_STREAM: i64 = 1;
+            const SOCK_DGRAM: i64 = 2;
+            const SOCK_RAW: i64 = 3;
+            for (family, ty, what) in [
+                (40i64, SOCK_STREAM, "AF_VSOCK"),
+                (16, SOCK_RAW, "AF_NETLINK"),
+                (2, SOCK_STREAM, "AF_INET"),
+                (10, SOCK_DGRAM, "AF_INET6"),
+                (17, SOCK_RAW, "AF_PACKET"),
+                (38, 5 /* SOCK_SEQPACKET */, "AF_ALG"),
+                (1 | (1 << 32), SOCK_STREAM, "AF_UNIX with high bits set"),
+            ] {
+                let rc = unsafe { syscall(SYS_SOCKET, family, ty, 0i64) };
+                let e = errno();
+                report(
+                    &name,
+                    rc < 0 && e.raw_os_error() == Some(EAFNOSUPPORT),
+                    &format!("socket({}) -> {} ({})", what, rc, e),
+                );
+            }
+            let mut sv = [0i32; 2];
+            let rc = unsafe { syscall(SYS_SOCKETPAIR, 16i64, SOCK_RAW, 0i64, sv.as_mut_ptr()) };
+            let e = errno();
+            report(
+                &name,
+                rc < 0 && e.raw_os_error() == Some(EAFNOSUPPORT),
+                &format!("socketpair(AF_NETLINK) -> {} ({})", rc, e),
+            );
+            let rc = unsafe { syscall(SYS_SOCKET, 1i64, SOCK_STREAM, 0i64) };
+            eprintln!("AF_UNIX socket {}", if rc >= 0 { "ok" } else { "refused" });
+        }
+        // personality: only the query form is allowed.
+        "personality" => {
+            const READ_IMPLIES_EXEC: i64 = 0x0400000;
+            const ADDR_NO_RANDOMIZE: i64 = 0x0040000;
+            for (p, what) in [
+                (READ_IMPLIES_EXEC, "READ_IMPLIES_EXEC"),
+                (ADDR_NO_RANDOMIZE, "ADDR_NO_RANDOMIZE"),
+                (0, "PER_LINUX"),
+            ] {
+                let rc = unsafe { syscall(SYS_PERSONALITY, p) };
+                expect_eperm(&name, &format!("personality({})", what), rc);
+            }
+            let rc = unsafe { syscall(SYS_PERSONALITY, 0xffffffffi64) };
+            eprintln!("PERSONALITY QUERY {}", if rc >= 0 { "ok" } else { "refused" });
         }
         // The host's /proc: the sandbox's /proc must show only its own processes and no host
         // environment. Argument 1 is a marker in a host process's command line, 2 a marker in
