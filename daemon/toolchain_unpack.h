@@ -1,10 +1,10 @@
 /* Unpacking an uploaded toolchain archive into the store's toolchains/ directory.
  *
- * The archive (anything libarchive reads as tar, optionally compressed) is hostile until its id
- * is recomputed: entries are extracted by directory fd into toolchains/.tmp-<n>/, refusing
- * absolute names, "..", ".", empty components, symlinks, hard links, devices, FIFOs and sockets,
- * more than TOOLCHAIN_FILES_MAX files or TOOLCHAIN_BYTES_MAX bytes (counted as written, not as
- * the headers claim). Modes become 0755 (any execute bit) or 0644. Then hash/toolchain.h's
+ * The archive (an uncompressed tar: ustar, pax or GNU; a compressed one is refused) is hostile
+ * until its id is recomputed: entries are extracted by directory fd into toolchains/.tmp-<n>/,
+ * refusing absolute names, "..", ".", empty components, symlinks, hard links, devices, FIFOs and
+ * sockets, more than TOOLCHAIN_FILES_MAX files or TOOLCHAIN_BYTES_MAX bytes (counted as written,
+ * not as the headers claim). Modes become 0755 (any execute bit) or 0644. Then hash/toolchain.h's
  * toolchain_id_of_tree hashes what was written; only when it equals the id the client named is
  * the tree renamed (RENAME_NOREPLACE) to toolchains/<id>. On any failure the temporary tree is
  * removed: no trace remains.

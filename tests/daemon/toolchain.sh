@@ -7,7 +7,7 @@
 [ "$(id -u)" = 0 ] || skip_all "needs root (sandbox)"
 command -v jq >/dev/null || skip_all "needs jq"
 
-tap_plan 9
+tap_plan 11
 daemon_setup
 sh "$top_srcdir/tests/sandbox/make-toolchain.sh" "$TOOLCHAIN_TREE" >/dev/null || bail "no toolchain tree"
 TC=$("$HELPER" toolchain-id "$TOOLCHAIN_TREE") || bail "toolchain id"
@@ -23,6 +23,13 @@ job_json "$(cat "$T/argv")" '[]' /cachepot/registry/cfg-if-1.0.0 "$T/inputs" > "
 KEY=$(with_key "$T/job.json")
 code=$(api POST /v1/jobs --data-binary "@$T/job.json")
 check "a job on an absent toolchain: 424 naming it" eval '[ "$code" = 424 ] && jqe ".missing_toolchain == \"$TC\"" "$T/body"'
+
+# The right tree under its right id, but gzip-compressed: only uncompressed tar is accepted (no
+# filter, so no decompression bomb and no external decompressor).
+code=$(tar -C "$TOOLCHAIN_TREE" -cf - rust usr | gzip -1 | api PUT /v1/toolchains/$TC -T -)
+check "a gzip-compressed archive of the right tree: 400" [ "$code" = 400 ]
+[ "$code" = 400 ] || sed 's/^/# /' "$T/body"
+check "... nothing of it is left in toolchains/" [ -z "$(ls -A "$STORE/toolchains")" ]
 
 start=$(date +%s)
 code=$(tar -C "$TOOLCHAIN_TREE" -cf - rust usr | api PUT /v1/toolchains/$TC -T - -H 'Content-Type: application/x-tar')
