@@ -82,6 +82,7 @@ void sandbox_limits_default(struct sandbox_limits *limits)
 	limits->max_open_files = 1024;
 	limits->output_bytes = 1ull << 30;
 	limits->tmp_bytes = 256ull << 20;
+	limits->shm_bytes = 16ull << 20;
 	limits->capture_bytes = 16u << 20;
 }
 
@@ -97,6 +98,7 @@ static void fill_limits(const struct sandbox_limits *in, struct sandbox_limits *
 	out->max_open_files = in->max_open_files ? in->max_open_files : d.max_open_files;
 	out->output_bytes = in->output_bytes ? in->output_bytes : d.output_bytes;
 	out->tmp_bytes = in->tmp_bytes ? in->tmp_bytes : d.tmp_bytes;
+	out->shm_bytes = in->shm_bytes ? in->shm_bytes : d.shm_bytes;
 	out->capture_bytes = in->capture_bytes ? in->capture_bytes : d.capture_bytes;
 }
 
@@ -198,7 +200,16 @@ static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbo
 	argv_add(a, "/lib64");
 	argv_add(a, "--proc");
 	argv_add(a, "/proc");
+	/* bwrap's /dev is a tmpfs of its own (null, zero, full, random, urandom, tty, pts):
+	 * read-only once /dev/shm, the one place POSIX shared memory needs, has its own small
+	 * tmpfs. Writing to the device nodes is not affected by the read-only mount. */
 	argv_add(a, "--dev");
+	argv_add(a, "/dev");
+	argv_add(a, "--size");
+	argv_add_u64(a, lim->shm_bytes);
+	argv_add(a, "--tmpfs");
+	argv_add(a, "/dev/shm");
+	argv_add(a, "--remount-ro");
 	argv_add(a, "/dev");
 	argv_add(a, "--size");
 	argv_add_u64(a, lim->tmp_bytes);

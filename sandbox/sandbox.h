@@ -6,9 +6,9 @@
  *     namespaces; all capabilities dropped; a new session; it dies with the calling thread;
  *   - a root made only of the toolchain tree (TREE/rust at /rust, TREE/usr at /usr, /lib and
  *     /lib64 symlinks into it), the input tree at /cachepot, the extra binds, all read-only;
- *     /proc of its own pid namespace, a minimal /dev, a size-capped tmpfs at /tmp, and a tmpfs of
- *     limits.output_bytes mounted on the host at output_host_dir and bound read-write at
- *     output_dest -- the only writable places;
+ *     /proc of its own pid namespace, a minimal read-only /dev, size-capped tmpfs at /tmp and
+ *     /dev/shm, and a tmpfs of limits.output_bytes mounted on the host at output_host_dir and
+ *     bound read-write at output_dest -- the only writable places;
  *   - a seccomp filter (EPERM for ptrace, the mount family, bpf, perf_event_open, keyctl,
  *     userfaultfd, kexec, module loading, new namespaces and setns, personality but its query
  *     form; EAFNOSUPPORT for sockets of any family but AF_UNIX);
@@ -41,6 +41,7 @@ struct sandbox_limits {
 	unsigned max_open_files; /* RLIMIT_NOFILE */
 	uint64_t output_bytes;   /* size of the tmpfs at output_host_dir */
 	uint64_t tmp_bytes;      /* size of the /tmp tmpfs */
+	uint64_t shm_bytes;      /* size of the /dev/shm tmpfs */
 	size_t capture_bytes;    /* max captured stdout and stderr each; the rest dropped, flagged */
 };
 
@@ -105,7 +106,7 @@ void sandbox_result_release(struct sandbox_result *result);
 int sandbox_output_release(const char *output_host_dir);
 
 /* Fill LIMITS with the defaults: 10 min wall, 10 min CPU, 4 GiB memory, 256 processes, 1024
- * open files, 1 GiB output, 256 MiB /tmp, 16 MiB captured per stream. */
+ * open files, 1 GiB output, 256 MiB /tmp, 16 MiB /dev/shm, 16 MiB captured per stream. */
 void sandbox_limits_default(struct sandbox_limits *limits);
 
 #endif

@@ -155,6 +155,30 @@ pub fn attempt(input: TokenStream) -> TokenStream {
                 }
             }
         }
+        // Fill a tmpfs: write argument 2 bytes to the file argument 1; contained when the
+        // file system refuses before all of them are written.
+        "fill" => {
+            let (path, want): (String, usize) = (arg(1), arg(2).parse().unwrap());
+            let chunk = vec![0x5au8; 64 << 10];
+            let mut written = 0usize;
+            let mut error = String::from("none");
+            match std::fs::File::create(&path) {
+                Ok(mut f) => {
+                    while written < want {
+                        match f.write(&chunk) {
+                            Ok(n) => written += n,
+                            Err(e) => {
+                                error = e.to_string();
+                                break;
+                            }
+                        }
+                    }
+                }
+                Err(e) => error = e.to_string(),
+            }
+            let _ = std::fs::remove_file(&path);
+            report(&name, written < want, &format!("{}: {} of {} bytes, error {}", path, written, want, error));
+        }
         "look" => {
             for p in &args[1..] {
                 let found = std::path::Path::new(p).exists();

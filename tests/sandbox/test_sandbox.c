@@ -414,7 +414,7 @@ START_TEST(test_escape_write_trees)
 			  "\"/rust/lib/evil.so\", \"/usr/lib/x86_64-linux-gnu/libc.so.6\", "
 			  "\"/usr/evil\", \"/lib64/evil\", \"/cachepot/cwd/lib.rs\", "
 			  "\"/cachepot/evil\", \"/cachepot/deps/libescape.so\", \"/evil\", "
-			  "\"/proc/evil\");\n";
+			  "\"/proc/evil\", \"/dev/evil\", \"/dev/pts/evil\");\n";
 
 	job_dirs_init(&d, "write");
 	tc_before = fingerprint(toolchain);
@@ -426,7 +426,7 @@ START_TEST(test_escape_write_trees)
 	}
 	in_before = fingerprint(d.input);
 	ck_assert_int_eq(run_victim(&d, NULL, NULL, &r), 0);
-	assert_contained(&r, "write", 11);
+	assert_contained(&r, "write", 13);
 	sandbox_result_release(&r);
 	tc_after = fingerprint(toolchain);
 	in_after = fingerprint(d.input);
@@ -464,6 +464,35 @@ START_TEST(test_escape_leave_for_next_job)
 	snprintf(src, sizeof(src), "escape::attempt!(\"look\", %s);\n", paths);
 	ck_assert_int_eq(run_victim(&d, src, NULL, &r), 0);
 	assert_contained(&r, "look", 5);
+	sandbox_result_release(&r);
+}
+END_TEST
+
+/* /dev/shm is a tmpfs of limits.shm_bytes, not the /dev tmpfs (which has no size limit); /tmp
+ * holds limits.tmp_bytes. */
+START_TEST(test_escape_fill_shm_and_tmp)
+{
+	struct job_dirs d;
+	struct sandbox_result r;
+	struct sandbox_limits lim = { .timeout_ms = 60000, .memory_bytes = 1ull << 30,
+				      .shm_bytes = 1u << 20, .tmp_bytes = 2u << 20 };
+
+	job_dirs_init(&d, "fill");
+	ck_assert_int_eq(run_victim(&d, "mod shm { escape::attempt!(\"fill\", \"/dev/shm/fill\", "
+				    "\"8388608\"); }\nmod tmp { escape::attempt!(\"fill\", "
+				    "\"/tmp/fill\", \"8388608\"); }\n",
+				    &lim, &r), 0);
+	assert_contained(&r, "fill", 2);
+	/* writable (POSIX shared memory works) up to the cap, not merely refused */
+	for (int i = 0; i < 2; i++) {
+		const char *path = i == 0 ? "/dev/shm/fill: " : "/tmp/fill: ";
+		uint64_t cap = i == 0 ? lim.shm_bytes : lim.tmp_bytes;
+		const char *at = strstr(r.err, path);
+		unsigned long long written;
+		ck_assert_msg(at && sscanf(at + strlen(path), "%llu", &written) == 1, "%s", r.err);
+		ck_assert_msg(written > 0 && written <= cap, "%s%llu bytes (cap %llu)", path, written,
+			      (unsigned long long)cap);
+	}
 	sandbox_result_release(&r);
 }
 END_TEST
@@ -690,6 +719,7 @@ int main(void)
 	tcase_add_test(tc, test_escape_read_canaries);
 	tcase_add_test(tc, test_escape_write_trees);
 	tcase_add_test(tc, test_escape_leave_for_next_job);
+	tcase_add_test(tc, test_escape_fill_shm_and_tmp);
 	tcase_add_test(tc, test_escape_fork_bomb);
 	tcase_add_test(tc, test_escape_memory);
 	tcase_add_test(tc, test_escape_spin_past_timeout);
