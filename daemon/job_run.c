@@ -363,12 +363,11 @@ out:
 	return outcome;
 }
 
-/* Store what the sandbox of JOB left in SCRATCH (the outputs, RESULT's stdout and stderr) and
- * publish the manifest of KEY_HEX. JOB_OK with *BODY the published answer, or another outcome
- * with *BODY set. */
+/* Store what the sandbox of JOB left (the outputs, through the fd of its output tmpfs, and
+ * RESULT's stdout and stderr) and publish the manifest of KEY_HEX. JOB_OK with *BODY the
+ * published answer, or another outcome with *BODY set. */
 static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 					const char key_hex[65],
-					const struct store_job_scratch *scratch,
 					const struct sandbox_result *result, json_t **body)
 {
 	struct manifest m;
@@ -376,7 +375,7 @@ static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 	int outfd, ret;
 
 	manifest_init(&m);
-	outfd = store_job_scratch_open_output(scratch);
+	outfd = sandbox_result_output_fd(result);
 	if (outfd < 0) {
 		*body = json_error("opening the outputs: %s", strerror(-outfd));
 		goto out;
@@ -473,7 +472,7 @@ enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_h
 	if (outcome == JOB_OK && job_published_answer(d, key_hex, body) != 0) {
 		outcome = run_sandbox(d, job, &scratch, toolchain_dir, &result, &ran, body);
 		if (outcome == JOB_OK)
-			outcome = publish_outputs(d, job, key_hex, &scratch, &result, body);
+			outcome = publish_outputs(d, job, key_hex, &result, body);
 	}
 out:
 	count_outcome(d, outcome);

@@ -21,6 +21,7 @@
 #include "daemon/toolchain_unpack.h"
 #include "fs/fsck.h"
 #include "fs/store.h"
+#include "sandbox/sandbox.h"
 
 enum {
 	OPT_CONFIG = 'c', OPT_HELP = 'h', OPT_FSCK = 0x100, OPT_VERSION, OPT_PRINT_PUBLIC_KEY,
@@ -236,7 +237,12 @@ int main(int argc, char **argv)
 			ret == -EBUSY ? " (another cachepotd holds it)" : "");
 		goto out;
 	}
-	ret = store_trees_open(d.store, cfg.store_dir, &d.trees);
+	ret = sandbox_ids_check(err, sizeof(err));
+	if (ret < 0) {
+		fprintf(stderr, "cachepotd: %s: jobs would share it; remove it or renumber it\n", err);
+		goto out;
+	}
+	ret = store_trees_open(d.store, cfg.store_dir, SANDBOX_TREES_GID, &d.trees);
 	if (ret < 0) {
 		fprintf(stderr, "cachepotd: store layout: %s\n", strerror(-ret));
 		goto out;

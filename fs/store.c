@@ -1033,17 +1033,18 @@ struct store_trees {
 	int jobs_fd;
 };
 
-/* Create NAME beneath DIRFD when missing, open it and make it 0755 (whatever the umask). */
-static int open_shared_dir(int dirfd, const char *name)
+/* Create NAME beneath DIRFD when missing (0700 until it is set), open it and give it GID (-1:
+ * unchanged) and MODE, whatever the umask and whatever they were. */
+static int open_shared_dir(int dirfd, const char *name, gid_t gid, mode_t mode)
 {
 	int fd;
 
-	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST)
+	if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
 		return -errno;
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	if (fchmod(fd, 0755) < 0) {
+	if ((gid != (gid_t)-1 && fchown(fd, (uid_t)-1, gid) < 0) || fchmod(fd, mode) < 0) {
 		int ret = -errno;
 		close(fd);
 		return ret;
@@ -1051,7 +1052,7 @@ static int open_shared_dir(int dirfd, const char *name)
 	return fd;
 }
 
-int store_trees_open(struct store *s, const char *dir, struct store_trees **out)
+int store_trees_open(struct store *s, const char *dir, gid_t jobs_gid, struct store_trees **out)
 {
 	struct store_trees *t;
 	int ret;
@@ -1064,12 +1065,12 @@ int store_trees_open(struct store *s, const char *dir, struct store_trees **out)
 		return -ENOMEM;
 	t->jobs_fd = -1;
 	t->dir = strdup(dir);
-	t->toolchains_fd = open_shared_dir(s->dir_fd, "toolchains");
+	t->toolchains_fd = open_shared_dir(s->dir_fd, "toolchains", (gid_t)-1, 0755);
 	if (!t->dir || t->toolchains_fd < 0) {
 		ret = t->dir ? t->toolchains_fd : -ENOMEM;
 		goto fail;
 	}
-	t->jobs_fd = open_shared_dir(s->dir_fd, "jobs");
+	t->jobs_fd = open_shared_dir(s->dir_fd, "jobs", jobs_gid, 0710);
 	if (t->jobs_fd < 0) {
 		ret = t->jobs_fd;
 		goto fail;
@@ -1135,13 +1136,6 @@ int store_job_scratch_create(struct store_trees *t, uint64_t seq, struct store_j
 		return -ENOMEM;
 	}
 	return 0;
-}
-
-int store_job_scratch_open_output(const struct store_job_scratch *js)
-{
-	int fd = openat(js->dir_fd, "out", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-	return fd < 0 ? -errno : fd;
 }
 
 int store_job_scratch_remove(struct store_trees *t, struct store_job_scratch *js)

@@ -37,6 +37,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
+#include <sys/types.h>
 
 #include "fs/manifest.h"
 
@@ -170,17 +171,21 @@ void store_get_counters(struct store *store, struct store_counters *c);
  *   jobs/<name>/root/cachepot/     a job's input tree, bound read-only at /cachepot
  *   jobs/<name>/root/cachepot/out  the empty mount point of rustc's --out-dir
  *   jobs/<name>/out                the sandbox mounts its output tmpfs here
- * toolchains/ and jobs/ are 0755, and so is every job tree: the sandbox resolves these trees from
- * inside its user namespace, where the daemon's DAC override does not reach, and they hold only
- * what cas/ shows everyone anyway. bubblewrap binds them by path, so next to the fds these calls
- * hand out paths, spelled under the directory the store was opened at. Writer only. */
+ * toolchains/ is 0755, and so is every job tree: the sandbox resolves these trees from inside its
+ * user namespace, where the daemon's DAC override does not reach, and they hold only what cas/
+ * shows everyone anyway. jobs/ itself is 0710 and of the group the sandbox's runs have (the
+ * caller's JOBS_GID): no other uid can reach a job's tree, its outputs included, while a run's
+ * bubblewrap can still resolve the paths it binds. bubblewrap binds them by path, so next to
+ * the fds these calls hand out paths, spelled under the directory the store was opened at.
+ * Writer only. */
 struct store_trees;
 
-/* Create toolchains/ and jobs/ beneath STORE when missing, make them 0755 and open them. DIR is
- * the path STORE was opened with (copied). On success *OUT is the caller's (store_trees_close),
- * to close before STORE. -errno. */
-int store_trees_open(struct store *store, const char *dir, struct store_trees **out)
-    __attribute__((warn_unused_result));
+/* Create toolchains/ and jobs/ beneath STORE when missing, make toolchains/ 0755 and jobs/ 0710
+ * of group JOBS_GID (whatever they were), and open them. DIR is the path STORE was opened with
+ * (copied). On success *OUT is the caller's (store_trees_close), to close before STORE.
+ * -errno. */
+int store_trees_open(struct store *store, const char *dir, gid_t jobs_gid,
+                     struct store_trees **out) __attribute__((warn_unused_result));
 void store_trees_close(struct store_trees *trees);
 
 /* O_RDONLY|O_DIRECTORY fd of toolchains/, owned by TREES (do not close). */
@@ -203,9 +208,6 @@ struct store_job_scratch {
  * was made). -errno. */
 int store_job_scratch_create(struct store_trees *trees, uint64_t seq,
                              struct store_job_scratch *scratch) __attribute__((warn_unused_result));
-/* O_RDONLY|O_DIRECTORY fd of jobs/<name>/out, opened now (after the sandbox ran: the fd then
- * shows what the sandbox left there), owned by the caller. -errno. */
-int store_job_scratch_open_output(const struct store_job_scratch *scratch);
 /* Close SCRATCH's fds, remove its tree, free its paths (its NAME stays, for messages). -errno
  * when the tree could not be removed (it is left for the next store_sweep_jobs). */
 int store_job_scratch_remove(struct store_trees *trees, struct store_job_scratch *scratch);

@@ -6,7 +6,7 @@
  *      mounted on output_host_dir;
  *   2. fork; the child does only async-signal-safe work: enters the cgroups, moves its fds to
  *      the numbers bwrap's command line names and closes every other one, sets rlimits, drops
- *      to SANDBOX_UID/GID, resets signals, asks for SIGKILL when the calling thread dies, and
+ *      to the run's own uid and gid (below), resets signals, asks for SIGKILL when the calling thread dies, and
  *      execs bwrap with the job's environment (so even the sandbox's pid 1, bwrap, carries
  *      nothing of the daemon's environment). The child's fds are
  *        0 /dev/null, 1 the stdout pipe, 2 the stderr pipe,
@@ -24,6 +24,15 @@
  * with it every process of the namespace; the cgroup sweep then catches anything the kernel
  * had not reaped yet, and is the only mechanism if bwrap were ever run without a pid namespace.
  *
+ * The run's uid. Every run has a host uid (and gid, the same number) of its own, leased from
+ * SANDBOX_UID_FIRST + 1.. for as long as the result holds it: an abstract AF_UNIX socket named
+ * "cachepot-sandbox-uid-<uid>" is bound for the lease, so two runs (of any process in this
+ * network namespace) never hold the same uid at once, and the kernel ends a lease when its
+ * holder dies, crash included. No state of ours, no file. A uid of its own means: no process
+ * outside the run has its uid (the output tmpfs is 0700 and owned by it, so no other uid can
+ * open it, not even uid 65534, which every "nobody" service on the host shares), and
+ * RLIMIT_NPROC, which the kernel counts per uid, counts this run's processes alone.
+ *
  * The mount point of output_dest must exist in the read-only input tree (bwrap cannot mkdir
  * in a read-only bind): when it is missing, sandbox_run creates it (empty, 0755) on the host.
  */
@@ -31,17 +40,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stddef.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,12 +80,21 @@
 #define CHILD_FD_FIRST_BIND 5
 #define MAX_CHILD_FDS (CHILD_FD_FIRST_BIND + 4 + MAX_BINDS)
 
-/* The uid and gid bwrap and the job run as ("nobody"): not root even for the kernel's checks
+/* bwrap and the job run as the run's leased uid (above): not root even for the kernel's checks
  * outside the sandbox's user namespace, so that /proc/sys, root-owned files of the bound trees
- * and every other DAC check treat the job as nobody. bwrap then needs no path permission: the
- * trees are passed as fds opened by root. */
-#define SANDBOX_UID 65534
-#define SANDBOX_GID 65534
+ * and every other DAC check treat the job as an unprivileged stranger. bwrap then needs no
+ * path permission: the trees are passed as fds opened by root. */
+
+/* With a cgroup, RLIMIT_NPROC is this far above pids.max: the cgroup, which reports the hit
+ * (pids_exceeded), is what a run meets first; the rlimit is the backstop. Without one, the
+ * rlimit is max_processes exactly. */
+#define NPROC_ABOVE_PIDS_MAX 16
+
+/* What a result holds between sandbox_run and sandbox_result_release. */
+struct sandbox_hold {
+	int uid_lease; /* the bound socket that leases result->uid, or -1 */
+	int output_fd; /* O_RDONLY|O_DIRECTORY of the output tmpfs's root, or -1 */
+};
 
 void sandbox_limits_default(struct sandbox_limits *limits)
 {
@@ -102,11 +125,93 @@ static void fill_limits(const struct sandbox_limits *in, struct sandbox_limits *
 	out->capture_bytes = in->capture_bytes ? in->capture_bytes : d.capture_bytes;
 }
 
+static int id_in_range(unsigned id)
+{
+	return id >= SANDBOX_UID_FIRST && id - SANDBOX_UID_FIRST < SANDBOX_UID_COUNT;
+}
+
+int sandbox_ids_check(char *msg, size_t msglen)
+{
+	struct passwd *pw;
+	struct group *gr;
+	int rc = 0;
+
+	setpwent();
+	while (rc == 0 && (pw = getpwent()))
+		if (id_in_range(pw->pw_uid) || id_in_range(pw->pw_gid)) {
+			snprintf(msg, msglen, "user %s (uid %u, gid %u) is in the sandbox's ids %u..%u",
+				 pw->pw_name, (unsigned)pw->pw_uid, (unsigned)pw->pw_gid,
+				 SANDBOX_UID_FIRST, SANDBOX_UID_FIRST + SANDBOX_UID_COUNT - 1);
+			rc = -EEXIST;
+		}
+	endpwent();
+	setgrent();
+	while (rc == 0 && (gr = getgrent()))
+		if (id_in_range(gr->gr_gid)) {
+			snprintf(msg, msglen, "group %s (gid %u) is in the sandbox's ids %u..%u",
+				 gr->gr_name, (unsigned)gr->gr_gid, SANDBOX_UID_FIRST,
+				 SANDBOX_UID_FIRST + SANDBOX_UID_COUNT - 1);
+			rc = -EEXIST;
+		}
+	endgrent();
+	return rc;
+}
+
+static void hold_free(struct sandbox_hold *hold)
+{
+	if (!hold)
+		return;
+	if (hold->output_fd >= 0)
+		close(hold->output_fd);
+	if (hold->uid_lease >= 0)
+		close(hold->uid_lease);
+	free(hold);
+}
+
 void sandbox_result_release(struct sandbox_result *result)
 {
 	free(result->out);
 	free(result->err);
+	hold_free(result->hold);
 	memset(result, 0, sizeof(*result));
+}
+
+int sandbox_result_output_fd(const struct sandbox_result *result)
+{
+	int fd;
+
+	if (!result->hold || result->hold->output_fd < 0)
+		return -ENOENT;
+	fd = fcntl(result->hold->output_fd, F_DUPFD_CLOEXEC, 3);
+	return fd < 0 ? -errno : fd;
+}
+
+/* Lease a uid of SANDBOX_UID_FIRST + 1.. (see the top of this file), trying from SEED on. Returns
+ * the socket that holds the lease (close it to end the lease) with *UID set, or -errno
+ * (-EAGAIN: every uid of the range is leased). */
+static int uid_lease(uint64_t seed, unsigned *uid)
+{
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), rc = -EAGAIN;
+
+	if (fd < 0)
+		return -errno;
+	for (unsigned i = 0; i < SANDBOX_UID_COUNT - 1; i++) {
+		unsigned u = SANDBOX_UID_FIRST + 1 + (unsigned)((seed + i) % (SANDBOX_UID_COUNT - 1));
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1, "cachepot-sandbox-uid-%u",
+				 u);
+		if (bind(fd, (struct sockaddr *)&sa,
+			 (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) == 0) {
+			*uid = u;
+			return fd;
+		}
+		if (errno != EADDRINUSE) {
+			rc = -errno;
+			break;
+		}
+	}
+	close(fd);
+	return rc;
 }
 
 int sandbox_output_release(const char *output_host_dir)
@@ -325,7 +430,8 @@ struct child_plan {
 	int n_fds;
 	const struct sandbox_cgroup *cg; /* NULL when the run has none */
 	const struct sandbox_limits *lim;
-	int drop_privileges;             /* switch to SANDBOX_UID/GID (we are root) */
+	int drop_privileges;             /* switch to UID (we are root) */
+	unsigned uid;                    /* the run's uid and gid */
 	pid_t parent;
 	char **argv;
 	char *const *envp;
@@ -377,11 +483,17 @@ static void __attribute__((noreturn)) child_exec(const struct child_plan *p)
 		if (setrlimit(RLIMIT_AS, &rl) < 0)
 			goto fail;
 	}
-
 	if (p->drop_privileges) {
-		if (syscall(SYS_setgroups, 0, NULL) < 0 ||
-		    syscall(SYS_setresgid, SANDBOX_GID, SANDBOX_GID, SANDBOX_GID) < 0 ||
-		    syscall(SYS_setresuid, SANDBOX_UID, SANDBOX_UID, SANDBOX_UID) < 0)
+		/* Counted by the kernel per uid, the run's own (bwrap's processes with it); root
+		 * is exempt, so it holds from the credential change below on. */
+		rl.rlim_cur = rl.rlim_max =
+		    (rlim_t)p->lim->max_processes + (p->cg ? NPROC_ABOVE_PIDS_MAX : 0);
+		if (setrlimit(RLIMIT_NPROC, &rl) < 0)
+			goto fail;
+		gid_t trees_gid = SANDBOX_TREES_GID;
+		if (syscall(SYS_setgroups, 1, &trees_gid) < 0 ||
+		    syscall(SYS_setresgid, p->uid, p->uid, p->uid) < 0 ||
+		    syscall(SYS_setresuid, p->uid, p->uid, p->uid) < 0)
 			goto fail;
 	}
 
@@ -423,7 +535,9 @@ struct run {
 	const struct sandbox_spec *spec;
 	struct sandbox_limits lim;     /* spec->limits with the defaults filled in */
 	uint64_t start_us;             /* monotonic start: the timeout and wall_us count from it */
-	int drop_privileges;           /* the child switches to SANDBOX_UID/GID (we are root) */
+	int drop_privileges;           /* the child switches to the leased uid (we are root) */
+	unsigned uid;                  /* the run's uid and gid: leased, or our own */
+	struct sandbox_hold *hold;     /* the lease and the output fd, for the result */
 	struct argv_builder args;      /* bwrap's command line */
 	char *chunk;                   /* READ_CHUNK bytes for capture_read */
 	int seccomp_fd, devnull;
@@ -470,8 +584,10 @@ static int spec_check(const struct sandbox_spec *spec)
 	return 0;
 }
 
-/* Mount the output tmpfs on spec->output_host_dir, owned by the uid the job runs as, after
- * making sure its mount point exists in the input tree. */
+/* Mount the output tmpfs on spec->output_host_dir, 0700 and owned by the run's uid, after
+ * making sure its mount point exists in the input tree, and open its root: the outputs are
+ * collected through that fd, so what is collected is this tmpfs, whatever the path shows by
+ * then. */
 static int run_mount_output(struct run *run)
 {
 	const struct sandbox_spec *spec = run->spec;
@@ -484,14 +600,15 @@ static int run_mount_output(struct run *run)
 		if (rc < 0)
 			return rc;
 	}
-	snprintf(mount_opts, sizeof(mount_opts), "size=%" PRIu64 ",mode=0755,uid=%d,gid=%d",
-		 run->lim.output_bytes, run->drop_privileges ? SANDBOX_UID : (int)geteuid(),
-		 run->drop_privileges ? SANDBOX_GID : (int)getegid());
+	snprintf(mount_opts, sizeof(mount_opts), "size=%" PRIu64 ",mode=0700,uid=%u,gid=%u",
+		 run->lim.output_bytes, run->uid, run->drop_privileges ? run->uid : (unsigned)getegid());
 	if (mount("cachepot-out", spec->output_host_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  mount_opts) < 0)
 		return -errno;
 	run->output_mounted = 1;
-	return 0;
+	run->hold->output_fd = open(spec->output_host_dir,
+				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return run->hold->output_fd < 0 ? -errno : 0;
 }
 
 /* The trees, opened here as root in the order build_bwrap_argv binds them. */
@@ -532,6 +649,18 @@ static int run_prepare(struct run *run)
 	rc = build_bwrap_argv(run->spec, &run->lim, &run->args);
 	if (rc < 0)
 		return rc;
+	run->hold = malloc(sizeof(*run->hold));
+	if (!run->hold)
+		return -ENOMEM;
+	*run->hold = (struct sandbox_hold){ .uid_lease = -1, .output_fd = -1 };
+	if (run->drop_privileges) {
+		rc = uid_lease((uint64_t)syscall(SYS_gettid) * 2654435761u + run->start_us, &run->uid);
+		if (rc < 0)
+			return rc;
+		run->hold->uid_lease = rc;
+	} else {
+		run->uid = (unsigned)geteuid();
+	}
 	run->chunk = malloc(READ_CHUNK);
 	if (!run->chunk)
 		return -ENOMEM;
@@ -574,7 +703,7 @@ static int run_start(struct run *run)
 			 run->exec_pipe[1] },
 		.n_fds = CHILD_FD_FIRST_BIND + run->n_tree_fds,
 		.cg = run->have_cg ? &run->cg : NULL, .lim = &run->lim,
-		.drop_privileges = run->drop_privileges,
+		.drop_privileges = run->drop_privileges, .uid = run->uid,
 		.parent = getpid(), .argv = run->args.v, .envp = run->spec->envp,
 	};
 	for (int i = 0; i < run->n_tree_fds; i++)
@@ -756,6 +885,10 @@ static void run_release(struct run *run, int rc)
 	close_fd(&run->devnull);
 	for (int i = 0; i < run->n_tree_fds; i++)
 		close_fd(&run->tree_fds[i]);
+	if (rc < 0) {
+		hold_free(run->hold);
+		run->hold = NULL;
+	}
 	if (rc < 0 && run->output_mounted)
 		(void)sandbox_output_release(run->spec->output_host_dir);
 	free(run->chunk);
@@ -782,6 +915,11 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 	if ((rc = run_prepare(&run)) == 0 && (rc = run_start(&run)) == 0 &&
 	    (rc = run_supervise(&run, result)) == 0)
 		rc = run_harvest(&run, result);
+	if (rc == 0) {
+		result->uid = run.uid;
+		result->hold = run.hold;
+		run.hold = NULL;
+	}
 	run_release(&run, rc);
 	return rc;
 }

@@ -12,9 +12,12 @@
  *   - a seccomp filter (EPERM for ptrace, the mount family, bpf, perf_event_open, keyctl,
  *     userfaultfd, kexec, module loading, new namespaces and setns, personality but its query
  *     form; EAFNOSUPPORT for sockets of any family but AF_UNIX);
- *   - rlimits (CPU, open files, no core dumps), a per-run memory and pids cgroup (v2 where the
- *     host has controllers there, else v1), and a wall-clock timeout at which every process of
- *     the run is killed. Nothing of the run survives sandbox_run's return.
+ *   - a host uid and gid of its own, leased from SANDBOX_UID_FIRST.. for the run (sandbox.c
+ *     says how): bwrap and the job run as it, and the output tmpfs is 0700 and owned by it;
+ *   - rlimits (CPU, open files, processes of its uid, no core dumps), a per-run memory and
+ *     pids cgroup (v2 where the host has controllers there, else v1), and a wall-clock timeout
+ *     at which every process of the run is killed. Nothing of the run survives sandbox_run's
+ *     return.
  * The environment is exactly spec->envp; stdin is /dev/null; stdout and stderr are captured.
  *
  * Thread-safe: no process-global state; the daemon calls sandbox_run from several threads.
@@ -25,6 +28,17 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* The sandbox's ids: 65536 from 0x7C000000 (2080374784), in the range 1879048192..2147352575
+ * that systemd leaves to nobody (its container ranges end below it, its foreign range starts
+ * above it). The first is a group, SANDBOX_TREES_GID, that every run's bwrap has besides its
+ * own: bwrap 0.8 turns the fds of the trees it binds back into paths (realpath, as the run's
+ * uid), so a caller keeps its job trees in a directory 0710 root:SANDBOX_TREES_GID, which no
+ * other uid can then enter. The others are the runs' uids (and gids, the same numbers), one
+ * per run at a time. Nothing else may own any of them: sandbox_ids_check. */
+#define SANDBOX_UID_FIRST 0x7C000000u
+#define SANDBOX_UID_COUNT 65536u
+#define SANDBOX_TREES_GID SANDBOX_UID_FIRST
 
 /* A read-only bind of host path HOST at DEST inside the sandbox. */
 struct sandbox_bind {
@@ -89,6 +103,8 @@ struct sandbox_result {
 	 * run; max_rss_kb is then the peak memory charged to it, page cache and tmpfs included),
 	 * else from wait4 of bwrap. */
 	uint64_t wall_us, user_us, sys_us, max_rss_kb;
+	unsigned uid;                /* the host uid (and gid) the run had */
+	struct sandbox_hold *hold;   /* the uid's lease and the output fd; internal */
 };
 
 /* Run SPEC and fill RESULT (which the caller then releases with sandbox_result_release, in
@@ -98,12 +114,26 @@ struct sandbox_result {
 int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
     __attribute__((warn_unused_result));
 
-/* Free what RESULT owns and zero it. Safe on a zeroed or already released result. */
+/* Free what RESULT owns and zero it: after it, the run's uid may go to another run. Safe on a
+ * zeroed or already released result. */
 void sandbox_result_release(struct sandbox_result *result);
 
-/* After collecting outputs: unmount the tmpfs on OUTPUT_HOST_DIR (its files are gone after).
- * 0 or -errno (-EINVAL when nothing is mounted there). */
+/* A new O_RDONLY|O_DIRECTORY|O_CLOEXEC fd of the output tmpfs's root, opened before the job
+ * ran: the outputs are to be collected through it (it is that tmpfs whatever output_host_dir
+ * shows since, and the path is not walked again). The caller closes it; valid from
+ * sandbox_run's success to sandbox_result_release. -ENOENT when the run had no output dir. */
+int sandbox_result_output_fd(const struct sandbox_result *result)
+    __attribute__((warn_unused_result));
+
+/* After collecting outputs: unmount the tmpfs on OUTPUT_HOST_DIR (its files are gone once the
+ * result is released too: its fd keeps a detached tmpfs until then). 0 or -errno (-EINVAL
+ * when nothing is mounted there). */
 int sandbox_output_release(const char *output_host_dir);
+
+/* 0 when no user or group of the system's databases (getpwent, getgrent) has an id of
+ * SANDBOX_UID_FIRST..+SANDBOX_UID_COUNT; else -EEXIST with the first such name in MSG (a
+ * sentence). For a start-up check: not thread-safe. */
+int sandbox_ids_check(char *msg, size_t msglen) __attribute__((warn_unused_result));
 
 /* Fill LIMITS with the defaults: 10 min wall, 10 min CPU, 4 GiB memory, 256 processes, 1024
  * open files, 1 GiB output, 256 MiB /tmp, 16 MiB /dev/shm, 16 MiB captured per stream. */

@@ -10,7 +10,7 @@
 command -v jq >/dev/null || skip_all "needs jq"
 [ -d "$REGISTRY/cfg-if-1.0.0" ] && [ -d "$REGISTRY/crc32fast-1.3.2" ] || skip_all "needs librust-cfg-if-dev, librust-crc32fast-dev"
 
-tap_plan 18
+tap_plan 20
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 daemon_start --jobs 2 || bail "cachepotd did not start"
@@ -27,6 +27,9 @@ check "cfg-if compiles in the sandbox (200)" [ "$code" = 200 ]
 [ "$code" = 200 ] || sed 's/^/# /' "$T/body" | head -c 3000
 cp "$T/body" "$T/cfg.answer"
 check "the answer names the key" [ "$(jq -r .key "$T/cfg.answer")" = "$KEY1" ]
+# jobs/ holds every job's tree, outputs included: only root and the sandbox's group enter it.
+check "jobs/ is 0710 root:$(( 0x7C000000 )) ($(stat -c '%a %u:%g' "$STORE/jobs"))" \
+	[ "$(stat -c '%a %u:%g' "$STORE/jobs")" = "710 0:$(( 0x7C000000 ))" ]
 names=$(jq -r '.manifest.manifest.outputs[].name' "$T/cfg.answer" | sort | tr '\n' ' ')
 check "the manifest lists exactly the expected outputs ($names)" \
 	[ "$names" = "cfg_if-4a499ef178f2ff1a.d libcfg_if-4a499ef178f2ff1a.rlib libcfg_if-4a499ef178f2ff1a.rmeta " ]
@@ -108,3 +111,11 @@ check "... and is not published" [ "$code" = 404 ]
 check "no job directory is left behind" [ -z "$(ls -A "$STORE/jobs")" ]
 check "/v1/status reports the runs" jqe '.sandbox_runs == 3 and .published == 2' "$(api GET /v1/status >/dev/null; echo "$T/body")"
 check "SIGTERM stops the daemon cleanly (exit 0)" daemon_stop
+
+# The sandbox's ids belong to nothing else: a user database naming one stops cachepotd at start.
+sed '$a cachepot-clash:x:2080374790:100::/:/bin/false' /etc/passwd > "$T/passwd"
+timeout 20 unshare -m sh -c 'mount --bind "$1" /etc/passwd && exec "$2" --store "$3" --socket "$4"' \
+	sh "$T/passwd" "$CACHEPOTD" "$STORE" "$T/clash.sock" > "$T/clash.log" 2>&1
+rc=$?
+check "a user with a sandbox id stops cachepotd at start (exit $rc: $(grep -m1 cachepot-clash "$T/clash.log"))" \
+	eval '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "user cachepot-clash (uid 2080374790, gid 100) is in the sandbox" "$T/clash.log"'

@@ -179,6 +179,29 @@ pub fn attempt(input: TokenStream) -> TokenStream {
             let _ = std::fs::remove_file(&path);
             report(&name, written < want, &format!("{}: {} of {} bytes, error {}", path, written, want, error));
         }
+        // Leave an output (argument 1, in /cachepot/out), report the run's ids and limits,
+        // then wait argument 2 milliseconds, so that the host can try to reach the output
+        // while the run is still on.
+        "hold" => {
+            let out = format!("/cachepot/out/{}", arg(1));
+            match std::fs::write(&out, b"an output the host must not change") {
+                Ok(()) => eprintln!("HELD {}", out),
+                Err(e) => eprintln!("NOT HELD {}: {}", out, e),
+            }
+            let mut status = String::new();
+            let _ = std::fs::File::open("/proc/self/status")
+                .and_then(|mut f| f.read_to_string(&mut status));
+            for l in status.lines().filter(|l| l.starts_with("Uid:") || l.starts_with("Gid:")) {
+                eprintln!("IDS {}", l);
+            }
+            let mut limits = String::new();
+            let _ = std::fs::File::open("/proc/self/limits")
+                .and_then(|mut f| f.read_to_string(&mut limits));
+            for l in limits.lines().filter(|l| l.starts_with("Max processes")) {
+                eprintln!("LIMIT {}", l);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(arg(2).parse().unwrap()));
+        }
         "look" => {
             for p in &args[1..] {
                 let found = std::path::Path::new(p).exists();

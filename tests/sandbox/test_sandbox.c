@@ -25,6 +25,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "base/roots.h"
@@ -497,6 +499,109 @@ START_TEST(test_escape_fill_shm_and_tmp)
 }
 END_TEST
 
+/* Try, as UID/GID (in a child), to open the output tmpfs and the file LEAF in it: 1 when every
+ * attempt is refused. */
+static int reachable_as(const char *output, const char *leaf, uid_t uid, gid_t gid)
+{
+	char path[PATH_MAX + 64];
+	pid_t pid;
+	int st;
+
+	snprintf(path, sizeof(path), "%s/%s", output, leaf);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		int opened = 0;
+		if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+		    setresuid(uid, uid, uid) < 0)
+			_exit(2);
+		opened |= open(output, O_RDONLY | O_DIRECTORY | O_CLOEXEC) >= 0;
+		opened |= open(path, O_WRONLY | O_CLOEXEC) >= 0;
+		opened |= open(path, O_RDONLY | O_CLOEXEC) >= 0;
+		_exit(opened ? 1 : 0);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) != 2, "cannot become %u", (unsigned)uid);
+	return WEXITSTATUS(st) == 1;
+}
+
+struct held_run {
+	struct job_dirs d;
+	struct sandbox_result r;
+	int rc;
+};
+
+static void *held_run_main(void *arg)
+{
+	struct held_run *h = arg;
+
+	h->rc = run_victim(&h->d, "escape::attempt!(\"hold\", \"libheld.rlib\", \"4000\");\n",
+			   NULL, &h->r);
+	return NULL;
+}
+
+/* A run has a uid of its own, not 65534 and not another run's; its output tmpfs can be opened
+ * by no other uid while the run is on (65534, every "nobody" service, included); RLIMIT_NPROC
+ * holds inside. */
+START_TEST(test_output_private)
+{
+	struct held_run h;
+	struct sandbox_result other;
+	struct sandbox_spec spec;
+	struct stat st;
+	char held[PATH_MAX + 32], *argv[] = { ROOT_RUSTC, "-vV", NULL };
+	unsigned long long nproc_soft, nproc_hard;
+	const char *at;
+	pthread_t t;
+	int i;
+
+	memset(&h, 0, sizeof(h));
+	job_dirs_init(&h.d, "private");
+	snprintf(held, sizeof(held), "%s/libheld.rlib", h.d.output);
+	ck_assert_int_eq(pthread_create(&t, NULL, held_run_main, &h), 0);
+	for (i = 0; i < 600 && stat(held, &st) < 0; i++)
+		usleep(50 * 1000);
+	ck_assert_msg(i < 600, "the run never left its output");
+
+	/* while it runs: its uid, and no other uid reaches its output */
+	ck_assert_uint_ne(st.st_uid, 65534);
+	ck_assert_uint_ge(st.st_uid, SANDBOX_UID_FIRST + 1);
+	ck_assert_uint_lt(st.st_uid, SANDBOX_UID_FIRST + SANDBOX_UID_COUNT);
+	ck_assert_msg(!reachable_as(h.d.output, "libheld.rlib", 65534, 65534),
+		      "uid 65534 can open the output of a run");
+	ck_assert_msg(!reachable_as(h.d.output, "libheld.rlib", 1000, 1000),
+		      "uid 1000 can open the output of a run");
+	ck_assert_int_eq(stat(h.d.output, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0700);
+
+	/* a second run meanwhile gets another uid */
+	spec_init(&spec, &h.d, argv);
+	spec.input_dir = NULL;
+	spec.output_host_dir = NULL;
+	spec.output_dest = NULL;
+	spec.cwd = NULL;
+	ck_assert_int_eq(sandbox_run(&spec, &other), 0);
+	ck_assert_msg(other.exited && other.exit_status == 0, "%s", other.err);
+	ck_assert_uint_ne(other.uid, st.st_uid);
+	ck_assert_uint_ge(other.uid, SANDBOX_UID_FIRST + 1);
+	ck_assert_int_eq(sandbox_result_output_fd(&other), -ENOENT);
+	sandbox_result_release(&other);
+
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(h.rc, 0);
+	ck_assert_msg(h.r.exited && h.r.exit_status == 0, "%s", h.r.err);
+	ck_assert_uint_eq(h.r.uid, st.st_uid);
+	/* inside, the run is that uid, with RLIMIT_NPROC set (a little above pids.max) */
+	at = strstr(h.r.err, "LIMIT Max processes");
+	ck_assert_msg(at && sscanf(at + strlen("LIMIT Max processes"), "%llu %llu", &nproc_soft,
+				   &nproc_hard) == 2, "%s", h.r.err);
+	ck_assert_uint_ge(nproc_soft, 64);
+	ck_assert_uint_le(nproc_soft, 64 + 64);
+	ck_assert_uint_eq(nproc_soft, nproc_hard);
+	sandbox_result_release(&h.r);
+}
+END_TEST
+
 START_TEST(test_escape_fork_bomb)
 {
 	struct job_dirs d;
@@ -630,7 +735,6 @@ START_TEST(test_escape_host_proc)
 END_TEST
 
 /* Several sandboxes at once from threads of one process (the daemon's use). */
-#include <pthread.h>
 struct thread_job {
 	struct job_dirs d;
 	int rc, ok;
@@ -699,11 +803,17 @@ int main(void)
 	}
 	snprintf(base, sizeof(base), "%s/tests/sandbox/run-%d", builddir, (int)getpid());
 	snprintf(macro_so, sizeof(macro_so), "%s/libescape.so", base);
+
 	/* the hostile proc-macro, built by the host's rustc outside any sandbox */
 	if (run_cmd("mkdir -p '%s' && PATH=/root/.cargo/bin:$PATH rustc --edition 2021 "
 		    "--crate-type proc-macro --crate-name escape '%s/tests/sandbox/escape.rs' "
 		    "-o '%s'", base, srcdir, macro_so)) {
 		printf("Bail out! cannot build the escape proc-macro\n");
+		return 1;
+	}
+	/* the jobs run below BASE as cachepotd's run below jobs/: 0710 root:SANDBOX_TREES_GID */
+	if (chown(base, 0, SANDBOX_TREES_GID) < 0 || chmod(base, 0710) < 0) {
+		printf("Bail out! %s: %s\n", base, strerror(errno));
 		return 1;
 	}
 
@@ -720,6 +830,7 @@ int main(void)
 	tcase_add_test(tc, test_escape_write_trees);
 	tcase_add_test(tc, test_escape_leave_for_next_job);
 	tcase_add_test(tc, test_escape_fill_shm_and_tmp);
+	tcase_add_test(tc, test_output_private);
 	tcase_add_test(tc, test_escape_fork_bomb);
 	tcase_add_test(tc, test_escape_memory);
 	tcase_add_test(tc, test_escape_spin_past_timeout);
