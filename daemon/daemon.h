@@ -24,6 +24,8 @@ struct daemon_metrics {
 	uint64_t http_requests;
 	uint64_t http_forbidden;          /* 403: this peer may not write (daemon/listen.h) */
 	uint64_t http_bad_requests;       /* 400: malformed body, bad names */
+	uint64_t http_too_large;          /* 413 from a route's own limit */
+	uint64_t connections_refused;     /* over --max-connections-per-peer (daemon/peers.h) */
 	uint64_t jobs_submitted;
 	uint64_t jobs_cache_hits;         /* already published at submission */
 	uint64_t jobs_coalesced;          /* joined an identical job in flight */

@@ -234,13 +234,10 @@ void listen_tls_context_free(struct ssl_ctx_st *ctx)
 	SSL_CTX_free(ctx);
 }
 
-/* evhttp's bevcb: one server-side OpenSSL bufferevent per accepted connection. evhttp sets its
- * socket afterwards (bufferevent_setfd), which is when the handshake starts. When this returns
- * NULL, evhttp falls back to a plain bufferevent; such a connection then fails its handshake
- * and could not write anyway (listen_peer_of finds no SSL). */
-static struct bufferevent *tls_bufferevent(struct event_base *base, void *arg)
+/* When the bevcb returns NULL instead, evhttp falls back to a plain bufferevent; such a
+ * connection then fails its handshake and could not write anyway (listen_peer_of finds no SSL). */
+struct bufferevent *listen_tls_bufferevent_new(struct event_base *base, struct ssl_ctx_st *ctx)
 {
-	SSL_CTX *ctx = arg;
 	struct bufferevent *bev;
 	SSL *ssl = SSL_new(ctx);
 
@@ -257,11 +254,6 @@ static struct bufferevent *tls_bufferevent(struct event_base *base, void *arg)
 	 * has not truncated anything evhttp would accept. */
 	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	return bev;
-}
-
-void listen_http_use_tls(struct evhttp *http, struct ssl_ctx_st *ctx)
-{
-	evhttp_set_bevcb(http, tls_bufferevent, ctx);
 }
 
 enum listen_peer listen_peer_of(struct evhttp_connection *conn, char *who, size_t wholen)

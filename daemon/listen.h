@@ -57,9 +57,11 @@ int listen_tls_context_new(const char *cert_file, const char *key_file, const ch
 	__attribute__((warn_unused_result));
 void listen_tls_context_free(struct ssl_ctx_st *ctx);
 
-/* Make HTTP speak TLS with CTX (borrowed: it must outlive HTTP) on every connection it
- * accepts, through libevent's OpenSSL bufferevents. */
-void listen_http_use_tls(struct evhttp *http, struct ssl_ctx_st *ctx);
+/* A server-side OpenSSL bufferevent for a connection evhttp accepts, with an SSL of CTX
+ * (borrowed: it must outlive the bufferevent), its socket not set yet (evhttp sets it, which
+ * starts the handshake); freeing it frees the SSL and closes the socket. NULL when out of
+ * memory. For an evhttp bevcb (daemon/peers.h). */
+struct bufferevent *listen_tls_bufferevent_new(struct event_base *base, struct ssl_ctx_st *ctx);
 
 /* What the peer of a connection is. */
 enum listen_peer {

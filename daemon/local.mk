@@ -2,7 +2,7 @@
 libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h \
 	daemon/daemon.h daemon/pool.c daemon/pool.h daemon/job_run.c daemon/job_run.h \
 	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/server.c daemon/server.h \
-	daemon/listen.c daemon/listen.h daemon/etag.c daemon/etag.h
+	daemon/listen.c daemon/listen.h daemon/etag.c daemon/etag.h daemon/peers.c daemon/peers.h
 
 sbin_PROGRAMS += cachepotd
 cachepotd_SOURCES = daemon/main.c
@@ -13,14 +13,19 @@ check_PROGRAMS += tests/daemon/daemon-helper
 tests_daemon_daemon_helper_SOURCES = tests/daemon/daemon-helper.c
 tests_daemon_daemon_helper_LDADD = libcachepot.a $(DEP_LIBS)
 
+# Test client: hostile bodies and idle connections on the socket (tests/daemon/bodies.sh).
+check_PROGRAMS += tests/daemon/flood
+tests_daemon_flood_SOURCES = tests/daemon/flood.c
+tests_daemon_flood_LDADD = libcachepot.a $(DEP_LIBS)
+
 check_PROGRAMS += tests/daemon/test_listen
 tests_daemon_test_listen_SOURCES = tests/daemon/test_listen.c
 tests_daemon_test_listen_CFLAGS = $(TEST_CFLAGS)
 tests_daemon_test_listen_LDADD = $(TEST_LDADD)
 
 TESTS += tests/daemon/test_listen tests/daemon/jobs.sh tests/daemon/hostile.sh tests/daemon/concurrency.sh \
-	tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh
+	tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh tests/daemon/bodies.sh
 EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
 	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh \
-	daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
+	tests/daemon/bodies.sh daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
 dist_man_MANS += daemon/cachepotd.8

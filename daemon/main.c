@@ -47,6 +47,7 @@ static const struct option options[] = {
 	{ "max-output-bytes", required_argument, NULL, OPT_SETTING },
 	{ "timeout-ms", required_argument, NULL, OPT_SETTING },
 	{ "memory-bytes", required_argument, NULL, OPT_SETTING },
+	{ "max-connections-per-peer", required_argument, NULL, OPT_SETTING },
 	{ "listen", required_argument, NULL, OPT_SETTING },
 	{ "listen-tls", required_argument, NULL, OPT_SETTING },
 	{ "tls-cert", required_argument, NULL, OPT_SETTING },
@@ -62,6 +63,7 @@ static void usage(FILE *f)
 		"                 [--allow-uid UID[,UID...]] [--allow-gid GID[,GID...]]\n"
 		"                 [--max-upload-bytes N] [--max-blob-bytes N] [--max-input-bytes N]\n"
 		"                 [--max-output-bytes N] [--timeout-ms N] [--memory-bytes N]\n"
+		"                 [--max-connections-per-peer N]\n"
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
 		"       cachepotd [--store DIR] --fsck\n"

@@ -25,6 +25,7 @@
 #include "daemon/etag.h"
 #include "daemon/job_run.h"
 #include "daemon/listen.h"
+#include "daemon/peers.h"
 #include "daemon/pool.h"
 #include "daemon/toolchain_unpack.h"
 #include "fs/store.h"
@@ -33,7 +34,6 @@
 
 #define JSON_BODY_MAX (64u << 20)     /* a job or a missing-blobs query */
 #define MISSING_QUERY_MAX 1000000     /* hashes in one missing-blobs query */
-#define PEER_GROUPS_MAX 256
 #define IMMUTABLE "public, max-age=31536000, immutable"
 
 /* The loop thread's state; every field is touched by the loop thread only. */
@@ -47,6 +47,7 @@ struct server {
 	struct event *done_event;         /* made active by workers: pool_drain_done */
 	struct pool *pool;
 	struct inflight *inflight;        /* jobs queued or running, by key */
+	struct peers *peers;              /* every connection of HTTP and HTTPS */
 	int stopping;
 };
 
@@ -138,7 +139,7 @@ static void waiter_closed(struct evhttp_connection *conn, void *arg)
 	w->conn = NULL;
 }
 
-static struct waiter *waiter_new(struct evhttp_request *req)
+static struct waiter *waiter_new(struct daemon *d, struct evhttp_request *req)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
 
@@ -147,68 +148,42 @@ static struct waiter *waiter_new(struct evhttp_request *req)
 	w->req = req;
 	w->conn = evhttp_request_get_connection(req);
 	if (w->conn)
-		evhttp_connection_set_closecb(w->conn, waiter_closed, w);
+		peers_watch_close(d->server->peers, w->conn, waiter_closed, w);
 	return w;
 }
 
+/* Forget W without answering it. */
+static void waiter_drop(struct daemon *d, struct waiter *w)
+{
+	if (w->req && w->conn)
+		peers_watch_close(d->server->peers, w->conn, NULL, NULL);
+	free(w);
+}
+
 /* Answer W (if its client is still there) and free it. */
-static void waiter_answer(struct waiter *w, int code, json_t *body)
+static void waiter_answer(struct daemon *d, struct waiter *w, int code, json_t *body)
 {
 	if (w->req) {
 		if (w->conn)
-			evhttp_connection_set_closecb(w->conn, NULL, NULL);
+			peers_watch_close(d->server->peers, w->conn, NULL, NULL);
 		send_json(w->req, code, body);
 	}
 	free(w);
 }
 
-/* May this request's peer write? SO_PEERCRED gives the uid and primary gid of the process that
- * connected; SO_PEERGROUPS its supplementary groups. */
-static int peer_allowed(struct daemon *d, struct evhttp_request *req, uid_t *uid_out)
-{
-	struct evhttp_connection *conn = evhttp_request_get_connection(req);
-	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-	int fd = bev ? bufferevent_getfd(bev) : -1;
-	gid_t groups[PEER_GROUPS_MAX];
-	socklen_t len = sizeof(struct ucred);
-	struct ucred cred;
-	size_t n_groups = 0;
-
-	*uid_out = (uid_t)-1;
-	if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
-	    || len != sizeof(cred))
-		return 0;
-	*uid_out = cred.uid;
-	if (cred.uid == 0 || cred.uid == geteuid())
-		return 1;
-	for (size_t i = 0; i < d->cfg->n_allow_uids; i++)
-		if (d->cfg->allow_uids[i] == cred.uid)
-			return 1;
-	if (d->cfg->n_allow_gids == 0)
-		return 0;
-	groups[0] = cred.gid;
-	n_groups = 1;
-	len = sizeof(groups) - sizeof(gid_t);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups + 1, &len) == 0)
-		n_groups += len / sizeof(gid_t);
-	for (size_t g = 0; g < n_groups; g++)
-		for (size_t i = 0; i < d->cfg->n_allow_gids; i++)
-			if (d->cfg->allow_gids[i] == groups[g])
-				return 1;
-	return 0;
-}
-
 /* May this request write (listen.h says who may)? If not, the 403 is sent and counted. */
 static int require_writer(struct daemon *d, struct evhttp_request *req)
 {
+	struct evhttp_connection *conn = evhttp_request_get_connection(req);
+	struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
 	char who[400];
 	uid_t uid;
 
-	switch (listen_peer_of(evhttp_request_get_connection(req), who, sizeof(who))) {
+	switch (listen_peer_of(conn, who, sizeof(who))) {
 	case LISTEN_PEER_TLS_CLIENT:
 		return 1;
 	case LISTEN_PEER_LOCAL:
-		if (peer_allowed(d, req, &uid))
+		if (peers_local_may_write(d, bev ? bufferevent_getfd(bev) : -1, &uid))
 			return 1;
 		METRIC_INC(d, http_forbidden);
 		fprintf(stderr, "cachepotd: refused a write from uid %ld (not on the allow-list)\n",
@@ -241,6 +216,7 @@ static json_t *body_json(struct daemon *d, struct evhttp_request *req)
 	char msg[300];
 
 	if (len > JSON_BODY_MAX) {
+		METRIC_INC(d, http_too_large);
 		send_error(req, 413, "JSON body too large");
 		return NULL;
 	}
@@ -323,6 +299,7 @@ static void blob_put(struct daemon *d, struct evhttp_request *req, const char *h
 		return;
 	}
 	if (len > d->cfg->max_blob_bytes) {
+		METRIC_INC(d, http_too_large);
 		send_error(req, 413, "blob larger than the daemon accepts");
 		return;
 	}
@@ -453,11 +430,13 @@ static void toolchain_finish(struct daemon *d, struct task *t, int cancelled)
 		}
 	} else {
 		code = tt->ret == -EFBIG ? 413 : (tt->ret == -EINVAL || tt->ret == -EBADMSG) ? 400 : 500;
+		if (code == 413)
+			METRIC_INC(d, http_too_large);
 		body = json_pack("{s:s}", "error", tt->err[0] ? tt->err : strerror(-tt->ret));
 		METRIC_INC(d, toolchains_rejected);
 		fprintf(stderr, "cachepotd: toolchain %s refused: %s\n", tt->id, tt->err);
 	}
-	waiter_answer(tt->waiter, code, body);
+	waiter_answer(d, tt->waiter, code, body);
 	json_decref(body);
 	evbuffer_free(tt->body);
 	free(tt);
@@ -493,7 +472,7 @@ static void toolchain_put(struct daemon *d, struct evhttp_request *req, const ch
 	tt->seq = __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED);
 	/* Move (not copy) the body's chain into the task: the worker reads it, nobody else does. */
 	evbuffer_add_buffer(tt->body, evhttp_request_get_input_buffer(req));
-	tt->waiter = waiter_new(req);
+	tt->waiter = waiter_new(d, req);
 	if (!tt->waiter) {
 		evbuffer_free(tt->body);
 		free(tt);
@@ -539,7 +518,7 @@ static void job_task_finish(struct daemon *d, struct task *t, int cancelled)
 	while (job->waiters) {
 		struct waiter *w = job->waiters;
 		job->waiters = w->next;
-		waiter_answer(w, job->status, job->body);
+		waiter_answer(d, w, job->status, job->body);
 		n++;
 	}
 	fprintf(stderr, "cachepotd: job %.16s: %d %s (%u waiter%s)\n", job->key, job->status,
@@ -597,7 +576,7 @@ static int join_inflight(struct daemon *d, struct evhttp_request *req, const cha
 		struct waiter *w;
 		if (strcmp(f->key, key_hex) != 0)
 			continue;
-		w = waiter_new(req);
+		w = waiter_new(d, req);
 		if (!w)
 			return -ENOMEM;
 		w->next = f->waiters;
@@ -645,7 +624,7 @@ static int job_inputs_present(struct daemon *d, struct evhttp_request *req, cons
  * answer has been sent (JOB is still the caller's). */
 static int job_queue(struct daemon *d, struct evhttp_request *req, struct inflight *job)
 {
-	struct waiter *w = waiter_new(req);
+	struct waiter *w = waiter_new(d, req);
 	int ret;
 
 	if (!w) {
@@ -656,9 +635,7 @@ static int job_queue(struct daemon *d, struct evhttp_request *req, struct inflig
 	job->task.finish = job_task_finish;
 	ret = pool_submit(d->server->pool, &job->task, 0);
 	if (ret < 0) {
-		if (w->conn)
-			evhttp_connection_set_closecb(w->conn, NULL, NULL);
-		free(w);
+		waiter_drop(d, w);
 		METRIC_INC(d, jobs_queue_full);
 		send_error(req, 503, ret == -EAGAIN ? "the job queue is full, retry later"
 						     : "shutting down");
@@ -764,6 +741,9 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 		C(http_forbidden, "writes refused (403): uid/gid not allowed, plain HTTP, or TLS "
 		  "without a client certificate"),
 		C(http_bad_requests, "requests refused as malformed"),
+		C(http_too_large, "bodies refused (413) by a route's own limit: blob, job, toolchain"),
+		C(connections_refused, "connections closed at once: the peer (uid or address) held "
+		  "--max-connections-per-peer already"),
 		C(jobs_submitted, "jobs submitted"),
 		C(jobs_cache_hits, "jobs answered from a published result"),
 		C(jobs_coalesced, "jobs joined to an identical job in flight"),
@@ -800,10 +780,12 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 		"# TYPE cachepotd_jobs_running gauge\ncachepotd_jobs_running %zu\n"
 		"# TYPE cachepotd_jobs_inflight gauge\ncachepotd_jobs_inflight %zu\n"
 		"# TYPE cachepotd_workers gauge\ncachepotd_workers %u\n"
+		"# TYPE cachepotd_connections gauge\ncachepotd_connections %zu\n"
 		"# TYPE cachepotd_store_blobs_written_total counter\ncachepotd_store_blobs_written_total %llu\n"
 		"# TYPE cachepotd_store_bytes_written_total counter\ncachepotd_store_bytes_written_total %llu\n"
 		"# TYPE cachepotd_store_published_total counter\ncachepotd_store_published_total %llu\n",
-		queued, running, inflight, d->cfg->jobs, (unsigned long long)sc.blobs_written,
+		queued, running, inflight, d->cfg->jobs, peers_count(d->server->peers),
+		(unsigned long long)sc.blobs_written,
 		(unsigned long long)sc.bytes_written, (unsigned long long)sc.published);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
@@ -964,20 +946,35 @@ void server_begin_shutdown(struct daemon *d)
 	event_active(s->done_event, EV_READ, 0);
 }
 
-/* An evhttp with the daemon's limits, answering with HANDLE. */
-static struct evhttp *http_new(struct daemon *d)
+/* An evhttp with the daemon's limits, answering with HANDLE, its connections made and checked
+ * by the server's peers (TLS with CTX when not NULL). */
+static struct evhttp *http_new(struct daemon *d, struct ssl_ctx_st *ctx)
 {
 	struct evhttp *http = evhttp_new(d->base);
 
 	if (!http)
 		return NULL;
-	evhttp_set_max_body_size(http, (ev_ssize_t)d->cfg->max_upload_bytes);
+	peers_serve(d->server->peers, http, ctx);
 	evhttp_set_max_headers_size(http, 64 * 1024);
 	evhttp_set_timeout(http, 300);
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT
 				   | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(http, handle, d);
 	return http;
+}
+
+/* The largest body a writer's connection may send: that of its largest route. Each route checks
+ * its own limit once the body is read; libevent 2.1 offers no point between a request's headers
+ * and its body to check it earlier (daemon/peers.h). */
+static uint64_t writer_body_max(const struct daemon_config *cfg)
+{
+	uint64_t max = cfg->max_upload_bytes;
+
+	if (cfg->max_blob_bytes > max)
+		max = cfg->max_blob_bytes;
+	if (JSON_BODY_MAX > max)
+		max = JSON_BODY_MAX;
+	return max > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : max;
 }
 
 /* --listen on the Unix socket's evhttp; --listen-tls on an evhttp of its own, whose
@@ -1002,10 +999,9 @@ static int network_start(struct daemon *d, struct server *s)
 			fprintf(stderr, "cachepotd: %s\n", err);
 			return ret;
 		}
-		s->https = http_new(d);
+		s->https = http_new(d, s->tls_context);
 		if (!s->https)
 			return -ENOMEM;
-		listen_http_use_tls(s->https, s->tls_context);
 		ret = listen_tcp(s->https, d->base, d->cfg->listen_tls, &s->tls_listener, err,
 				 sizeof(err));
 		if (ret < 0) {
@@ -1028,8 +1024,13 @@ int server_start(struct daemon *d)
 	if (!s)
 		return -ENOMEM;
 	s->done_event = event_new(d->base, -1, 0, done_cb, d);
-	s->http = http_new(d);
-	if (!s->done_event || !s->http)
+	if (!s->done_event)
+		return -ENOMEM;
+	ret = peers_new(d, writer_body_max(d->cfg), d->cfg->max_connections_per_peer, &s->peers);
+	if (ret < 0)
+		return ret;
+	s->http = http_new(d, NULL);
+	if (!s->http)
 		return -ENOMEM;
 	/* The network first: a bad address or certificate fails the start before the socket. */
 	ret = network_start(d, s);
@@ -1076,6 +1077,7 @@ void server_stop(struct daemon *d)
 		evhttp_free(s->http);     /* frees the bound listeners and their sockets too */
 	if (s->https)
 		evhttp_free(s->https);    /* its connections' SSL too, before their SSL_CTX */
+	peers_free(s->peers);             /* after every connection is gone */
 	listen_tls_context_free(s->tls_context);
 	if (s->done_event)
 		event_free(s->done_event);

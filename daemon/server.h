@@ -16,7 +16,9 @@
  * writing (PUT, POST /v1/jobs) needs, on the Unix socket, the peer's uid or one of its gids
  * (SO_PEERCRED, SO_PEERGROUPS) on the allow-lists (root and the daemon's own uid always may),
  * over TLS a client certificate that verified against --client-ca, and is never allowed over
- * plain TCP; a refused write is a 403, counted in http_forbidden.
+ * plain TCP; a refused write is a 403, counted in http_forbidden. The same rights set each
+ * connection's body limit before a request is read, and connections per peer are capped
+ * (daemon/peers.h).
  */
 #ifndef CACHEPOT_DAEMON_SERVER_H
 #define CACHEPOT_DAEMON_SERVER_H

@@ -31,6 +31,7 @@ int daemon_config_init(struct daemon_config *cfg)
 	cfg->max_blob_bytes = 1ull << 30;
 	cfg->max_input_bytes = 8ull << 30;
 	cfg->max_output_bytes = 1ull << 30;
+	cfg->max_connections_per_peer = DAEMON_DEFAULT_MAX_CONNECTIONS_PER_PEER;
 	return 0;
 }
 
@@ -160,13 +161,16 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 	if (daemon_parse_size(value, &v) < 0)
 		return error_format(err, errlen, -EINVAL, "%s: a number expected, not '%s'", name,
 				    value);
-	if (name_is(name, "jobs") || name_is(name, "queue") || name_is(name, "timeout-ms")) {
+	if (name_is(name, "jobs") || name_is(name, "queue") || name_is(name, "timeout-ms")
+	    || name_is(name, "max-connections-per-peer")) {
 		if (v > 1000000 || (v == 0 && !name_is(name, "timeout-ms")))
 			return error_format(err, errlen, -EINVAL, "%s: out of range", name);
 		if (name_is(name, "jobs"))
 			cfg->jobs = (unsigned)v;
 		else if (name_is(name, "queue"))
 			cfg->queue_max = (unsigned)v;
+		else if (name_is(name, "max-connections-per-peer"))
+			cfg->max_connections_per_peer = (unsigned)v;
 		else
 			cfg->timeout_ms = (unsigned)v;
 		return 0;

@@ -4,7 +4,7 @@
  * lines and lines starting with '#' are ignored; names are those of the long options without
  * "--" and with '-' or '_' alike (store, socket, jobs, queue, allow-uid, allow-gid,
  * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
- * memory-bytes, listen, listen-tls, tls-cert, tls-key, client-ca). Later settings override earlier ones; the command line overrides the file.
+ * memory-bytes, max-connections-per-peer, listen, listen-tls, tls-cert, tls-key, client-ca). Later settings override earlier ones; the command line overrides the file.
  * Numbers are decimal with an optional K, M, G or T suffix (powers of 1024).
  */
 #ifndef CACHEPOT_DAEMON_SETTINGS_H
@@ -19,6 +19,7 @@
 #define DAEMON_IDS_MAX 256            /* entries in each allow-list */
 #define DAEMON_CONFIG_LINE_MAX 4096   /* longest line of a config file */
 #define DAEMON_CONFIG_BYTES_MAX (1u << 20)
+#define DAEMON_DEFAULT_MAX_CONNECTIONS_PER_PEER 64
 
 struct daemon_config {
 	char *store_dir;             /* owned */
@@ -29,12 +30,14 @@ struct daemon_config {
 	size_t n_allow_uids;
 	gid_t allow_gids[DAEMON_IDS_MAX];
 	size_t n_allow_gids;
-	uint64_t max_upload_bytes;   /* any request body (evhttp refuses larger before reading) */
+	uint64_t max_upload_bytes;   /* a toolchain archive, and the largest body of a writer's
+	                              * connection (daemon/peers.h) */
 	uint64_t max_blob_bytes;     /* one blob upload */
 	uint64_t max_input_bytes;    /* the sum of a job's input files */
 	uint64_t max_output_bytes;   /* one output file, and the sandbox's output tmpfs */
 	unsigned timeout_ms;         /* sandbox wall clock; 0 = the sandbox default */
 	uint64_t memory_bytes;       /* sandbox memory; 0 = the sandbox default */
+	unsigned max_connections_per_peer;   /* per uid (Unix socket) or address (TCP) */
 	/* The network (daemon/listen.h); each owned, NULL when not set. */
 	char *listen;                /* ADDRESS:PORT of plain HTTP, reads only */
 	char *listen_tls;            /* ADDRESS:PORT of TLS, writes with a client certificate */
