@@ -2,8 +2,8 @@
  *
  * Threads: one event-loop thread (libevent, evhttp; server.c) owns every HTTP request, the
  * in-flight table and the replies; N worker threads (pool.h) take tasks from a bounded queue and
- * run them (materialise, sandbox, collect, publish; unpack a toolchain). A finished task goes
- * back to the loop thread, which answers. No request pointer is ever touched by a worker.
+ * run them (materialise, sandbox, collect, publish; unpack a toolchain), and two more write,
+ * hash and fsync uploaded blobs. A finished task goes back to the loop thread, which answers. No request pointer is ever touched by a worker.
  */
 #ifndef CACHEPOT_DAEMON_DAEMON_H
 #define CACHEPOT_DAEMON_DAEMON_H

@@ -35,6 +35,7 @@
 #define JSON_BODY_MAX (64u << 20)     /* a job or a missing-blobs query */
 #define MISSING_QUERY_MAX 1000000     /* hashes in one missing-blobs query */
 #define IMMUTABLE "public, max-age=31536000, immutable"
+#define UPLOAD_WORKERS 2             /* threads that write, hash and fsync uploaded blobs */
 
 /* The loop thread's state; every field is touched by the loop thread only. */
 struct server {
@@ -45,7 +46,8 @@ struct server {
 	struct evconnlistener *tls_listener;   /* owned by HTTPS */
 	struct ssl_ctx_st *tls_context;   /* outlives HTTPS */
 	struct event *done_event;         /* made active by workers: pool_drain_done */
-	struct pool *pool;
+	struct pool *pool;                /* jobs and toolchain unpacking: --jobs workers */
+	struct pool *upload_pool;         /* blob uploads, never queued behind a compile */
 	struct inflight *inflight;        /* jobs queued or running, by key */
 	struct peers *peers;              /* every connection of HTTP and HTTPS */
 	int stopping;
@@ -69,6 +71,17 @@ struct inflight {
 	struct waiter *waiters;
 	int status;
 	json_t *body;
+};
+
+/* A blob upload: the body (moved out of the request) written to a temp file of the store,
+ * hashed and fsync'd on a worker, not on the loop thread. */
+struct blob_task {
+	struct task task;
+	struct waiter *waiter;
+	struct evbuffer *body;
+	unsigned char expect[DIGEST_SIZE], actual[DIGEST_SIZE];
+	size_t len;
+	int ret;
 };
 
 struct toolchain_task {
@@ -283,63 +296,106 @@ static void blob_get(struct daemon *d, struct evhttp_request *req, const char *h
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+static void blob_run(struct daemon *d, struct task *t)
+{
+	struct blob_task *bt = (struct blob_task *)t;
+	struct store_blob_writer *w;
+	int ret = store_blob_begin(d->store, &w);
+
+	if (ret < 0) {
+		bt->ret = ret;
+		return;
+	}
+	while (evbuffer_get_length(bt->body) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(bt->body, -1, NULL, &v, 1) < 1)
+			break;
+		ret = store_blob_write(w, v.iov_base, v.iov_len);
+		if (ret < 0) {
+			store_blob_abort(w);
+			bt->ret = ret;
+			return;
+		}
+		evbuffer_drain(bt->body, v.iov_len);
+	}
+	bt->ret = store_blob_commit(w, bt->expect, bt->actual);
+}
+
+static void blob_finish(struct daemon *d, struct task *t, int cancelled)
+{
+	struct blob_task *bt = (struct blob_task *)t;
+	char hex[DIGEST_HEX_SIZE], msg[200];
+	json_t *body;
+	int code;
+
+	digest_to_hex(bt->expect, hex);
+	if (cancelled) {
+		code = 503;
+		body = json_pack("{s:s}", "error", "shutting down");
+	} else if (bt->ret == -EBADMSG) {
+		char got[DIGEST_HEX_SIZE];
+		METRIC_INC(d, blobs_rejected);
+		digest_to_hex(bt->actual, got);
+		snprintf(msg, sizeof(msg), "the bytes do not match the name (their sha256 is %s)", got);
+		code = 400;
+		body = json_pack("{s:s}", "error", msg);
+	} else if (bt->ret < 0) {
+		code = 500;
+		body = json_pack("{s:s}", "error", strerror(-bt->ret));
+	} else {
+		METRIC_INC(d, blobs_uploaded);
+		METRIC_ADD(d, blob_bytes_uploaded, bt->len);
+		code = 201;
+		body = json_pack("{s:s}", "sha256", hex);
+	}
+	waiter_answer(d, bt->waiter, code, body);
+	json_decref(body);
+	evbuffer_free(bt->body);
+	free(bt);
+}
+
 static void blob_put(struct daemon *d, struct evhttp_request *req, const char *hex)
 {
 	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	unsigned char expect[DIGEST_SIZE], actual[DIGEST_SIZE];
-	struct store_blob_writer *w;
 	size_t len = evbuffer_get_length(in);
-	int ret;
+	struct blob_task *bt;
 
 	if (!require_writer(d, req))
 		return;
-	if (strlen(hex) != 64 || digest_from_hex(hex, expect) < 0) {
+	bt = calloc(1, sizeof(*bt));
+	if (!bt) {
+		send_error(req, 500, "out of memory");
+		return;
+	}
+	if (strlen(hex) != 64 || digest_from_hex(hex, bt->expect) < 0) {
+		free(bt);
 		METRIC_INC(d, http_bad_requests);
 		send_error(req, 400, "a blob name is 64 lowercase hex digits");
 		return;
 	}
 	if (len > d->cfg->max_blob_bytes) {
+		free(bt);
 		METRIC_INC(d, http_too_large);
 		send_error(req, 413, "blob larger than the daemon accepts");
 		return;
 	}
-	ret = store_blob_begin(d->store, &w);
-	if (ret < 0) {
-		send_error(req, 500, strerror(-ret));
+	bt->task.run = blob_run;
+	bt->task.finish = blob_finish;
+	bt->len = len;
+	bt->body = evbuffer_new();
+	bt->waiter = bt->body ? waiter_new(d, req) : NULL;
+	if (!bt->waiter) {
+		if (bt->body)
+			evbuffer_free(bt->body);
+		free(bt);
+		send_error(req, 500, "out of memory");
 		return;
 	}
-	while (evbuffer_get_length(in) > 0) {
-		struct evbuffer_iovec v;
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-			break;
-		ret = store_blob_write(w, v.iov_base, v.iov_len);
-		if (ret < 0) {
-			store_blob_abort(w);
-			send_error(req, 500, strerror(-ret));
-			return;
-		}
-		evbuffer_drain(in, v.iov_len);
-	}
-	ret = store_blob_commit(w, expect, actual);
-	if (ret == -EBADMSG) {
-		char got[DIGEST_HEX_SIZE], msg[200];
-		METRIC_INC(d, blobs_rejected);
-		digest_to_hex(actual, got);
-		snprintf(msg, sizeof(msg), "the bytes do not match the name (their sha256 is %s)", got);
-		send_error(req, 400, msg);
-		return;
-	}
-	if (ret < 0) {
-		send_error(req, 500, strerror(-ret));
-		return;
-	}
-	METRIC_INC(d, blobs_uploaded);
-	METRIC_ADD(d, blob_bytes_uploaded, len);
-	{
-		json_t *body = json_pack("{s:s}", "sha256", hex);
-		send_json(req, 201, body);
-		json_decref(body);
-	}
+	/* Move (not copy) the body's chain into the task: the worker reads it, nobody else does. */
+	evbuffer_add_buffer(bt->body, in);
+	/* Forced: the body is already here, and the upload workers run nothing else. */
+	if (pool_submit(d->server->upload_pool, &bt->task, 1) < 0)
+		blob_finish(d, &bt->task, 1);
 }
 
 /* Append the hex name of SHA to the JSON array MISSING when the store lacks that blob.
@@ -917,9 +973,16 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	pool_drain_done(d->server->pool);
+	pool_drain_done(d->server->upload_pool);
 	if (!d->server->stopping)
 		return;
 	pool_counts(d->server->pool, &queued, &running);
+	{
+		size_t up_queued, up_running;
+		pool_counts(d->server->upload_pool, &up_queued, &up_running);
+		queued += up_queued;
+		running += up_running;
+	}
 	if (queued == 0 && running == 0 && !d->server->inflight) {
 		struct timeval flush = { 0, 200000 };   /* let the last answers go out */
 		fprintf(stderr, "cachepotd: all jobs done, exiting\n");
@@ -943,6 +1006,7 @@ void server_begin_shutdown(struct daemon *d)
 	if (s->tls_listener)
 		evconnlistener_disable(s->tls_listener);
 	pool_cancel_queued(s->pool);
+	pool_cancel_queued(s->upload_pool);
 	event_active(s->done_event, EV_READ, 0);
 }
 
@@ -1059,6 +1123,9 @@ int server_start(struct daemon *d)
 		fd == 3 ? "the socket systemd passed" : d->cfg->socket_path, d->cfg->store_dir,
 		d->cfg->jobs, d->cfg->queue_max);
 	ret = pool_start(d, d->cfg->jobs, d->cfg->queue_max, s->done_event, &s->pool);
+	if (ret == 0)
+		ret = pool_start(d, UPLOAD_WORKERS, d->cfg->queue_max, s->done_event,
+				 &s->upload_pool);
 	if (ret < 0) {
 		fprintf(stderr, "cachepotd: starting workers: %s\n", strerror(-ret));
 		return ret;
@@ -1073,6 +1140,7 @@ void server_stop(struct daemon *d)
 	if (!s)
 		return;
 	pool_stop(s->pool);           /* the last answers go to requests evhttp still holds */
+	pool_stop(s->upload_pool);
 	if (s->http)
 		evhttp_free(s->http);     /* frees the bound listeners and their sockets too */
 	if (s->https)

@@ -2,7 +2,8 @@
  * --listen-tls (TLS) when configured (daemon/listen.h).
  *
  *   POST /v1/blobs/missing     {"blobs":["<hex>",...]} -> {"missing":["<hex>",...]}
- *   PUT  /v1/blobs/<hex>       body = bytes; verified; 201 / 400 mismatch / 413 too big
+ *   PUT  /v1/blobs/<hex>       body = bytes; written, hashed and fsync'd on an upload worker;
+ *                              201 / 400 mismatch / 413 too big
  *   GET  /v1/blobs/<hex>       bytes, Cache-Control: public, max-age=31536000, immutable,
  *                              ETag "<hex>"; 304 for If-None-Match naming it
  *   GET  /v1/toolchains/<id>   204 present / 404
