@@ -5,8 +5,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <spawn.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -77,6 +79,30 @@ int io_read_file_at(int dirfd, const char *name, int flags, size_t max, char **d
 out:
 	free(buf);
 	close(fd);
+	return ret;
+}
+
+int io_replace_file(const char *path, const void *data, size_t len, unsigned mode)
+{
+	char tmp[PATH_MAX];
+	int fd, ret;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid()) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	/* A temporary file a killed process of the same pid left (or a symlink planted there):
+	 * unlink removes the name itself, never what it points to. */
+	if (unlink(tmp) < 0 && errno != ENOENT)
+		return -errno;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, (mode_t)mode);
+	if (fd < 0)
+		return -errno;
+	ret = io_write_all(fd, data, len);
+	if (close(fd) < 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(tmp);
 	return ret;
 }
 

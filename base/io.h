@@ -16,6 +16,14 @@ int io_write_all(int fd, const void *data, size_t len) __attribute__((warn_unuse
 int io_read_file_at(int dirfd, const char *name, int flags, size_t max, char **data, size_t *len)
 	__attribute__((warn_unused_result));
 
+/* Replace the file PATH with the LEN bytes at DATA: they are written to PATH.<pid>.tmp, created
+ * with O_EXCL | O_NOFOLLOW and MODE, which is then renamed over PATH. A concurrent reader sees
+ * the old file or the new one, never half of one, and a symlink planted at either name is never
+ * written through (rename replaces a symlink at PATH instead of following it). Returns 0 or
+ * -errno; on failure the temporary file is gone and PATH is as it was. */
+int io_replace_file(const char *path, const void *data, size_t len, unsigned mode)
+	__attribute__((warn_unused_result));
+
 /* Run ARGV (argv[0] a path, or a name looked up in PATH when SEARCH_PATH) with ENVP, standard
  * input and error on /dev/null, standard output captured into OUT (OUTLEN bytes, NUL-terminated;
  * *GOT, when not NULL, gets the length). Output past OUTLEN - 1 bytes is read and dropped, so the

@@ -192,27 +192,34 @@ static const char *answer_error(const struct answer *a, char *buf, size_t len)
 	return buf;
 }
 
-static int upload_file(struct request *r, const char *path, const char *url_path, long timeout, enum wait wait)
+/* PUT the whole of F (NAME in messages; read from its start, not closed) to URL_PATH. */
+static int upload_stream(struct request *r, FILE *f, const char *name, const char *url_path, long timeout,
+			 enum wait wait)
 {
 	struct answer a = { 0 };
 	struct stat st;
 	char msg[200];
 	long code;
 	int ret;
-	FILE *f = fopen(path, "rbe");
 
-	if (!f)
-		return error_format(r->err, r->errlen, -errno, "%s: %s", path, strerror(errno));
-	if (fstat(fileno(f), &st) < 0) {
-		ret = error_format(r->err, r->errlen, -errno, "%s: %s", path, strerror(errno));
-		fclose(f);
-		return ret;
-	}
+	if (fstat(fileno(f), &st) < 0)
+		return error_format(r->err, r->errlen, -errno, "%s: %s", name, strerror(errno));
 	ret = http(r, "PUT", url_path, NULL, 0, f, (curl_off_t)st.st_size, timeout, wait, &code, &a);
-	fclose(f);
 	if (ret == 0 && code != 200 && code != 201 && code != 204)
 		ret = error_format(r->err, r->errlen, -EPROTO, "PUT %.40s...: %ld %s", url_path, code, answer_error(&a, msg, sizeof(msg)));
 	answer_reset(&a);
+	return ret;
+}
+
+static int upload_file(struct request *r, const char *path, const char *url_path, long timeout, enum wait wait)
+{
+	FILE *f = fopen(path, "rbe");
+	int ret;
+
+	if (!f)
+		return error_format(r->err, r->errlen, -errno, "%s: %s", path, strerror(errno));
+	ret = upload_stream(r, f, path, url_path, timeout, wait);
+	fclose(f);
 	return ret;
 }
 
@@ -268,6 +275,7 @@ static int ensure_toolchain(struct request *r, const struct daemon_submission *s
 	const struct toolchain *tc = sub->toolchain;
 	char path[128], lock_path[PATH_MAX], tmp[PATH_MAX];
 	int lock = -1, fd = -1, ret;
+	FILE *archive;
 
 	snprintf(path, sizeof(path), "/v1/toolchains/%s", tc->id);
 	ret = toolchain_present(r, path);
@@ -277,7 +285,7 @@ static int ensure_toolchain(struct request *r, const struct daemon_submission *s
 	if (ret < 0)
 		return error_format(r->err, r->errlen, ret, "cannot create %s", sub->cache_dir);
 	snprintf(lock_path, sizeof(lock_path), "%s/toolchain-upload.lock", sub->cache_dir);
-	lock = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
 		ret = error_format(r->err, r->errlen, -errno, "%s: %s", lock_path, strerror(errno));
 		goto out;
@@ -300,8 +308,16 @@ static int ensure_toolchain(struct request *r, const struct daemon_submission *s
 		unlink(tmp);
 		goto out;
 	}
-	ret = upload_file(r, tmp, path, 900, WAIT_WORK);
+	/* Sent from the fd it was written through, not reopened by name. */
 	unlink(tmp);
+	archive = lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "rb") : NULL;
+	if (!archive) {
+		ret = error_format(r->err, r->errlen, -errno, "%s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	ret = upload_stream(r, archive, tmp, path, 900, WAIT_WORK);
+	fclose(archive);
 out:
 	if (fd >= 0)
 		close(fd);

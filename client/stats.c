@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include "client/stats.h"
+#include "base/io.h"
 #include "hash/pathmap.h"
 
 #include <errno.h>
@@ -16,6 +17,9 @@
 
 #include <jansson.h>
 
+/* stats.json holds a few dozen counters; anything larger was not written by a wrapper. */
+#define STATS_FILE_MAX (1 << 20)
+
 static const char *const counters[] = { "hits", "misses", "fallbacks", "errors", "compile_failures",
 	"bytes_from_cache", "us_from_cache", "us_saved_estimate" };
 
@@ -27,7 +31,7 @@ static int lock_stats(const struct client_config *c)
 	if (ret < 0)
 		return ret;
 	snprintf(path, sizeof(path), "%s/stats.lock", c->cache_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
 		return -errno;
 	while (flock(fd, LOCK_EX) < 0)
@@ -41,10 +45,13 @@ static int lock_stats(const struct client_config *c)
 
 static json_t *load_stats(const struct client_config *c)
 {
-	char path[PATH_MAX];
-	json_t *root;
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
+	json_t *root = NULL;
 	snprintf(path, sizeof(path), "%s/stats.json", c->cache_dir);
-	root = json_load_file(path, 0, NULL);
+	if (io_read_file_at(AT_FDCWD, path, O_NOFOLLOW | O_NONBLOCK, STATS_FILE_MAX, &text, &len) == 0)
+		root = json_loadb(text, len, 0, NULL);
+	free(text);
 	if (!json_is_object(root)) {
 		json_decref(root);
 		root = json_object();
@@ -59,19 +66,15 @@ static json_t *load_stats(const struct client_config *c)
 
 static int save_stats(const struct client_config *c, json_t *root)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 32];
+	char path[PATH_MAX];
+	char *text = json_dumps(root, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int ret;
+	if (!text)
+		return -ENOMEM;
 	snprintf(path, sizeof(path), "%s/stats.json", c->cache_dir);
-	snprintf(tmp, sizeof(tmp), "%s.%ld", path, (long)getpid());
-	if (json_dump_file(root, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) < 0) {
-		unlink(tmp);
-		return -EIO;
-	}
-	if (rename(tmp, path) < 0) {
-		int ret = -errno;
-		unlink(tmp);
-		return ret;
-	}
-	return 0;
+	ret = io_replace_file(path, text, strlen(text), 0600);
+	free(text);
+	return ret;
 }
 
 static void add(json_t *root, const char *name, uint64_t n)

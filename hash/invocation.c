@@ -650,17 +650,23 @@ static void direct_list_release(struct direct_list *list)
 	memset(list, 0, sizeof(*list));
 }
 
-/* Read the list recorded under PREKEY. Returns 0, or -ENOENT when there is none of the expected
+/* A recorded list of JOB_INPUTS_MAX paths is well under this. */
+#define DIRECT_LIST_MAX (64u << 20)
+
+/* Read the list recorded under PREKEY (never through a symlink). Returns 0, or -ENOENT when there is none of the expected
  * shape. */
 static int direct_list_load(const struct invocation_options *options, const unsigned char prekey[DIGEST_SIZE],
 			    struct direct_list *list)
 {
-	char path[PATH_MAX];
+	char path[PATH_MAX], *text = NULL;
+	size_t len;
 
 	memset(list, 0, sizeof(*list));
 	if (direct_path(options, prekey, path, sizeof(path)) < 0)
 		return -ENOENT;
-	list->root = json_load_file(path, 0, NULL);
+	if (io_read_file_at(AT_FDCWD, path, O_NOFOLLOW | O_NONBLOCK, DIRECT_LIST_MAX, &text, &len) == 0)
+		list->root = json_loadb(text, len, 0, NULL);
+	free(text);
 	list->inputs = json_object_get(list->root, "inputs");
 	list->env_deps = json_object_get(list->root, "env_deps");
 	list->env_unset = json_object_get(list->root, "env_unset");
@@ -775,7 +781,7 @@ out:
 static void direct_store(struct invocation *inv, const struct invocation_options *options,
 			 const unsigned char prekey[DIGEST_SIZE], const struct depinfo *d)
 {
-	char path[PATH_MAX], tmp[PATH_MAX + 32];
+	char path[PATH_MAX], *text = NULL;
 	json_t *root = json_object(), *inputs = json_array(), *env = json_array(), *unset = json_array();
 
 	if (!root || !inputs || !env || !unset || direct_path(options, prekey, path, sizeof(path)) < 0)
@@ -789,11 +795,12 @@ static void direct_store(struct invocation *inv, const struct invocation_options
 	json_object_set(root, "env_unset", unset);
 	if (path_mkdir_parents(options->direct_dir, 0755) < 0)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path, (long)getpid());
-	if (json_dump_file(root, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0)
+	text = json_dumps(root, JSON_COMPACT);
+	/* A list not recorded costs the next build a full pass, nothing else. */
+	if (text && io_replace_file(path, text, strlen(text), 0600) < 0)
 		goto out;
-	unlink(tmp);
 out:
+	free(text);
 	json_decref(inputs);
 	json_decref(env);
 	json_decref(unset);

@@ -30,3 +30,9 @@ TESTS += tests/hash/test_invocation
 tests_hash_test_invocation_SOURCES = tests/hash/test_invocation.c
 tests_hash_test_invocation_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_invocation_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/hash/test_cache_files
+TESTS += tests/hash/test_cache_files
+tests_hash_test_cache_files_SOURCES = tests/hash/test_cache_files.c
+tests_hash_test_cache_files_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_cache_files_LDADD = $(TEST_LDADD)

@@ -404,13 +404,21 @@ int toolchain_files_from_json(const json_t *files, struct toolchain *tc)
 	return 0;
 }
 
+/* The cache file of a tree of TOOLCHAIN_FILES_MAX files is well under this. */
+#define CACHE_FILE_MAX (64u << 20)
+
 static int cache_load(const char *file, const char *real, const struct stat *st, struct toolchain *tc)
 {
-	json_error_t jerr;
-	json_t *root = json_load_file(file, JSON_REJECT_DUPLICATES, &jerr);
+	json_t *root = NULL;
+	char *text = NULL;
+	size_t len;
 	int ret = -ENOENT;
 
 	memset(tc, 0, sizeof(*tc));
+	/* Never through a symlink: the list names the host files that get uploaded. */
+	if (io_read_file_at(AT_FDCWD, file, O_NOFOLLOW | O_NONBLOCK, CACHE_FILE_MAX, &text, &len) == 0)
+		root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+	free(text);
 	if (!root)
 		return -ENOENT;
 	if (json_integer_value(json_object_get(root, "size")) != (json_int_t)st->st_size
@@ -451,7 +459,7 @@ out:
 
 static void cache_store(const char *file, const struct stat *st, const struct toolchain *tc)
 {
-	char tmp[PATH_MAX + 16];
+	char *text = NULL;
 	json_t *root = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I}", "rustc", tc->rustc, "sysroot", tc->sysroot,
 				 "id", tc->id, "size", (json_int_t)st->st_size, "mtime_ns",
 				 (json_int_t)(st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec),
@@ -461,15 +469,13 @@ static void cache_store(const char *file, const struct stat *st, const struct to
 	if (!root || !files)
 		goto out;
 	json_object_set(root, "files", files);
-	snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", file, (long)getpid());
-	/* Written whole to a temp name, then renamed: concurrent wrappers never read half a file. */
-	if (json_dump_file(root, tmp, JSON_COMPACT) == 0) {
-		if (rename(tmp, file) < 0)
-			unlink(tmp);
-	} else {
-		unlink(tmp);
-	}
+	text = json_dumps(root, JSON_COMPACT);
+	/* Replaced whole: concurrent wrappers never read half a file. When it fails the toolchain
+	 * is only not remembered. */
+	if (text && io_replace_file(file, text, strlen(text), 0600) < 0)
+		goto out;
 out:
+	free(text);
 	json_decref(files);
 	json_decref(root);
 }
