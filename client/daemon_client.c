@@ -18,7 +18,6 @@
 #include <jansson.h>
 
 #include "base/error.h"
-#include "hash/pathmap.h"
 
 /* The most bytes of a daemon answer kept (manifests and errors are small). */
 #define ANSWER_MAX (1u << 20)
@@ -281,35 +280,45 @@ static int ensure_toolchain(struct request *r, const struct daemon_submission *s
 	ret = toolchain_present(r, path);
 	if (ret != 0)
 		return ret < 0 ? ret : 0;
-	ret = path_mkdir_parents(sub->cache_dir, 0755);
-	if (ret < 0)
-		return error_format(r->err, r->errlen, ret, "cannot create %s", sub->cache_dir);
-	snprintf(lock_path, sizeof(lock_path), "%s/toolchain-upload.lock", sub->cache_dir);
-	lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
-	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
-		ret = error_format(r->err, r->errlen, -errno, "%s: %s", lock_path, strerror(errno));
-		goto out;
-	}
-	/* Another wrapper may have sent it while this one waited for the lock; an error here is
-	 * not final either, the upload below tells. */
-	if (toolchain_present(r, path) == 1) {
-		ret = 0;
-		goto out;
-	}
-	snprintf(tmp, sizeof(tmp), "%s/toolchain-%s.tar.XXXXXX", sub->cache_dir, tc->id);
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		ret = error_format(r->err, r->errlen, -errno, "%s: %s", tmp, strerror(errno));
-		goto out;
+	if (!sub->cache_dir) {
+		/* Without a cache directory: no lock (concurrent wrappers may each send it; the
+		 * daemon keeps one), and the archive in a file that has no name at all. */
+		const char *tmpdir = getenv("TMPDIR");
+		if (!tmpdir || tmpdir[0] != '/')
+			tmpdir = "/tmp";
+		snprintf(tmp, sizeof(tmp), "an unnamed file in %s", tmpdir);
+		fd = open(tmpdir, O_RDWR | O_TMPFILE | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			ret = error_format(r->err, r->errlen, -errno, "%s: %s", tmp, strerror(errno));
+			goto out;
+		}
+	} else {
+		snprintf(lock_path, sizeof(lock_path), "%s/toolchain-upload.lock", sub->cache_dir);
+		lock = open(lock_path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
+		if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+			ret = error_format(r->err, r->errlen, -errno, "%s: %s", lock_path, strerror(errno));
+			goto out;
+		}
+		/* Another wrapper may have sent it while this one waited for the lock; an error
+		 * here is not final either, the upload below tells. */
+		if (toolchain_present(r, path) == 1) {
+			ret = 0;
+			goto out;
+		}
+		snprintf(tmp, sizeof(tmp), "%s/toolchain-%s.tar.XXXXXX", sub->cache_dir, tc->id);
+		fd = mkostemp(tmp, O_CLOEXEC);
+		if (fd < 0) {
+			ret = error_format(r->err, r->errlen, -errno, "%s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		/* Sent from the fd it is written through, not reopened by name. */
+		unlink(tmp);
 	}
 	ret = toolchain_write_archive(tc, fd);
 	if (ret < 0) {
 		ret = error_format(r->err, r->errlen, ret, "cannot archive the toolchain");
-		unlink(tmp);
 		goto out;
 	}
-	/* Sent from the fd it was written through, not reopened by name. */
-	unlink(tmp);
 	archive = lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "rb") : NULL;
 	if (!archive) {
 		ret = error_format(r->err, r->errlen, -errno, "%s: %s", tmp, strerror(errno));

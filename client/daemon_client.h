@@ -36,7 +36,8 @@ struct daemon_submission {
 	const unsigned char *key;           /* DIGEST_SIZE bytes: the key the wrapper expects */
 	char *const *input_local;           /* the local file of each input, parallel to job->inputs */
 	const struct toolchain *toolchain;  /* its id; its files, archived when the daemon lacks it */
-	const char *cache_dir;              /* holds the upload lock and the archive being sent */
+	const char *cache_dir;              /* holds the upload lock and the archive being sent;
+					       NULL: no lock, the archive in an O_TMPFILE */
 	unsigned timeout;                   /* seconds to wait for the job's answer */
 };
 

@@ -4,7 +4,7 @@
 bin_PROGRAMS += cachepot
 cachepot_SOURCES = client/main.c client/settings.c client/settings.h client/explain.c client/explain.h \
 	client/stats.c client/stats.h client/wrapper.c client/wrapper.h client/submit.c client/submit.h \
-	client/compiler.c client/compiler.h
+	client/compiler.c client/compiler.h client/cache_dir.c client/cache_dir.h
 cachepot_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 pkglibexec_PROGRAMS += cachepot-submit
@@ -25,3 +25,10 @@ TESTS += tests/client/test_compiler
 tests_client_test_compiler_SOURCES = tests/client/test_compiler.c client/compiler.c client/compiler.h
 tests_client_test_compiler_CFLAGS = $(TEST_CFLAGS)
 tests_client_test_compiler_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/client/test_cache_dir
+TESTS += tests/client/test_cache_dir
+tests_client_test_cache_dir_SOURCES = tests/client/test_cache_dir.c client/cache_dir.c client/cache_dir.h \
+	client/settings.c client/settings.h
+tests_client_test_cache_dir_CFLAGS = $(TEST_CFLAGS)
+tests_client_test_cache_dir_LDADD = $(TEST_LDADD)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "client/cache_dir.h"
 #include "client/compiler.h"
 #include "client/settings.h"
 #include "client/explain.h"
@@ -73,6 +74,24 @@ static int run_unless_rustc(int argc, char **argv)
 	return compiler_exec(path, argv);
 }
 
+/* Use CONFIG's cache directory only when it passes cache_dir_prepare; otherwise say why, once,
+ * and go on without one. */
+static void settle_cache_dir(struct client_config *config)
+{
+	char err[PATH_MAX + 200];
+
+	if (!config->cache_dir) {
+		fprintf(stderr, "cachepot: warning: no cache directory (HOME is unset or relative and uid %u "
+			"has no home in the passwd database); running without one\n", (unsigned)geteuid());
+		return;
+	}
+	if (cache_dir_prepare(config->cache_dir, err, sizeof(err)) == 0)
+		return;
+	fprintf(stderr, "cachepot: warning: %s; running without a cache directory\n", err);
+	free(config->cache_dir);
+	config->cache_dir = NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct client_config config;
@@ -102,6 +121,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cachepot: configuration: %s\n", strerror(-ret));
 		/* The wrapper must never break a build: fall through with defaults. */
 	}
+	if (!config.disable || argv[1][0] == '-')
+		settle_cache_dir(&config);
 	if (strcmp(argv[1], "--explain") == 0)
 		ret = explain_command(argc - 2, argv + 2, config.cache_dir);
 	else if (strcmp(argv[1], "--show-stats") == 0)

@@ -4,6 +4,7 @@
 #include "client/settings.h"
 
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,7 +96,7 @@ static int set_option(struct client_config *c, const char *name, const char *val
 	if (strcmp(name, "log") == 0)
 		return value[0] ? set_string(&c->log, value) : 0;
 	if (strcmp(name, "cache_dir") == 0)
-		return set_string(&c->cache_dir, value);
+		return value[0] == '/' ? set_string(&c->cache_dir, value) : -EINVAL;
 	if (strcmp(name, "server") == 0)
 		return set_server(&c->server, value);
 	if (strcmp(name, "tls_cert") == 0)
@@ -167,6 +168,18 @@ static int load_file(struct client_config *c, const char *path, int must_exist)
 	return ret;
 }
 
+/* The home directory of the effective uid in the passwd database, kept in BUF; NULL when it has
+ * no entry or the entry's home is not absolute. Never a shared directory such as /tmp in its
+ * place: whoever made a directory there first would own the cache. */
+static const char *passwd_home(char *buf, size_t len)
+{
+	struct passwd pw, *found = NULL;
+	if (getpwuid_r(geteuid(), &pw, buf, len, &found) != 0 || !found || !pw.pw_dir
+	    || pw.pw_dir[0] != '/')
+		return NULL;
+	return pw.pw_dir;
+}
+
 int client_config_load(struct client_config *c)
 {
 	static const struct { const char *var, *name; } vars[] = {
@@ -179,6 +192,7 @@ int client_config_load(struct client_config *c)
 	};
 	const char *file = getenv("CACHEPOT_CONFIG");
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char pw_buf[4096];
 	int ret = 0, r;
 
 	memset(c, 0, sizeof(*c));
@@ -188,10 +202,10 @@ int client_config_load(struct client_config *c)
 		return -ENOMEM;
 	if (xdg && xdg[0] == '/')
 		r = asprintf(&c->cache_dir, "%s/cachepot", xdg);
-	else if (home && home[0] == '/')
+	else if ((home && home[0] == '/') || (home = passwd_home(pw_buf, sizeof(pw_buf))))
 		r = asprintf(&c->cache_dir, "%s/.cache/cachepot", home);
 	else
-		r = asprintf(&c->cache_dir, "/tmp/cachepot-%u", (unsigned)getuid());
+		r = 0; /* no cache directory (see cache_dir.h) */
 	if (r < 0) {
 		c->cache_dir = NULL;
 		return -ENOMEM;

@@ -5,7 +5,9 @@
  *   disable    CACHEPOT_DISABLE    1: run rustc directly, touch nothing           (0)
  *   log        CACHEPOT_LOG        a file to append one line per invocation to    (none)
  *   cache_dir  CACHEPOT_CACHE_DIR  toolchain ids, direct-mode input lists, statistics,
- *                                  the toolchain upload lock  ($XDG_CACHE_HOME/cachepot)
+ *                                  the toolchain upload lock, an absolute path
+ *                                  ($XDG_CACHE_HOME/cachepot, else $HOME/.cache/cachepot,
+ *                                  else the passwd home's; else none: see cache_dir.h)
  *   timeout    CACHEPOT_TIMEOUT    seconds to wait for the daemon on a miss       (900)
  *   direct     CACHEPOT_DIRECT     0: run the dep-info pass on every invocation   (1)
  *   server     CACHEPOT_SERVER     a remote worker, https://HOST:PORT (or http:// for a worker
@@ -30,7 +32,7 @@ struct client_config {
 	char *socket;
 	int disable;
 	char *log;       /* NULL when not logging */
-	char *cache_dir;
+	char *cache_dir; /* NULL: run without one (see client/cache_dir.h) */
 	unsigned timeout;
 	int direct;      /* reuse recorded input lists (see hash/invocation.h) */
 	char *server;    /* "http(s)://HOST:PORT" without a trailing '/', or NULL: the socket */

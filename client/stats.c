@@ -3,7 +3,6 @@
 
 #include "client/stats.h"
 #include "base/io.h"
-#include "hash/pathmap.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -23,13 +22,14 @@
 static const char *const counters[] = { "hits", "misses", "fallbacks", "errors", "compile_failures",
 	"bytes_from_cache", "us_from_cache", "us_saved_estimate" };
 
+/* The cache directory exists and was checked (client/cache_dir.h) when C names one. */
 static int lock_stats(const struct client_config *c)
 {
 	char path[PATH_MAX];
-	int fd;
-	int ret = path_mkdir_parents(c->cache_dir, 0755);
-	if (ret < 0)
-		return ret;
+	int fd, ret;
+
+	if (!c->cache_dir)
+		return -ENOENT;
 	snprintf(path, sizeof(path), "%s/stats.lock", c->cache_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY, 0600);
 	if (fd < 0)
@@ -85,9 +85,12 @@ static void add(json_t *root, const char *name, uint64_t n)
 
 void stats_record(const struct client_config *c, const struct stats_delta *d)
 {
-	int fd = lock_stats(c);
+	int fd;
 	json_t *root;
 
+	if (!c->cache_dir)
+		return; /* said once when the directory was refused */
+	fd = lock_stats(c);
 	if (fd < 0) {
 		fprintf(stderr, "cachepot: warning: statistics not recorded: %s\n", strerror(-fd));
 		return;
@@ -112,9 +115,15 @@ void stats_record(const struct client_config *c, const struct stats_delta *d)
 	close(fd);
 }
 
+static int no_cache_dir(void)
+{
+	fprintf(stderr, "cachepot: no usable cache directory, so no statistics are kept\n");
+	return 1;
+}
+
 int stats_command_show(const struct client_config *c, int json)
 {
-	int fd = lock_stats(c);
+	int fd = c->cache_dir ? lock_stats(c) : -ENOENT;
 	json_t *root = fd >= 0 ? load_stats(c) : NULL;
 	const char *name;
 	json_t *v;
@@ -122,6 +131,8 @@ int stats_command_show(const struct client_config *c, int json)
 
 	if (fd >= 0)
 		close(fd);
+	if (!c->cache_dir)
+		return no_cache_dir();
 	if (!root) {
 		fprintf(stderr, "cachepot: cannot read statistics in %s\n", c->cache_dir);
 		return 1;
@@ -153,9 +164,12 @@ int stats_command_show(const struct client_config *c, int json)
 
 int stats_command_zero(const struct client_config *c)
 {
-	int fd = lock_stats(c);
+	int fd;
 	json_t *root;
 	int ret;
+	if (!c->cache_dir)
+		return no_cache_dir();
+	fd = lock_stats(c);
 	if (fd < 0) {
 		fprintf(stderr, "cachepot: %s: %s\n", c->cache_dir, strerror(-fd));
 		return 1;

@@ -45,7 +45,7 @@ static json_t *submission(const struct client_config *config, const struct invoc
 	digest_to_hex(inv->key, key);
 	for (size_t i = 0; locals && i < inv->job.n_inputs; i++)
 		json_object_set_new(locals, inv->job.inputs[i].path, json_string(inv->input_local[i]));
-	doc = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s,s:i,s:s,s:o,s:o,s:{s:s,s:o}}", "socket", config->socket,
+	doc = json_pack("{s:s,s:s?,s:s?,s:s?,s:s?,s:s?,s:i,s:s,s:o,s:o,s:{s:s,s:o}}", "socket", config->socket,
 			"server", config->server, "tls_cert", config->tls_cert, "tls_key", config->tls_key,
 			"cacert", config->cacert, "cache_dir", config->cache_dir, "timeout", (int)config->timeout,
 			"key", key, "job", job_to_json(&inv->job), "input_local", locals, "toolchain", "id",

@@ -5,7 +5,7 @@
  * cachepot-submit, started only on a miss. The wrapper writes one JSON document to the helper's
  * standard input:
  *   {"socket": PATH, "server": URL|null, "tls_cert": PATH|null, "tls_key": PATH|null,
- *    "cacert": PATH|null, "cache_dir": PATH, "timeout": SECONDS, "key": HEX, "job": <wire job>,
+ *    "cacert": PATH|null, "cache_dir": PATH|null, "timeout": SECONDS, "key": HEX, "job": <wire job>,
  *    "input_local": {CANONICAL: LOCAL, ...},
  *    "toolchain": {"id": HEX, "files": [{"host","rel","mode","size","sha256"}, ...]}}
  * (server, tls_cert, tls_key and cacert are the settings of the same names, settings.h: with a

@@ -68,21 +68,20 @@ static int submission_load(json_t *doc, struct submission *sub, char *err, size_
 	json_t *tc = json_object_get(doc, "toolchain");
 	json_t *files = json_object_get(tc, "files");
 	const char *socket = json_string_value(json_object_get(doc, "socket"));
-	const char *cache_dir = json_string_value(json_object_get(doc, "cache_dir"));
 	const char *key = json_string_value(json_object_get(doc, "key"));
 	const char *id = json_string_value(json_object_get(tc, "id"));
 	size_t i;
 
-	if (!socket || !cache_dir || !key || !digest_hex_valid(key) || !id || !digest_hex_valid(id)
+	if (!socket || !key || !digest_hex_valid(key) || !id || !digest_hex_valid(id)
 	    || !json_is_object(locals)) {
 		snprintf(err, errlen, "a malformed submission");
 		return -EINVAL;
 	}
 	sub->socket = strdup(socket);
-	sub->cache_dir = strdup(cache_dir);
-	if (optional_string(doc, "server", &sub->server) < 0 || optional_string(doc, "tls_cert", &sub->tls_cert) < 0
+	if (optional_string(doc, "cache_dir", &sub->cache_dir) < 0 || optional_string(doc, "server", &sub->server) < 0
+	    || optional_string(doc, "tls_cert", &sub->tls_cert) < 0
 	    || optional_string(doc, "tls_key", &sub->tls_key) < 0 || optional_string(doc, "cacert", &sub->cacert) < 0) {
-		snprintf(err, errlen, "a malformed submission (server or certificates)");
+		snprintf(err, errlen, "a malformed submission (cache directory, server or certificates)");
 		return -EINVAL;
 	}
 	sub->timeout = (unsigned)json_integer_value(json_object_get(doc, "timeout"));
@@ -91,7 +90,7 @@ static int submission_load(json_t *doc, struct submission *sub, char *err, size_
 	if (digest_from_hex(key, sub->key) < 0 || job_from_json(json_object_get(doc, "job"), &sub->job, err, errlen) < 0)
 		return -EINVAL;
 	sub->input_local = calloc(sub->job.n_inputs + 1, sizeof(*sub->input_local));
-	if (!sub->input_local || !sub->socket || !sub->cache_dir)
+	if (!sub->input_local || !sub->socket)
 		return -ENOMEM;
 	for (i = 0; i < sub->job.n_inputs; i++) {
 		const char *local = json_string_value(json_object_get(locals, sub->job.inputs[i].path));

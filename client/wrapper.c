@@ -210,7 +210,8 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 
 	if (config->disable)
 		return exec_rustc(argv);
-	if (snprintf(direct_dir, sizeof(direct_dir), "%s/direct", config->cache_dir) < (int)sizeof(direct_dir)) {
+	if (config->cache_dir
+	    && snprintf(direct_dir, sizeof(direct_dir), "%s/direct", config->cache_dir) < (int)sizeof(direct_dir)) {
 		options.direct_dir = direct_dir;
 		options.use_direct = config->direct;
 	}

@@ -793,7 +793,7 @@ static void direct_store(struct invocation *inv, const struct invocation_options
 	json_object_set(root, "inputs", inputs);
 	json_object_set(root, "env_deps", env);
 	json_object_set(root, "env_unset", unset);
-	if (path_mkdir_parents(options->direct_dir, 0755) < 0)
+	if (path_mkdir_parents(options->direct_dir, 0700) < 0)
 		goto out;
 	text = json_dumps(root, JSON_COMPACT);
 	/* A list not recorded costs the next build a full pass, nothing else. */

@@ -32,12 +32,13 @@
 #define DEBIAN_REGISTRY "/usr/share/cargo/registry"
 
 struct invocation_options {
-	const char *cache_dir;   /* for the toolchain cache */
+	const char *cache_dir;   /* for the toolchain cache, or NULL (see toolchain_get) */
 	char *const *envp;       /* the environment rustc would get */
 	const char *registry;    /* DEBIAN_REGISTRY unless set (tests) */
 	/* Direct mode: when set, the input list of an earlier dep-info pass with the same pre-key
 	 * is reused instead of running the pass again (see invocation_build), and every full pass
-	 * records its list. The directory is created when missing. */
+	 * records its list. The directory is created (0700) when missing; its files are never
+	 * opened through a symlink, and the caller checks who can write it. */
 	const char *direct_dir;
 	int use_direct;          /* 0: always run the dep-info pass (still recording) */
 };

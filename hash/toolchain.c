@@ -495,14 +495,14 @@ int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc
 		free(real);
 		return ret;
 	}
-	ret = cache_path(cache_dir, real, file, sizeof(file));
+	ret = cache_dir ? cache_path(cache_dir, real, file, sizeof(file)) : -ENOENT;
 	if (ret == 0 && cache_load(file, real, &st, tc) == 0) {
 		free(real);
 		return 0;
 	}
 	ret = toolchain_collect(real, tc);
 	/* When the cache cannot be written the answer is still correct, only not remembered. */
-	if (ret == 0 && path_mkdir_parents(cache_dir, 0755) == 0)
+	if (ret == 0 && cache_dir && path_mkdir_parents(cache_dir, 0700) == 0)
 		cache_store(file, &st, tc);
 	free(real);
 	return ret;

@@ -57,7 +57,9 @@ int toolchain_collect(const char *rustc, struct toolchain *tc) __attribute__((wa
 /* Like toolchain_collect, but answered from a cache file under CACHE_DIR keyed by the rustc
  * binary's path, and valid while every file of the tree keeps its size, mtime and inode (one
  * stat per file, well under a millisecond for a rustup toolchain); collected again otherwise. CACHE_DIR is created
- * when missing; when it cannot be written the result is still returned. */
+ * (mode 0700) when missing; when it cannot be written the result is still returned. A NULL
+ * CACHE_DIR: always collected, nothing remembered. The cache file is never read through a
+ * symlink, but CACHE_DIR itself is trusted: the caller checks who can write it. */
 int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
 	__attribute__((warn_unused_result));
 
