@@ -332,6 +332,7 @@ static enum job_outcome run_sandbox(struct daemon *d, const struct job *job,
 	spec.argv = argv;
 	spec.envp = envp;
 	sandbox_limits_default(&spec.limits);
+	spec.allow_no_cgroup_limits = d->cfg->allow_no_cgroup_limits;
 	spec.limits.output_bytes = d->cfg->max_output_bytes;
 	if (d->cfg->timeout_ms)
 		spec.limits.timeout_ms = d->cfg->timeout_ms;

@@ -53,6 +53,7 @@ static const struct option options[] = {
 	{ "tls-cert", required_argument, NULL, OPT_SETTING },
 	{ "tls-key", required_argument, NULL, OPT_SETTING },
 	{ "client-ca", required_argument, NULL, OPT_SETTING },
+	{ "allow-no-cgroup-limits", no_argument, NULL, OPT_SETTING },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -66,6 +67,7 @@ static void usage(FILE *f)
 		"                 [--max-connections-per-peer N]\n"
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
+		"                 [--allow-no-cgroup-limits]\n"
 		"       cachepotd [--store DIR] --fsck\n"
 		"       cachepotd [--store DIR] --print-public-key\n"
 		"Compile rustc jobs in sandboxes and publish them into the store (see cachepotd(8)).\n"
@@ -196,7 +198,8 @@ int main(int argc, char **argv)
 		else if (opt == OPT_PRINT_PUBLIC_KEY)
 			print_key = 1;
 		else if (opt == OPT_SETTING
-			 && daemon_config_set(&cfg, options[idx].name, optarg, err, sizeof(err)) < 0) {
+			 && daemon_config_set(&cfg, options[idx].name, optarg ? optarg : "yes", err,
+					      sizeof(err)) < 0) {
 			fprintf(stderr, "cachepotd: --%s\n", err);
 			daemon_config_release(&cfg);
 			return 2;
@@ -239,6 +242,14 @@ int main(int argc, char **argv)
 			ret == -EBUSY ? " (another cachepotd holds it)" : "");
 		goto out;
 	}
+	/* Before any worker thread exists: on cgroup v2 this moves the daemon into its leaf. */
+	ret = sandbox_limits_check(NULL, err, sizeof(err));
+	if (ret < 0 && !(ret == -ENOTSUP && cfg.allow_no_cgroup_limits)) {
+		fprintf(stderr, "cachepotd: %s\n", err);
+		goto out;
+	}
+	fprintf(stderr, "cachepotd: %s%s\n", err,
+		ret < 0 ? "; jobs run with rlimits alone (--allow-no-cgroup-limits)" : "");
 	ret = sandbox_ids_check(err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "cachepotd: %s: jobs would share it; remove it or renumber it\n", err);

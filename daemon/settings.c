@@ -153,6 +153,14 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 		*str = copy;
 		return 0;
 	}
+	if (name_is(name, "allow-no-cgroup-limits")) {
+		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
+			cfg->allow_no_cgroup_limits = value[0] == 'y';
+			return 0;
+		}
+		return error_format(err, errlen, -EINVAL, "%s: yes or no expected, not '%s'", name,
+				    value);
+	}
 	if (name_is(name, "allow-uid"))
 		return parse_ids(value, (unsigned *)cfg->allow_uids, &cfg->n_allow_uids, err, errlen, name);
 	if (name_is(name, "allow-gid"))

@@ -22,7 +22,6 @@
 #include "base/io.h"
 #include "sandbox/cgroup.h"
 
-#define CGROUP_ROOT "/sys/fs/cgroup"
 #define SMALL_FILE_MAX 65536
 
 static int write_file(const char *dir, const char *name, const char *text)
@@ -135,22 +134,26 @@ static int own_cgroup_path(const char *controller, char **path)
 	return rc;
 }
 
-/* Create BASE/OWN/NAME (OWN from /proc/self/cgroup for CONTROLLER) and open its cgroup.procs. */
-static int add_dir(struct sandbox_cgroup *cg, const char *base, const char *controller,
-		   const char *name, char **made)
+/* BASE followed by the cgroup path CG ("/" or "/a/b"), malloc'd; NULL when out of memory. */
+static char *cgroup_dir(const char *base, const char *cg)
 {
-	char *own = NULL, *dir = NULL, procs[4096];
+	char *dir;
+
+	if (asprintf(&dir, "%s%s%s", base, cg[0] == '/' ? "" : "/",
+		     strcmp(cg, "/") == 0 ? "" : cg) < 0)
+		return NULL;
+	return dir;
+}
+
+/* Create PARENT/NAME and open its cgroup.procs. */
+static int add_dir_in(struct sandbox_cgroup *cg, const char *parent, const char *name,
+		      char **made)
+{
+	char *dir = NULL, procs[4096];
 	int rc, fd;
 
-	rc = own_cgroup_path(controller, &own);
-	if (rc < 0)
-		return rc;
-	if (asprintf(&dir, "%s%s%s/%s", base, own[0] == '/' ? "" : "/",
-		     strcmp(own, "/") == 0 ? "" : own, name) < 0) {
-		free(own);
+	if (asprintf(&dir, "%s/%s", parent, name) < 0)
 		return -ENOMEM;
-	}
-	free(own);
 	if (mkdir(dir, 0755) < 0) {
 		rc = -errno;
 		free(dir);
@@ -171,20 +174,130 @@ static int add_dir(struct sandbox_cgroup *cg, const char *base, const char *cont
 	return 0;
 }
 
-static int unified_has_controllers(void)
+/* Create BASE/OWN/NAME (OWN from /proc/self/cgroup for the v1 CONTROLLER) and open its
+ * cgroup.procs. */
+static int add_dir(struct sandbox_cgroup *cg, const char *base, const char *controller,
+		   const char *name, char **made)
 {
-	char *text;
-	int ok;
+	char *own = NULL, *parent;
+	int rc;
 
-	if (read_small_file(CGROUP_ROOT "/cgroup.controllers", &text) < 0)
-		return 0;
-	ok = strstr(text, "memory") && strstr(text, "pids");
-	free(text);
-	return ok;
+	rc = own_cgroup_path(controller, &own);
+	if (rc < 0)
+		return rc;
+	parent = cgroup_dir(base, own);
+	free(own);
+	if (!parent)
+		return -ENOMEM;
+	rc = add_dir_in(cg, parent, name, made);
+	free(parent);
+	return rc;
 }
 
-int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *name, uint64_t memory_bytes,
-			  unsigned max_processes)
+/* 1 when every word of the space-separated WORDS is a word of the file DIR/NAME. */
+static int file_has_words(const char *dir, const char *name, const char *words)
+{
+	char path[4096], *text, *copy, *w, *save = NULL;
+	int all = 1;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path) ||
+	    read_small_file(path, &text) < 0)
+		return 0;
+	copy = strdup(words);
+	if (!copy) {
+		free(text);
+		return 0;
+	}
+	for (w = strtok_r(copy, " ", &save); w && all; w = strtok_r(NULL, " ", &save)) {
+		size_t n = strlen(w);
+		const char *p = text;
+		all = 0;
+		while ((p = strstr(p, w))) {
+			if ((p == text || p[-1] == ' ' || p[-1] == '\n') &&
+			    (p[n] == '\0' || p[n] == ' ' || p[n] == '\n')) {
+				all = 1;
+				break;
+			}
+			p += n;
+		}
+	}
+	free(copy);
+	free(text);
+	return all;
+}
+
+/* Cgroup v2 and "no internal processes": a cgroup that has processes of its own cannot give
+ * domain controllers (memory, pids) to its children -- cgroup.subtree_control answers EBUSY --
+ * except the root. So the first run moves the daemon (the whole process, every thread) into a
+ * leaf, <own>/SANDBOX_CGROUP_DAEMON_LEAF, enables the controllers in <own> and creates the
+ * runs' cgroups beside the leaf. Later runs find themselves in the leaf and use its parent.
+ * The process's cgroup is the only state, and it is the kernel's. */
+int sandbox_cgroup_v2_delegate(const char *root, const char *controllers, char **parent_out)
+{
+	char *own = NULL, *parent = NULL, *leaf = NULL, *slash, plus[256];
+	size_t len = 0;
+	int rc, in_leaf;
+
+	*parent_out = NULL;
+	for (const char *p = controllers; *p; p++) /* "a b" -> "+a +b" */
+		if (len + 3 < sizeof(plus)) {
+			if (p == controllers || (p[-1] == ' ' && *p != ' '))
+				plus[len++] = '+';
+			plus[len++] = *p;
+		}
+	plus[len] = '\0';
+	rc = own_cgroup_path(NULL, &own);
+	if (rc < 0)
+		return rc;
+	slash = strrchr(own, '/');
+	in_leaf = slash && strcmp(slash + 1, SANDBOX_CGROUP_DAEMON_LEAF) == 0;
+	if (in_leaf)
+		*(slash == own ? slash + 1 : slash) = '\0';
+	parent = cgroup_dir(root, own);
+	if (!parent) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	if (file_has_words(parent, "cgroup.subtree_control", controllers))
+		goto done;
+	rc = write_file(parent, "cgroup.subtree_control", plus);
+	if (rc == -EBUSY && !in_leaf) {
+		if (asprintf(&leaf, "%s/%s", parent, SANDBOX_CGROUP_DAEMON_LEAF) < 0) {
+			rc = -ENOMEM;
+			goto out;
+		}
+		if (mkdir(leaf, 0755) < 0 && errno != EEXIST) {
+			rc = -errno;
+			goto out;
+		}
+		rc = write_file(leaf, "cgroup.procs", "0");
+		if (rc == 0) /* still EBUSY: other processes share the daemon's cgroup */
+			rc = write_file(parent, "cgroup.subtree_control", plus);
+	}
+	if (rc < 0)
+		goto out;
+done:
+	*parent_out = parent;
+	parent = NULL;
+	rc = 0;
+out:
+	free(own);
+	free(parent);
+	free(leaf);
+	return rc;
+}
+
+/* ROOT is a cgroup2 mount (the unified hierarchy), not v1's tmpfs of hierarchies. */
+static int root_is_unified(const char *root)
+{
+	char path[4096];
+
+	return (size_t)snprintf(path, sizeof(path), "%s/cgroup.controllers", root) < sizeof(path) &&
+	       access(path, F_OK) == 0;
+}
+
+int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *root, const char *name,
+			  uint64_t memory_bytes, unsigned max_processes)
 {
 	char num[32];
 	int rc, i;
@@ -192,21 +305,16 @@ int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *name, uint64_t 
 	memset(cg, 0, sizeof(*cg));
 	for (i = 0; i < SANDBOX_CGROUP_MAX_DIRS; i++)
 		cg->procs_fds[i] = -1;
+	if (!root)
+		root = SANDBOX_CGROUP_DEFAULT_ROOT;
 
-	if (unified_has_controllers()) {
-		char *own = NULL, *parent = NULL;
+	if (root_is_unified(root)) {
+		char *parent = NULL;
 		cg->version = 2;
-		/* The run's cgroup needs both controllers enabled in its parent (the daemon's own
-		 * cgroup); on a host where that is not delegated to us, fall back below. */
-		rc = own_cgroup_path(NULL, &own);
-		if (rc == 0 && asprintf(&parent, CGROUP_ROOT "%s", own) < 0)
-			rc = -ENOMEM;
+		rc = sandbox_cgroup_v2_delegate(root, "memory pids", &parent);
 		if (rc == 0)
-			rc = write_file(parent, "cgroup.subtree_control", "+memory +pids");
-		free(own);
+			rc = add_dir_in(cg, parent, name, &cg->memory_dir);
 		free(parent);
-		if (rc == 0)
-			rc = add_dir(cg, CGROUP_ROOT, NULL, name, &cg->memory_dir);
 		if (rc == 0) {
 			cg->pids_dir = cg->memory_dir;
 			snprintf(num, sizeof(num), "%" PRIu64, memory_bytes);
@@ -217,11 +325,15 @@ int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *name, uint64_t 
 		cg->cpu_dir = cg->memory_dir;
 	} else {
 		cg->version = 1;
-		rc = add_dir(cg, CGROUP_ROOT "/memory", "memory", name, &cg->memory_dir);
+		char v1[3][4096];
+		snprintf(v1[0], sizeof(v1[0]), "%s/memory", root);
+		snprintf(v1[1], sizeof(v1[1]), "%s/pids", root);
+		snprintf(v1[2], sizeof(v1[2]), "%s/cpuacct", root);
+		rc = add_dir(cg, v1[0], "memory", name, &cg->memory_dir);
 		if (rc == 0)
-			rc = add_dir(cg, CGROUP_ROOT "/pids", "pids", name, &cg->pids_dir);
+			rc = add_dir(cg, v1[1], "pids", name, &cg->pids_dir);
 		/* CPU accounting is a nicety: without it, times come from wait4. */
-		if (rc == 0 && add_dir(cg, CGROUP_ROOT "/cpuacct", "cpuacct", name, &cg->cpu_dir) < 0)
+		if (rc == 0 && add_dir(cg, v1[2], "cpuacct", name, &cg->cpu_dir) < 0)
 			cg->cpu_dir = NULL;
 		if (rc == 0) {
 			snprintf(num, sizeof(num), "%" PRIu64, memory_bytes);

@@ -1,11 +1,14 @@
 /* Per-run cgroups of the sandbox (memory and pids limits, and a handle on every process of a
- * run), internal to sandbox/.
+ * run), internal to sandbox/ (and its tests).
  *
  * A run's cgroup is created below the calling process's own cgroup (so the limits the
- * daemon's service manager set still cover it): on cgroup v2 when the unified hierarchy at
- * /sys/fs/cgroup has the memory and pids controllers, else on the v1 hierarchies at
- * /sys/fs/cgroup/memory and /sys/fs/cgroup/pids. When neither works the run has no cgroup
- * (sandbox_cgroup_create returns -ENOTSUP) and the caller falls back to rlimits.
+ * daemon's service manager set still cover it), under a cgroup file system root (ROOT,
+ * SANDBOX_CGROUP_DEFAULT_ROOT when NULL; tests pass a scratch mount):
+ *   - cgroup v2 when ROOT is a cgroup2 mount: beside the leaf the calling process is moved
+ *     into, <own>/SANDBOX_CGROUP_DAEMON_LEAF, with memory and pids enabled in <own> (see
+ *     sandbox_cgroup_v2_delegate); a service needs Delegate=yes for it;
+ *   - else the v1 hierarchies ROOT/memory and ROOT/pids (ROOT/cpuacct if there).
+ * When that does not work the run has no cgroup (sandbox_cgroup_create returns -ENOTSUP).
  */
 #ifndef CACHEPOT_SANDBOX_CGROUP_H
 #define CACHEPOT_SANDBOX_CGROUP_H
@@ -13,6 +16,8 @@
 #include <stdint.h>
 
 #define SANDBOX_CGROUP_MAX_DIRS 3
+#define SANDBOX_CGROUP_DEFAULT_ROOT "/sys/fs/cgroup"
+#define SANDBOX_CGROUP_DAEMON_LEAF "cachepot-daemon"
 
 struct sandbox_cgroup {
 	int version;                            /* 1 or 2; 0 when none */
@@ -24,11 +29,23 @@ struct sandbox_cgroup {
 	char *cpu_dir;    /* borrowed from dirs: CPU time (v1 cpuacct, optional; v2 cpu.stat) */
 };
 
-/* Create the cgroups of one run named NAME (unique per run) with the given limits. On success
- * CG owns directories and fds; release with sandbox_cgroup_destroy. -errno (-ENOTSUP: no
- * usable hierarchy) on failure, with nothing left behind. */
-int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *name, uint64_t memory_bytes,
-			  unsigned max_processes) __attribute__((warn_unused_result));
+/* Create the cgroups of one run named NAME (unique per run) with the given limits, under ROOT
+ * (above). On success CG owns directories and fds; release with sandbox_cgroup_destroy. -errno
+ * (-ENOTSUP: no usable hierarchy, or the controllers are not ours to give) on failure, with
+ * nothing left behind (but the v2 leaf move, which stays). */
+int sandbox_cgroup_create(struct sandbox_cgroup *cg, const char *root, const char *name,
+			  uint64_t memory_bytes, unsigned max_processes)
+    __attribute__((warn_unused_result));
+
+/* Cgroup v2 at ROOT (a cgroup2 mount): make the controllers CONTROLLERS ("memory pids") usable
+ * by new cgroups in the calling process's cgroup, or in its parent when the process is in a
+ * leaf named SANDBOX_CGROUP_DAEMON_LEAF. When enabling them answers EBUSY (the cgroup has
+ * processes: v2's no-internal-process rule), the whole process moves into that leaf first.
+ * On success *PARENT (malloc'd, the caller frees) is the directory new cgroups go in. -errno:
+ * -ENOENT when a controller is not available there, -EBUSY when other processes than ours
+ * share the cgroup. Thread-safe (every step is idempotent). */
+int sandbox_cgroup_v2_delegate(const char *root, const char *controllers, char **parent)
+    __attribute__((warn_unused_result));
 
 /* In a forked child before exec: move the calling process into every cgroup of CG (writes "0"
  * to the open cgroup.procs fds). Async-signal-safe. 0 or -errno. */

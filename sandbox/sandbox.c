@@ -682,12 +682,45 @@ static int run_prepare(struct run *run)
 	/* Unique per run without global state: pid, thread id and the start time. */
 	snprintf(cg_name, sizeof(cg_name), "cachepot-sandbox-%ld-%ld-%" PRIu64, (long)getpid(),
 		 (long)syscall(SYS_gettid), run->start_us);
-	rc = sandbox_cgroup_create(&run->cg, cg_name, run->lim.memory_bytes, run->lim.max_processes);
+	rc = sandbox_cgroup_create(&run->cg, run->spec->cgroup_root, cg_name, run->lim.memory_bytes,
+				   run->lim.max_processes);
 	if (rc == 0)
 		run->have_cg = 1;
-	else if (rc != -ENOTSUP)
+	else if (rc != -ENOTSUP || !run->spec->allow_no_cgroup_limits)
 		return rc;
 	return 0;
+}
+
+int sandbox_limits_check(const char *cgroup_root, char *msg, size_t msglen)
+{
+	struct sandbox_cgroup cg;
+	char name[64], path[4096];
+	int rc, unified;
+
+	if (!cgroup_root)
+		cgroup_root = SANDBOX_CGROUP_DEFAULT_ROOT;
+	snprintf(name, sizeof(name), "cachepot-check-%ld", (long)getpid());
+	rc = sandbox_cgroup_create(&cg, cgroup_root, name, 1ull << 30, 64);
+	if (rc == 0) {
+		snprintf(msg, msglen, "cgroup v%d: memory and pids limits apply (checked in %s)",
+			 cg.version, cg.memory_dir);
+		sandbox_cgroup_destroy(&cg);
+		return 0;
+	}
+	if (rc != -ENOTSUP && rc != -EPERM && rc != -EACCES) {
+		snprintf(msg, msglen, "creating a cgroup under %s: %s", cgroup_root, strerror(-rc));
+		return rc;
+	}
+	unified = (size_t)snprintf(path, sizeof(path), "%s/cgroup.controllers", cgroup_root) <
+		  sizeof(path) && access(path, F_OK) == 0;
+	snprintf(msg, msglen,
+		 "no memory and pids limits can be set for the jobs (%s under %s: %s): give "
+		 "cachepotd a cgroup of its own with those controllers (systemd: Delegate=yes, as "
+		 "in contrib/cachepotd.service) or accept rlimits alone with "
+		 "--allow-no-cgroup-limits",
+		 unified ? "cgroup v2" : "cgroup v1 memory and pids hierarchies", cgroup_root,
+		 strerror(-rc));
+	return -ENOTSUP;
 }
 
 /* Fork the child that execs bwrap, close what only it needs, and wait for the exec: 0 once

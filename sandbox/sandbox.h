@@ -15,9 +15,10 @@
  *   - a host uid and gid of its own, leased from SANDBOX_UID_FIRST.. for the run (sandbox.c
  *     says how): bwrap and the job run as it, and the output tmpfs is 0700 and owned by it;
  *   - rlimits (CPU, open files, processes of its uid, no core dumps), a per-run memory and
- *     pids cgroup (v2 where the host has controllers there, else v1), and a wall-clock timeout
- *     at which every process of the run is killed. Nothing of the run survives sandbox_run's
- *     return.
+ *     pids cgroup (v2 where /sys/fs/cgroup is cgroup2: the caller is moved into a leaf,
+ *     <own>/cachepot-daemon, and the runs' cgroups go beside it; else v1) or, only when the
+ *     spec allows it, no cgroup; and a wall-clock timeout at which every process of the run
+ *     is killed. Nothing of the run survives sandbox_run's return.
  * The environment is exactly spec->envp; stdin is /dev/null; stdout and stderr are captured.
  *
  * Thread-safe: no process-global state; the daemon calls sandbox_run from several threads.
@@ -85,6 +86,11 @@ struct sandbox_spec {
 	char *const *argv;   /* argv[0] absolute inside the sandbox, e.g. /rust/bin/rustc */
 	char *const *envp;   /* the complete environment; nothing is inherited; NULL = empty */
 	struct sandbox_limits limits;
+	/* Where the cgroup file systems are: NULL is /sys/fs/cgroup (tests pass a scratch cgroup2
+	 * mount). A run whose memory and pids limits cannot be set there fails with -ENOTSUP,
+	 * unless allow_no_cgroup_limits: then it has rlimits alone (RLIMIT_AS for memory). */
+	const char *cgroup_root;
+	int allow_no_cgroup_limits;
 };
 
 struct sandbox_result {
@@ -109,8 +115,9 @@ struct sandbox_result {
 
 /* Run SPEC and fill RESULT (which the caller then releases with sandbox_result_release, in
  * every case). Returns 0 when the job ran, whatever its status; -errno when the sandbox could
- * not be set up (bad spec: -EINVAL; bubblewrap failed before starting the command: -EIO, with
- * its message in RESULT->err). On error the output tmpfs is not left mounted. */
+ * not be set up (bad spec: -EINVAL; no cgroup limits and the spec does not allow that:
+ * -ENOTSUP; bubblewrap failed before starting the command: -EIO, with its message in
+ * RESULT->err). On error the output tmpfs is not left mounted. */
 int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
     __attribute__((warn_unused_result));
 
@@ -129,6 +136,13 @@ int sandbox_result_output_fd(const struct sandbox_result *result)
  * result is released too: its fd keeps a detached tmpfs until then). 0 or -errno (-EINVAL
  * when nothing is mounted there). */
 int sandbox_output_release(const char *output_host_dir);
+
+/* Whether runs can have memory and pids limits under CGROUP_ROOT (NULL: /sys/fs/cgroup): a
+ * cgroup is made with both limits and removed again (on cgroup v2 this moves the caller into
+ * its leaf, see sandbox_run). 0 with what was found in MSG; -ENOTSUP with the reason and the
+ * way out in MSG (a sentence); another -errno on failure. For a start-up check. */
+int sandbox_limits_check(const char *cgroup_root, char *msg, size_t msglen)
+    __attribute__((warn_unused_result));
 
 /* 0 when no user or group of the system's databases (getpwent, getgrent) has an id of
  * SANDBOX_UID_FIRST..+SANDBOX_UID_COUNT; else -EEXIST with the first such name in MSG (a

@@ -10,7 +10,7 @@
 command -v jq >/dev/null || skip_all "needs jq"
 [ -d "$REGISTRY/cfg-if-1.0.0" ] && [ -d "$REGISTRY/crc32fast-1.3.2" ] || skip_all "needs librust-cfg-if-dev, librust-crc32fast-dev"
 
-tap_plan 20
+tap_plan 22
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 daemon_start --jobs 2 || bail "cachepotd did not start"
@@ -119,3 +119,16 @@ timeout 20 unshare -m sh -c 'mount --bind "$1" /etc/passwd && exec "$2" --store 
 rc=$?
 check "a user with a sandbox id stops cachepotd at start (exit $rc: $(grep -m1 cachepot-clash "$T/clash.log"))" \
 	eval '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "user cachepot-clash (uid 2080374790, gid 100) is in the sandbox" "$T/clash.log"'
+
+# No cgroup limits to be had (an empty tmpfs over /sys/fs/cgroup): cachepotd refuses to start,
+# naming the way out; with --allow-no-cgroup-limits it starts.
+timeout 20 unshare -m sh -c 'mount -t tmpfs none /sys/fs/cgroup && exec "$1" --store "$2" --socket "$3"' \
+	sh "$CACHEPOTD" "$STORE" "$T/nocg.sock" > "$T/nocg.log" 2>&1
+rc=$?
+check "no cgroup limits: cachepotd refuses to start (exit $rc: $(grep -m1 'no memory' "$T/nocg.log" | cut -c1-120))" \
+	eval '[ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "no memory and pids limits can be set.*--allow-no-cgroup-limits" "$T/nocg.log"'
+timeout 5 unshare -m sh -c 'mount -t tmpfs none /sys/fs/cgroup && exec "$1" --store "$2" --socket "$3" --allow-no-cgroup-limits' \
+	sh "$CACHEPOTD" "$STORE" "$T/nocg.sock" > "$T/nocg2.log" 2>&1
+rc=$?
+check "... and starts with --allow-no-cgroup-limits (exit $rc)" \
+	eval '[ $rc = 124 ] && grep -q "jobs run with rlimits alone" "$T/nocg2.log" && grep -q listening "$T/nocg2.log"'

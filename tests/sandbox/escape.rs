@@ -235,6 +235,36 @@ pub fn attempt(input: TokenStream) -> TokenStream {
             }
             report(&name, false, &format!("allocated and touched {} bytes", total));
         }
+        // Fork up to argument 1 children (each waits to be killed); contained when fork
+        // fails before, with EAGAIN (RLIMIT_NPROC or pids.max). Bounded, unlike "forkbomb",
+        // so that a sandbox without any limit does not take the host down.
+        "nproc" => {
+            let want: usize = arg(1).parse().unwrap();
+            let mut children = Vec::new();
+            let mut error = String::from("none");
+            while children.len() < want {
+                let pid = unsafe { fork() };
+                if pid == 0 {
+                    std::thread::sleep(std::time::Duration::from_secs(60));
+                    std::process::exit(0);
+                }
+                if pid < 0 {
+                    error = errno().to_string();
+                    break;
+                }
+                children.push(pid);
+            }
+            let forked = children.len();
+            // Gone again, so that rustc can start its own threads after the macro.
+            for pid in children {
+                unsafe {
+                    kill(pid, 9);
+                    let mut st = 0;
+                    waitpid(pid, &mut st, 0);
+                }
+            }
+            report(&name, forked < want, &format!("forked {} of {}: {}", forked, want, error));
+        }
         "spin" => {
             for _ in 0..4 {
                 if unsafe { fork() } == 0 {

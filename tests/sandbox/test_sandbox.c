@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/roots.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/sandbox.h"
 
 /* Paths here are a build directory plus short suffixes; a truncated one fails its test. */
@@ -734,6 +735,200 @@ START_TEST(test_escape_host_proc)
 }
 END_TEST
 
+/* With no cgroup to be had (a cgroup root with no hierarchy in it): refused, unless the spec
+ * allows rlimits alone; then RLIMIT_NPROC is max_processes and stops a fork loop. */
+START_TEST(test_no_cgroup_limits)
+{
+	struct job_dirs d;
+	struct sandbox_spec spec;
+	struct sandbox_result r;
+	char nocg[PATH_MAX], msg[512], *argv[] = { ROOT_RUSTC, "-vV", NULL };
+	struct sandbox_limits lim = { .timeout_ms = 60000, .max_processes = 24,
+				      .memory_bytes = 8ull << 30 };
+	const char *at;
+	unsigned forked;
+
+	snprintf(nocg, sizeof(nocg), "%s/no-cgroups", base);
+	ck_assert_int_eq(mkdir(nocg, 0755), 0);
+	ck_assert_int_eq(sandbox_limits_check(nocg, msg, sizeof(msg)), -ENOTSUP);
+	ck_assert_msg(strstr(msg, "--allow-no-cgroup-limits"), "%s", msg);
+	ck_assert_int_eq(sandbox_limits_check(NULL, msg, sizeof(msg)), 0); /* this host: v1 */
+
+	job_dirs_init(&d, "nocg");
+	spec_init(&spec, &d, argv);
+	spec.cgroup_root = nocg;
+	ck_assert_int_eq(sandbox_run(&spec, &r), -ENOTSUP);
+	sandbox_result_release(&r);
+	ck_assert_int_eq(sandbox_output_release(d.output), -EINVAL); /* not left mounted */
+
+	spec.allow_no_cgroup_limits = 1;
+	spec.limits = lim;
+	ck_assert_int_eq(sandbox_run(&spec, &r), 0);
+	ck_assert_msg(r.exited && r.exit_status == 0, "%s", r.err);
+	sandbox_result_release(&r);
+	ck_assert_int_eq(sandbox_output_release(d.output), 0);
+
+	/* the fork loop, through run_victim's spec: */
+	{
+		char path[PATH_MAX + 16], ext[PATH_MAX];
+		char *vargv[] = { ROOT_RUSTC, "--edition=2021", "--crate-type", "lib",
+				  "--crate-name", d.crate_name, "--extern", ext,
+				  "--out-dir", ROOT_OUT, "lib.rs", NULL };
+		snprintf(ext, sizeof(ext), "escape=" ROOT_INPUTS "/deps/libescape.so");
+		snprintf(path, sizeof(path), "%s/cwd/lib.rs", d.input);
+		write_file(path, "escape::attempt!(\"nproc\", \"200\");\n");
+		spec_init(&spec, &d, vargv);
+		spec.cgroup_root = nocg;
+		spec.allow_no_cgroup_limits = 1;
+		spec.limits = lim;
+		ck_assert_int_eq(sandbox_run(&spec, &r), 0);
+		(void)sandbox_output_release(d.output);
+	}
+	assert_contained(&r, "nproc", 1);
+	at = strstr(r.err, "forked ");
+	ck_assert_msg(at && sscanf(at, "forked %u", &forked) == 1, "%s", r.err);
+	ck_assert_uint_lt(forked, lim.max_processes);
+	ck_assert_msg(strstr(r.err, "Resource temporarily unavailable"), "%s", r.err);
+	sandbox_result_release(&r);
+	ck_assert_int_eq(processes_with(d.crate_name), 0);
+}
+END_TEST
+
+/* Cgroup v2 on this host's kernel, through a scratch cgroup2 mount. The memory and pids
+ * controllers may be bound to v1 hierarchies here (then the unified one lacks them); hugetlb
+ * stands in for them where it is free: it is a domain controller too, so the no-internal-
+ * process rule (EBUSY) applies to it the same way. */
+static const char *v2_step; /* what the child was doing when it failed (test program only) */
+
+static int v2_write(const char *dir, const char *file, const char *text)
+{
+	char path[PATH_MAX + 64];
+	int fd, rc = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, strlen(text)) < 0)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+static int v2_has(const char *dir, const char *file, const char *word)
+{
+	char path[PATH_MAX + 64], buf[4096];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	return strstr(buf, word) != NULL;
+}
+
+/* In a child moved into SUB (a cgroup below ROOT, the scratch mount): the leaf move. Returns
+ * 0, or the number of the step that failed (v2_step names it). */
+static int v2_child(const char *root, const char *sub, const char *sub_name)
+{
+	char *parent = NULL, want[256], msg[512], self[512] = "";
+	int rc, fd;
+	ssize_t n;
+
+	v2_step = "entering the test cgroup";
+	if (v2_write(sub, "cgroup.procs", "0") < 0)
+		return 1;
+	v2_step = "enabling hugetlb where a process lives answers EBUSY (the v2 rule)";
+	if (v2_write(sub, "cgroup.subtree_control", "+hugetlb") != -EBUSY)
+		return 2;
+	v2_step = "sandbox_cgroup_v2_delegate moves us into the leaf and enables hugetlb";
+	rc = sandbox_cgroup_v2_delegate(root, "hugetlb", &parent);
+	if (rc < 0 || strcmp(parent, sub) != 0)
+		return 3;
+	free(parent);
+	v2_step = "we are in <sub>/cachepot-daemon";
+	snprintf(want, sizeof(want), "0::/%s/cachepot-daemon\n", sub_name);
+	fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+	n = fd < 0 ? -1 : read(fd, self, sizeof(self) - 1);
+	if (fd >= 0)
+		close(fd);
+	self[n > 0 ? n : 0] = '\0';
+	if (!strstr(self, want))
+		return 4;
+	v2_step = "<sub>/cgroup.subtree_control has hugetlb";
+	if (!v2_has(sub, "cgroup.subtree_control", "hugetlb"))
+		return 5;
+	v2_step = "a second call, from the leaf, gives the same parent";
+	rc = sandbox_cgroup_v2_delegate(root, "hugetlb", &parent);
+	if (rc < 0 || strcmp(parent, sub) != 0)
+		return 6;
+	v2_step = "a run's cgroup beside the leaf has the controller's files";
+	snprintf(want, sizeof(want), "%s/run", parent);
+	snprintf(msg, sizeof(msg), "%s/run/hugetlb.2MB.max", parent);
+	free(parent);
+	if (mkdir(want, 0755) < 0)
+		return 7;
+	rc = access(msg, F_OK);
+	rmdir(want);
+	if (rc < 0)
+		return 7;
+	v2_step = "memory and pids are not in this unified hierarchy: the check says so";
+	if (sandbox_limits_check(root, msg, sizeof(msg)) != -ENOTSUP || !strstr(msg, "cgroup v2"))
+		return 8;
+	return 0;
+}
+
+START_TEST(test_cgroup_v2_leaf)
+{
+	char root[PATH_MAX], sub[PATH_MAX + 64], sub_name[64], leaf[PATH_MAX + 96];
+	int had_hugetlb, rc, st;
+	pid_t pid;
+
+	snprintf(root, sizeof(root), "%s/cgroup2", base);
+	ck_assert_int_eq(mkdir(root, 0755), 0);
+	if (mount("none", root, "cgroup2", 0, NULL) < 0) {
+		fprintf(stderr, "# cannot mount cgroup2 (%s): v2 path not tested\n", strerror(errno));
+		return;
+	}
+	fprintf(stderr, "# cgroup2 controllers here: %s%s\n",
+		v2_has(root, "cgroup.controllers", "memory") ? "memory " : "",
+		v2_has(root, "cgroup.controllers", "hugetlb") ? "hugetlb" : "");
+	if (!v2_has(root, "cgroup.controllers", "hugetlb")) {
+		umount2(root, MNT_DETACH);
+		fprintf(stderr, "# no free domain controller on cgroup2: leaf move not tested\n");
+		return;
+	}
+	had_hugetlb = v2_has(root, "cgroup.subtree_control", "hugetlb");
+	ck_assert_int_eq(v2_write(root, "cgroup.subtree_control", "+hugetlb"), 0);
+	snprintf(sub_name, sizeof(sub_name), "cachepot-test-%d", (int)getpid());
+	snprintf(sub, sizeof(sub), "%s/%s", root, sub_name);
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		rc = v2_child(root, sub, sub_name);
+		if (rc)
+			fprintf(stderr, "cgroup v2 step %d failed: %s\n", rc, v2_step);
+		(void)v2_write(root, "cgroup.procs", "0"); /* out again, so the test can rmdir */
+		_exit(rc);
+	}
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	snprintf(leaf, sizeof(leaf), "%s/cachepot-daemon", sub);
+	rmdir(leaf);
+	rmdir(sub);
+	if (!had_hugetlb)
+		(void)v2_write(root, "cgroup.subtree_control", "-hugetlb");
+	umount2(root, MNT_DETACH);
+	ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "cgroup v2 step %d failed",
+		      WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+END_TEST
+
 /* Several sandboxes at once from threads of one process (the daemon's use). */
 struct thread_job {
 	struct job_dirs d;
@@ -838,6 +1033,8 @@ int main(void)
 			    sizeof(denied_attempts) / sizeof(denied_attempts[0]));
 	tcase_add_test(tc, test_escape_host_proc);
 	tcase_add_test(tc, test_concurrent_runs);
+	tcase_add_test(tc, test_no_cgroup_limits);
+	tcase_add_test(tc, test_cgroup_v2_leaf);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
