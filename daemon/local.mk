@@ -29,3 +29,5 @@ EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
 	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh \
 	tests/daemon/bodies.sh daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
 dist_man_MANS += daemon/cachepotd.8
+TESTS += tests/daemon/toolchain-dirs.sh
+EXTRA_DIST += tests/daemon/toolchain-dirs.sh

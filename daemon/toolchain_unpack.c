@@ -249,7 +249,8 @@ int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, u
 	ret = toolchain_id_of_tree(tmpfd, actual);
 	if (ret < 0) {
 		ret = error_format(err, errlen, ret,
-				   "the unpacked tree is not a toolchain tree: %s", strerror(-ret));
+				   "the unpacked tree is not a toolchain tree (regular files only, and "
+				   "no directory without one): %s", strerror(-ret));
 		goto out;
 	}
 	if (strcmp(actual, id) != 0) {

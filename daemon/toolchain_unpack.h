@@ -5,9 +5,10 @@
  * refusing absolute names, "..", ".", empty components, symlinks, hard links, devices, FIFOs and
  * sockets, more than TOOLCHAIN_FILES_MAX files or TOOLCHAIN_BYTES_MAX bytes (counted as written,
  * not as the headers claim). Modes become 0755 (any execute bit) or 0644. Then hash/toolchain.h's
- * toolchain_id_of_tree hashes what was written; only when it equals the id the client named is
- * the tree renamed (RENAME_NOREPLACE) to toolchains/<id>. On any failure the temporary tree is
- * removed: no trace remains.
+ * toolchain_id_of_tree hashes what was written, refusing a directory with no file beneath it (the
+ * id covers files only, so an empty directory entry would reach every sandbox unnamed); only when
+ * the id equals the one the client named is the tree renamed (RENAME_NOREPLACE) to
+ * toolchains/<id>. On any failure the temporary tree is removed: no trace remains.
  */
 #ifndef CACHEPOT_DAEMON_TOOLCHAIN_UNPACK_H
 #define CACHEPOT_DAEMON_TOOLCHAIN_UNPACK_H

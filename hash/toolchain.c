@@ -539,6 +539,7 @@ static int walk_tree(int tree_fd, const char *prefix, struct file_list *l)
 			break;
 		}
 		if (S_ISDIR(st.st_mode)) {
+			size_t before = l->n;
 			int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub < 0) {
 				ret = -errno;
@@ -546,6 +547,11 @@ static int walk_tree(int tree_fd, const char *prefix, struct file_list *l)
 			}
 			ret = walk_tree(sub, rel, l);
 			close(sub);
+			/* The id covers files only, so the directories it covers are their parents: a
+			 * directory without a file beneath it would be seen by every sandbox and named
+			 * by no id. */
+			if (ret == 0 && l->n == before)
+				ret = -EINVAL;
 		} else if (S_ISREG(st.st_mode)) {
 			struct toolchain_file *f;
 			if (l->n >= TOOLCHAIN_FILES_MAX) {
@@ -589,6 +595,8 @@ int toolchain_id_of_tree(int dirfd, char hex[DIGEST_HEX_SIZE])
 {
 	struct file_list l = { 0 };
 	int ret = walk_tree(dirfd, "", &l);
+	if (ret == 0 && l.n == 0)
+		ret = -EINVAL; /* no file: no toolchain */
 	if (ret == 0) {
 		qsort(l.files, l.n, sizeof(*l.files), file_cmp);
 		ret = compute_id(l.files, l.n, hex);

@@ -6,8 +6,9 @@
  *   rust/lib/rustlib/<target>/lib/<file> the sysroot's crates (rlib, rmeta, so)
  *   usr/lib/x86_64-linux-gnu/<soname>    the ldd closure of the above (libc, libm, libgcc_s, ...)
  *   usr/lib64/ld-linux-x86-64.so.2       the dynamic loader
- * Only directories and regular files, modes normalised to 0644/0755. The sandbox mounts rust/ at
- * /rust and usr/ at /usr, with /lib and /lib64 as symlinks into it.
+ * Only regular files and the directories that lead to them, modes normalised to 0644/0755;
+ * since the id names files only, a directory with no file beneath it is not a toolchain tree.
+ * The sandbox mounts rust/ at /rust and usr/ at /usr, with /lib and /lib64 as symlinks into it.
  *
  * The id is SHA-256 over "cachepot-toolchain-v1\0" then, for each regular file in byte order of
  * its relative path, the fields 'p' path, 'm' mode (u32 LE), 'h' sha256, each written as tag,
@@ -74,7 +75,8 @@ json_t *toolchain_files_to_json(const struct toolchain *tc);
 int toolchain_files_from_json(const json_t *files, struct toolchain *tc) __attribute__((warn_unused_result));
 
 /* Compute the id of the tree at directory DIRFD (not closed). Fails with -EINVAL on a symlink,
- * device, fifo or socket, or past TOOLCHAIN_FILES_MAX / TOOLCHAIN_BYTES_MAX. */
+ * device, fifo or socket, on a directory with no regular file beneath it (and a tree with no file
+ * at all), or past TOOLCHAIN_FILES_MAX / TOOLCHAIN_BYTES_MAX. */
 int toolchain_id_of_tree(int dirfd, char hex[DIGEST_HEX_SIZE]) __attribute__((warn_unused_result));
 
 /* Write TC as an uncompressed tar stream (libarchive, pax) to FD: directories, then files with
