@@ -24,10 +24,11 @@ tests_daemon_test_listen_CFLAGS = $(TEST_CFLAGS)
 tests_daemon_test_listen_LDADD = $(TEST_LDADD)
 
 TESTS += tests/daemon/test_listen tests/daemon/jobs.sh tests/daemon/hostile.sh tests/daemon/concurrency.sh \
-	tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh tests/daemon/bodies.sh
+	tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh tests/daemon/bodies.sh \
+	tests/daemon/toolchain-unused.sh
 EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
 	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh \
-	tests/daemon/bodies.sh daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
+	tests/daemon/bodies.sh tests/daemon/toolchain-unused.sh daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
 dist_man_MANS += daemon/cachepotd.8
 TESTS += tests/daemon/toolchain-dirs.sh
 EXTRA_DIST += tests/daemon/toolchain-dirs.sh

@@ -48,6 +48,7 @@ static const struct option options[] = {
 	{ "timeout-ms", required_argument, NULL, OPT_SETTING },
 	{ "memory-bytes", required_argument, NULL, OPT_SETTING },
 	{ "max-connections-per-peer", required_argument, NULL, OPT_SETTING },
+	{ "unused-toolchain-seconds", required_argument, NULL, OPT_SETTING },
 	{ "listen", required_argument, NULL, OPT_SETTING },
 	{ "listen-tls", required_argument, NULL, OPT_SETTING },
 	{ "tls-cert", required_argument, NULL, OPT_SETTING },
@@ -64,7 +65,7 @@ static void usage(FILE *f)
 		"                 [--allow-uid UID[,UID...]] [--allow-gid GID[,GID...]]\n"
 		"                 [--max-upload-bytes N] [--max-blob-bytes N] [--max-input-bytes N]\n"
 		"                 [--max-output-bytes N] [--timeout-ms N] [--memory-bytes N]\n"
-		"                 [--max-connections-per-peer N]\n"
+		"                 [--max-connections-per-peer N] [--unused-toolchain-seconds N]\n"
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
 		"                 [--allow-no-cgroup-limits]\n"
@@ -267,6 +268,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cachepotd: swept %u stale job director%s\n", swept,
 			swept == 1 ? "y" : "ies");
 	toolchain_sweep(store_toolchains_fd(d.trees));
+	if (cfg.unused_toolchain_seconds) {
+		(void)toolchain_retire_unused(store_toolchains_fd(d.trees), time(NULL),
+					      cfg.unused_toolchain_seconds);
+		toolchain_remove_retired(store_toolchains_fd(d.trees));
+	}
 
 	if (evthread_use_pthreads() < 0 || !(d.base = event_base_new())) {
 		fprintf(stderr, "cachepotd: libevent initialisation failed\n");

@@ -50,6 +50,8 @@ struct server {
 	struct pool *upload_pool;         /* blob uploads, never queued behind a compile */
 	struct inflight *inflight;        /* jobs queued or running, by key */
 	struct peers *peers;              /* every connection of HTTP and HTTPS */
+	struct event *unused_timer;       /* toolchain_retire_unused, every few minutes */
+	int removing_retired;             /* a task removes retired toolchains */
 	int stopping;
 };
 
@@ -541,6 +543,44 @@ static void toolchain_put(struct daemon *d, struct evhttp_request *req, const ch
 		toolchain_finish(d, &tt->task, 1);
 }
 
+/* Removing the trees of unused toolchains moved aside (slow: a worker's). */
+static void retired_run(struct daemon *d, struct task *t)
+{
+	(void)t;
+	toolchain_remove_retired(store_toolchains_fd(d->trees));
+}
+
+static void retired_finish(struct daemon *d, struct task *t, int cancelled)
+{
+	(void)cancelled;       /* the next start removes them */
+	d->server->removing_retired = 0;
+	free(t);
+}
+
+/* The periodic sweep of toolchains uploaded and never named by a job. */
+static void unused_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct task *t;
+	int moved;
+	(void)fd;
+	(void)what;
+
+	if (d->server->stopping)
+		return;
+	moved = toolchain_retire_unused(store_toolchains_fd(d->trees), time(NULL),
+					d->cfg->unused_toolchain_seconds);
+	if (moved <= 0 || d->server->removing_retired || !(t = calloc(1, sizeof(*t))))
+		return;
+	t->run = retired_run;
+	t->finish = retired_finish;
+	if (pool_submit(d->server->pool, t, 1) < 0) {
+		free(t);
+		return;
+	}
+	d->server->removing_retired = 1;
+}
+
 /* ---- jobs ---- */
 
 static void inflight_unlink(struct daemon *d, struct inflight *job)
@@ -662,6 +702,12 @@ static int job_inputs_present(struct daemon *d, struct evhttp_request *req, cons
 		}
 	}
 	have_toolchain = toolchain_present(d, job->toolchain);
+	/* Named by a job: kept from now on (toolchain_unpack.h). Here, on the loop thread, so the
+	 * sweep of unused ones cannot take it between now and the run. */
+	if (have_toolchain && (ret = toolchain_mark_used(store_toolchains_fd(d->trees),
+							 job->toolchain)) < 0)
+		fprintf(stderr, "cachepotd: toolchain %s: removing its unused mark: %s\n",
+			job->toolchain, strerror(-ret));
 	if (json_array_size(missing) == 0 && have_toolchain) {
 		json_decref(missing);
 		return 0;
@@ -1122,6 +1168,15 @@ int server_start(struct daemon *d)
 	fprintf(stderr, "cachepotd: listening on %s (store %s, %u workers, queue %u)\n",
 		fd == 3 ? "the socket systemd passed" : d->cfg->socket_path, d->cfg->store_dir,
 		d->cfg->jobs, d->cfg->queue_max);
+	if (d->cfg->unused_toolchain_seconds) {
+		/* A quarter of the bound, between 1 s and 5 minutes: a toolchain is gone at most
+		 * that long after its time. */
+		unsigned period = d->cfg->unused_toolchain_seconds / 4;
+		struct timeval tv = { period < 1 ? 1 : period > 300 ? 300 : period, 0 };
+		s->unused_timer = event_new(d->base, -1, EV_PERSIST, unused_tick, d);
+		if (!s->unused_timer || event_add(s->unused_timer, &tv) < 0)
+			return -ENOMEM;
+	}
 	ret = pool_start(d, d->cfg->jobs, d->cfg->queue_max, s->done_event, &s->pool);
 	if (ret == 0)
 		ret = pool_start(d, UPLOAD_WORKERS, d->cfg->queue_max, s->done_event,
@@ -1149,6 +1204,8 @@ void server_stop(struct daemon *d)
 	listen_tls_context_free(s->tls_context);
 	if (s->done_event)
 		event_free(s->done_event);
+	if (s->unused_timer)
+		event_free(s->unused_timer);
 	free(s);
 	d->server = NULL;
 }

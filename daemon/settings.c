@@ -32,6 +32,7 @@ int daemon_config_init(struct daemon_config *cfg)
 	cfg->max_input_bytes = 8ull << 30;
 	cfg->max_output_bytes = 1ull << 30;
 	cfg->max_connections_per_peer = DAEMON_DEFAULT_MAX_CONNECTIONS_PER_PEER;
+	cfg->unused_toolchain_seconds = DAEMON_DEFAULT_UNUSED_TOOLCHAIN_SECONDS;
 	return 0;
 }
 
@@ -181,6 +182,13 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 			cfg->max_connections_per_peer = (unsigned)v;
 		else
 			cfg->timeout_ms = (unsigned)v;
+		return 0;
+	}
+	if (name_is(name, "unused-toolchain-seconds")) {
+		if (v > DAEMON_UNUSED_TOOLCHAIN_SECONDS_MAX)
+			return error_format(err, errlen, -EINVAL, "%s: at most %u (a year)", name,
+					    DAEMON_UNUSED_TOOLCHAIN_SECONDS_MAX);
+		cfg->unused_toolchain_seconds = (unsigned)v;
 		return 0;
 	}
 	if (name_is(name, "max-upload-bytes"))

@@ -4,9 +4,10 @@
  * lines and lines starting with '#' are ignored; names are those of the long options without
  * "--" and with '-' or '_' alike (store, socket, jobs, queue, allow-uid, allow-gid,
  * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
- * memory-bytes, max-connections-per-peer, listen, listen-tls, tls-cert, tls-key, client-ca,
- * allow-no-cgroup-limits, the last "yes" or "no"; on the command line it takes no value and
- * means yes). Later settings override earlier ones; the command line overrides the file.
+ * memory-bytes, max-connections-per-peer, unused-toolchain-seconds, listen, listen-tls,
+ * tls-cert, tls-key, client-ca, allow-no-cgroup-limits, the last "yes" or "no"; on the command
+ * line it takes no value and means yes). Later settings override earlier ones; the command line
+ * overrides the file.
  * Numbers are decimal with an optional K, M, G or T suffix (powers of 1024).
  */
 #ifndef CACHEPOT_DAEMON_SETTINGS_H
@@ -22,6 +23,8 @@
 #define DAEMON_CONFIG_LINE_MAX 4096   /* longest line of a config file */
 #define DAEMON_CONFIG_BYTES_MAX (1u << 20)
 #define DAEMON_DEFAULT_MAX_CONNECTIONS_PER_PEER 64
+#define DAEMON_DEFAULT_UNUSED_TOOLCHAIN_SECONDS 3600
+#define DAEMON_UNUSED_TOOLCHAIN_SECONDS_MAX (366u * 24 * 3600)
 
 struct daemon_config {
 	char *store_dir;             /* owned */
@@ -41,6 +44,7 @@ struct daemon_config {
 	uint64_t memory_bytes;       /* sandbox memory; 0 = the sandbox default */
 	unsigned max_connections_per_peer;   /* per uid (Unix socket) or address (TCP) */
 	int allow_no_cgroup_limits;  /* run jobs with rlimits alone when no cgroup limits apply */
+	unsigned unused_toolchain_seconds;   /* an upload no job named is removed after it; 0 never */
 	/* The network (daemon/listen.h); each owned, NULL when not set. */
 	char *listen;                /* ADDRESS:PORT of plain HTTP, reads only */
 	char *listen_tls;            /* ADDRESS:PORT of TLS, writes with a client certificate */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -23,6 +24,8 @@
 #include "hash/toolchain.h"
 
 #define TMP_PREFIX ".tmp-"
+#define RETIRED_PREFIX ".tmp-unused-"   /* a TMP_PREFIX name: swept at start too */
+#define UNUSED_MARK_MAX 32
 
 /* libarchive reads straight from the request's evbuffer, a chain segment at a time. */
 struct evbuffer_source {
@@ -258,6 +261,15 @@ int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, u
 				   "toolchain id mismatch: the archive's tree is %s", actual);
 		goto out;
 	}
+	/* Unused until a job names it (see the header). Without user xattrs the toolchain is
+	 * kept for good, as before. */
+	{
+		char mark[UNUSED_MARK_MAX];
+		int len = snprintf(mark, sizeof(mark), "%lld", (long long)time(NULL));
+		if (fsetxattr(tmpfd, TOOLCHAIN_UNUSED_XATTR, mark, (size_t)len, 0) < 0)
+			fprintf(stderr, "cachepotd: toolchain %s: cannot mark it unused (%s): it is kept "
+				"even if no job uses it\n", id, strerror(errno));
+	}
 	if (renameat2(toolchains_fd, tmp, toolchains_fd, id, RENAME_NOREPLACE) < 0) {
 		ret = errno == EEXIST ? 1 : error_format(err, errlen, -errno, "rename: %s",
 							 strerror(errno));
@@ -278,22 +290,118 @@ out:
 	return ret;
 }
 
-void toolchain_sweep(int toolchains_fd)
+/* Call FN(dirfd, name) for every entry of TOOLCHAINS_FD whose name starts with PREFIX (NULL:
+ * every toolchain id). */
+static int foreach_entry(int toolchains_fd, const char *prefix,
+			 void (*fn)(int dirfd, const char *name, void *arg), void *arg)
 {
 	int fd = openat(toolchains_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *dir;
 	struct dirent *e;
+	DIR *dir;
 
 	if (fd < 0)
-		return;
+		return -errno;
 	dir = fdopendir(fd);
 	if (!dir) {
+		int ret = -errno;
 		close(fd);
-		return;
+		return ret;
 	}
 	while ((e = readdir(dir)))
-		if (strncmp(e->d_name, TMP_PREFIX, strlen(TMP_PREFIX)) == 0
-		    && tree_remove_at(dirfd(dir), e->d_name) < 0)
-			fprintf(stderr, "cachepotd: removing toolchains/%s failed\n", e->d_name);
+		if (prefix ? strncmp(e->d_name, prefix, strlen(prefix)) == 0
+			   : digest_hex_valid(e->d_name))
+			fn(dirfd(dir), e->d_name, arg);
 	closedir(dir);
+	return 0;
+}
+
+static void remove_entry(int dirfd, const char *name, void *arg)
+{
+	int r = tree_remove_at(dirfd, name);
+	(void)arg;
+
+	if (r < 0 && r != -ENOENT)
+		fprintf(stderr, "cachepotd: removing toolchains/%s: %s\n", name, strerror(-r));
+}
+
+void toolchain_sweep(int toolchains_fd)
+{
+	(void)foreach_entry(toolchains_fd, TMP_PREFIX, remove_entry, NULL);
+}
+
+void toolchain_remove_retired(int toolchains_fd)
+{
+	(void)foreach_entry(toolchains_fd, RETIRED_PREFIX, remove_entry, NULL);
+}
+
+int toolchain_mark_used(int toolchains_fd, const char *id)
+{
+	int fd = openat(toolchains_fd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fremovexattr(fd, TOOLCHAIN_UNUSED_XATTR) < 0 && errno != ENODATA && errno != ENOTSUP)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+struct retire_walk {
+	time_t now;
+	unsigned max_age;
+	int moved;
+};
+
+/* The upload time of toolchain NAME's unused mark: 0 and *T, or -errno (-ENODATA: used). */
+static int unused_since(int dirfd, const char *name, time_t *t)
+{
+	char mark[UNUSED_MARK_MAX];
+	long long v = 0;
+	ssize_t len;
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	len = fgetxattr(fd, TOOLCHAIN_UNUSED_XATTR, mark, sizeof(mark) - 1);
+	close(fd);
+	if (len < 0)
+		return -errno;
+	if (len == 0)
+		return -EINVAL;
+	for (ssize_t i = 0; i < len; i++) {
+		if (mark[i] < '0' || mark[i] > '9' || v > (long long)(INT64_MAX / 10) - 1)
+			return -EINVAL;
+		v = v * 10 + (mark[i] - '0');
+	}
+	*t = (time_t)v;
+	return 0;
+}
+
+static void retire_entry(int dirfd, const char *name, void *arg)
+{
+	struct retire_walk *w = arg;
+	char aside[sizeof(RETIRED_PREFIX) + DIGEST_HEX_SIZE + 32];
+	time_t since;
+
+	if (unused_since(dirfd, name, &since) < 0 || w->now < since
+	    || (uint64_t)(w->now - since) < w->max_age)
+		return;
+	snprintf(aside, sizeof(aside), RETIRED_PREFIX "%s-%d", name, (int)getpid());
+	if (renameat2(dirfd, name, dirfd, aside, RENAME_NOREPLACE) < 0) {
+		fprintf(stderr, "cachepotd: moving aside unused toolchain %s: %s\n", name,
+			strerror(errno));
+		return;
+	}
+	fprintf(stderr, "cachepotd: toolchain %s removed: uploaded %lld s ago, no job named it\n",
+		name, (long long)(w->now - since));
+	w->moved++;
+}
+
+int toolchain_retire_unused(int toolchains_fd, time_t now, unsigned max_age)
+{
+	struct retire_walk w = { now, max_age, 0 };
+	int ret = foreach_entry(toolchains_fd, NULL, retire_entry, &w);
+
+	return ret < 0 ? ret : w.moved;
 }
