@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -465,15 +466,37 @@ static int add_local_input(struct invocation *inv, struct input_set *set, const 
 	return ret;
 }
 
+/* Whether the variable NAME (LEN bytes) may hold a credential: registry settings and tokens
+ * (CARGO_REGISTRY_TOKEN, CARGO_REGISTRIES_<name>_TOKEN, credential providers), cargo's HTTP
+ * settings (CARGO_HTTP_PROXY may carry user:password), any proxy URL (*_PROXY, any case), and
+ * any name that says it holds a token, password, secret, credential or private key. Such a
+ * value never enters a job: it would be in the key, sent to the daemon and set in the sandbox,
+ * and `cachepot --explain` would print it. */
+static int env_is_credential(const char *name, size_t len)
+{
+	static const char *const prefixes[] = { "CARGO_REGISTRY_", "CARGO_REGISTRIES_", "CARGO_HTTP_" };
+	static const char *const words[] = { "TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL",
+		"PRIVATE_KEY", "API_KEY", "ACCESS_KEY" };
+
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		if (len >= strlen(prefixes[i]) && strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0)
+			return 1;
+	if (len >= 6 && strncasecmp(name + len - 6, "_PROXY", 6) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		for (size_t at = 0, n = strlen(words[i]); at + n <= len; at++)
+			if (strncasecmp(name + at, words[i], n) == 0)
+				return 1;
+	return 0;
+}
+
 /* Which CARGO_* variables go into the key: all that env!() can read, minus those that carry
  * scheduling or credentials rather than meaning. */
 static int cargo_env_kept(const char *name)
 {
 	static const char *const dropped[] = { "CARGO_MAKEFLAGS", "CARGO_BUILD_JOBS",
 		"CARGO_ENCODED_RUSTFLAGS" };
-	if (strncmp(name, "CARGO_", 6) != 0)
-		return 0;
-	if (strncmp(name, "CARGO_REGISTRIES_", 17) == 0)
+	if (strncmp(name, "CARGO_", 6) != 0 || env_is_credential(name, strlen(name)))
 		return 0;
 	for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
 		if (strcmp(name, dropped[i]) == 0)
@@ -490,6 +513,13 @@ static int add_env(struct invocation *inv, const char *name, size_t name_len, co
 	for (size_t i = 0; i < job->n_env; i++)
 		if (strlen(job->env[i].name) == name_len && strncmp(job->env[i].name, name, name_len) == 0)
 			return 0;
+	/* A crate that reads a credential (env!, option_env!) compiles here, where it is; the
+	 * value is never sent. Only the name is shown. */
+	if (env_is_credential(name, name_len)) {
+		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "the crate reads %.*s, which may hold a credential",
+			      (int)(name_len < 128 ? name_len : 128), name);
+		return 0;
+	}
 	if (job->n_env >= JOB_ENV_MAX || strlen(value) > JOB_ENV_LEN_MAX) {
 		not_cacheable(inv, RUSTC_NC_UNSUPPORTED, "environment too large");
 		return 0;

@@ -42,3 +42,6 @@ TESTS += tests/hash/test_toolchain_tree
 tests_hash_test_toolchain_tree_SOURCES = tests/hash/test_toolchain_tree.c
 tests_hash_test_toolchain_tree_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_toolchain_tree_LDADD = $(TEST_LDADD)
+
+TESTS += tests/hash/secrets.sh
+EXTRA_DIST += tests/hash/secrets.sh
