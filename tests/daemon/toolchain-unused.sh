@@ -20,17 +20,21 @@ tiny_tree() {
 upload() { tar -C "$T/$1" -cf - rust | api PUT "/v1/toolchains/$2" -T -; }
 A=$(tiny_tree a) && B=$(tiny_tree b) && C=$(tiny_tree c) || bail "tiny trees"
 
-daemon_start --jobs 1 --unused-toolchain-seconds 3 || bail "cachepotd did not start"
-check "two uploads: 201" sh -c "[ \"$(upload a "$A")\" = 201 ] && [ \"$(upload b "$B")\" = 201 ]"
-
-# A job naming B (its input is missing: 424, but it named the toolchain).
+# A job naming B, made before the uploads so that it follows B's at once (its input is
+# missing: 424, but it names the toolchain).
 echo "/cachepot/registry/cfg-if-1.0.0/src/lib.rs $(printf missing | sha256sum | cut -c1-64)" > "$T/inputs"
 lib_argv cfg_if 2018 /cachepot/registry/cfg-if-1.0.0/src/lib.rs 4a499ef178f2ff1a > "$T/argv"
 TC=$B job_json "$(cat "$T/argv")" '[]' /cachepot/registry/cfg-if-1.0.0 "$T/inputs" > "$T/job.json"
 with_key "$T/job.json" > /dev/null || bail "key"
-check "a job naming the second one: 424 (its input is missing)" test "$(api POST /v1/jobs --data-binary "@$T/job.json")" = 424
 
-sleep 6
+TTL=8          # the sweep runs every 2 s
+daemon_start --jobs 1 --unused-toolchain-seconds $TTL || bail "cachepotd did not start"
+check "two uploads: 201" sh -c "[ \"$(upload a "$A")\" = 201 ] && [ \"$(upload b "$B")\" = 201 ]"
+code=$(api POST /v1/jobs --data-binary "@$T/job.json")
+check "a job naming the second one: 424 for its input, the toolchain present ($code)" \
+	eval '[ "$code" = 424 ] && jqe ".missing_toolchain == null" "$T/body"'
+
+sleep $(( TTL + 4 ))
 check "the upload no job named is gone after --unused-toolchain-seconds" test "$(api GET /v1/toolchains/$A)" = 404
 check "... and the daemon said so" grep -q "toolchain $A removed: uploaded .* s ago, no job named it" "$T/daemon.log"
 check "the one a job named is kept" test "$(api GET /v1/toolchains/$B)" = 204
@@ -41,8 +45,11 @@ check "nothing else is left in toolchains/" \
 # Uploaded, then the daemon stops before the sweep; its time passes while it is down.
 check "a third upload: 201" test "$(upload c "$C")" = 201
 daemon_stop
-sleep 9
-daemon_start --jobs 1 --unused-toolchain-seconds 8 || bail "cachepotd did not restart"
+sleep $(( TTL + 1 ))
+daemon_start --jobs 1 --unused-toolchain-seconds $TTL || bail "cachepotd did not restart"
+# What the second run logged: the removal comes before it listens.
+stopped=$(grep -n 'cachepotd: stopped' "$T/daemon.log" | tail -n 1 | cut -d: -f1)
+tail -n +"$stopped" "$T/daemon.log" > "$T/run2.log"
 check "its time passed while the daemon was down: removed at start, before it listens" \
-	sh -c "grep -n 'toolchain $C removed\\|listening on' '$T/daemon.log' | tail -n 2 | head -n 1 | grep -q 'toolchain $C removed'"
+	sh -c "grep -E 'toolchain $C removed|listening on' '$T/run2.log' | head -n 1 | grep -q 'toolchain $C removed'"
 check "the daemon stops cleanly" daemon_stop
