@@ -6,8 +6,8 @@
  *      mounted on output_host_dir;
  *   2. fork; the child does only async-signal-safe work: enters the cgroups, moves its fds to
  *      the numbers bwrap's command line names and closes every other one, sets rlimits, drops
- *      to the run's own uid and gid (below), resets signals, asks for SIGKILL when the calling thread dies, and
- *      execs bwrap with the job's environment (so even the sandbox's pid 1, bwrap, carries
+ *      to the run's own uid and gid (below), resets signals, asks for SIGKILL when the calling
+ *      thread dies, and execs bwrap with the job's environment (so even the sandbox's pid 1, bwrap, carries
  *      nothing of the daemon's environment). The child's fds are
  *        0 /dev/null, 1 the stdout pipe, 2 the stderr pipe,
  *        3 (CHILD_FD_SECCOMP) the seccomp memfd, 4 (CHILD_FD_EXEC_ERR) the exec-error pipe,
@@ -47,8 +47,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -82,8 +82,9 @@
 
 /* bwrap and the job run as the run's leased uid (above): not root even for the kernel's checks
  * outside the sandbox's user namespace, so that /proc/sys, root-owned files of the bound trees
- * and every other DAC check treat the job as an unprivileged stranger. bwrap then needs no
- * path permission: the trees are passed as fds opened by root. */
+ * and every other DAC check treat the job as an unprivileged stranger. The trees are passed
+ * as fds opened by root, but bwrap 0.8 turns each back into a path (realpath) and binds that,
+ * as this uid: hence SANDBOX_TREES_GID (sandbox.h), the one supplementary group it keeps. */
 
 /* With a cgroup, RLIMIT_NPROC is this far above pids.max: the cgroup, which reports the hit
  * (pids_exceeded), is what a run meets first; the rlimit is the backstop. Without one, the
