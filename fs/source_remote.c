@@ -14,6 +14,14 @@
  * the cache, which is renamed into place only then. A refused or broken download leaves nothing
  * in the cache. Any HTTP cache between us and the origin is thus trusted for availability only.
  *
+ * Refetch. A copy that fails verification may be a cache's (a proxy's disk flipped a byte, or it
+ * stored a truncated answer), not the origin's. So a refused manifest or blob is fetched once
+ * more with "Cache-Control: no-cache" and "Pragma: no-cache", which an HTTP cache must answer
+ * from the origin (contrib/nginx/cachepot-proxy.conf goes past its cache on either and stores
+ * the fresh answer in place of the bad copy). The second answer is checked exactly as the
+ * first: a good one is served and enters the cache, a bad one is -EBADMSG and enters nothing.
+ * Once only, so an origin that serves bad bytes costs two requests, never a loop.
+ *
  * Cache directory (cache=DIR):
  *   manifests/<key>   verified signed texts (verified again whenever read: it is cheap)
  *   blobs/<sha256>    verified blobs, mode 0444 (the mount hashes them again on first open)
@@ -352,16 +360,27 @@ static int on_progress(void *ctx, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return 0;
 }
 
-/* GET URL + PATH into T. 0 on 200, -ENOENT on 404, -EBADMSG when the body is over T->max,
- * -EIO on any other answer or failure to get one. */
-static int http_get(struct source_remote *r, const char *path, struct transfer *t)
+/* GET URL + PATH into T. PAST_CACHES asks every HTTP cache on the way to answer from the
+ * origin (see "Refetch" above). 0 on 200, -ENOENT on 404, -EBADMSG when the body is over
+ * T->max, -EIO on any other answer or failure to get one. */
+static int http_get(struct source_remote *r, const char *path, int past_caches, struct transfer *t)
 {
 	char url[URL_MAX];
+	struct curl_slist *headers = NULL;
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", r->url, path) >= sizeof(url))
 		return -EINVAL;
+	if (past_caches) {
+		struct curl_slist *h = curl_slist_append(NULL, "Cache-Control: no-cache");
+		if (h && !(headers = curl_slist_append(h, "Pragma: no-cache")))
+			curl_slist_free_all(h);
+		if (!headers)
+			return -ENOMEM;
+	}
 	CURL *curl = curl_easy_init();
-	if (!curl)
+	if (!curl) {
+		curl_slist_free_all(headers);
 		return -ENOMEM;
+	}
 	t->curl = curl;
 	t->last_byte_us = monotonic_us();
 	t->stall_us = (uint64_t)r->stall_timeout_ms * 1000u;
@@ -388,10 +407,13 @@ static int http_get(struct source_remote *r, const char *path, struct transfer *
 	if (r->cacert)
 		curl_easy_setopt(curl, CURLOPT_CAINFO, r->cacert);
 	curl_easy_setopt(curl, CURLOPT_USERAGENT, "cachepot-fs/" PACKAGE_VERSION);
+	if (headers)
+		curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
 	CURLcode rc = curl_easy_perform(curl);
 	long status = 0;
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	curl_easy_cleanup(curl);
+	curl_slist_free_all(headers);
 	if (t->too_big)
 		return -EBADMSG;
 	if (t->write_error)
@@ -506,22 +528,42 @@ static int manifest_from_cache(struct source_remote *r, const char key_hex[65],
 	return 0;
 }
 
+/* GET the manifest of KEY_HEX (past every cache when PAST_CACHES) and verify it; *T holds
+ * the text on success. */
+static int get_verified_manifest(struct source_remote *r, const char key_hex[65], int past_caches,
+                                 struct transfer *t)
+{
+	char path[80];
+	struct manifest m;
+	snprintf(path, sizeof(path), "v1/manifests/%s", key_hex);
+	int ret = http_get(r, path, past_caches, t);
+	if (ret == 0 && (ret = verify_manifest(r, key_hex, t->buf ? t->buf : "", t->len, &m)) < 0)
+		fprintf(stderr, "cachepot-fs: manifest of %s from %s%s fails verification (not signed "
+		        "by a trusted key, or for another key); refused\n", key_hex, r->url,
+		        past_caches ? " (past caches)" : "");
+	else if (ret == -EBADMSG)
+		fprintf(stderr, "cachepot-fs: manifest of %s from %s%s is too large; refused\n",
+		        key_hex, r->url, past_caches ? " (past caches)" : "");
+	if (ret == 0)
+		manifest_release(&m);
+	return ret;
+}
+
 static int fetch_manifest(struct source_remote *r, const char key_hex[65],
                           const unsigned char key[32])
 {
-	char path[80], temp[40];
+	char temp[40];
 	struct transfer t = { .fd = -1, .max = MANIFEST_MAX_TEXT };
-	struct manifest m;
-	snprintf(path, sizeof(path), "v1/manifests/%s", key_hex);
-	int ret = http_get(r, path, &t);
-	if (ret == 0 && (ret = verify_manifest(r, key_hex, t.buf ? t.buf : "", t.len, &m)) < 0)
-		fprintf(stderr, "cachepot-fs: manifest of %s from %s fails verification (not signed by "
-		        "a trusted key, or for another key); refused\n", key_hex, r->url);
-	else if (ret == -EBADMSG)
-		fprintf(stderr, "cachepot-fs: manifest of %s from %s is too large; refused\n", key_hex,
-		        r->url);
+	int ret = get_verified_manifest(r, key_hex, 0, &t);
+	if (ret == -EBADMSG) {
+		free(t.buf);
+		t = (struct transfer){ .fd = -1, .max = MANIFEST_MAX_TEXT };
+		ret = get_verified_manifest(r, key_hex, 1, &t);
+		if (ret == 0)
+			fprintf(stderr, "cachepot-fs: manifest of %s fetched again past caches: good\n",
+			        key_hex);
+	}
 	if (ret == 0) {
-		manifest_release(&m);
 		int fd;
 		if ((ret = temp_create(r, temp, &fd)) == 0) {
 			ret = io_write_all(fd, t.buf, t.len);
@@ -581,19 +623,17 @@ static int blob_from_cache(struct source_remote *r, const unsigned char sha[32],
 	return 0;
 }
 
-/* Download blob SHA into the cache; *FD a read-only fd of it. */
-static int fetch_blob(struct source_remote *r, const unsigned char sha[32], uint64_t expect_size,
-                      int *fd, uint64_t *size)
+/* Download blob SHA (past every cache when PAST_CACHES) into the temp file TFD, hashing it;
+ * 0 when its SHA-256 and size are right, with *RECEIVED its size; -EBADMSG when not. */
+static int get_verified_blob(struct source_remote *r, const unsigned char sha[32],
+                             uint64_t expect_size, int past_caches, int tfd, uint64_t *received)
 {
-	char path[96], temp[40], hex[DIGEST_HEX_SIZE];
+	char path[96], hex[DIGEST_HEX_SIZE];
 	unsigned char got[32];
 	unsigned md_len = 0;
-	int tfd;
+	int ret = 0;
 	digest_to_hex(sha, hex);
 	snprintf(path, sizeof(path), "v1/blobs/%s", hex);
-	int ret = temp_create(r, temp, &tfd);
-	if (ret < 0)
-		return ret;
 	struct transfer t = {
 		.fd = tfd, .md = EVP_MD_CTX_new(),
 		.max = expect_size != SOURCE_SIZE_UNKNOWN ? expect_size : r->cache_size,
@@ -601,23 +641,49 @@ static int fetch_blob(struct source_remote *r, const unsigned char sha[32], uint
 	if (!t.md || EVP_DigestInit_ex(t.md, EVP_sha256(), NULL) != 1)
 		ret = -ENOMEM;
 	else
-		ret = http_get(r, path, &t);
+		ret = http_get(r, path, past_caches, &t);
 	if (ret == 0 && (EVP_DigestFinal_ex(t.md, got, &md_len) != 1 || md_len != 32))
 		ret = -EIO;
 	if (ret == 0 && (memcmp(got, sha, 32) != 0 ||
 	                 (expect_size != SOURCE_SIZE_UNKNOWN && t.received != expect_size)))
 		ret = -EBADMSG;
 	if (ret == -EBADMSG)
-		fprintf(stderr, "cachepot-fs: blob %s from %s does not match its name or size; "
-		        "refused\n", hex, r->url);
+		fprintf(stderr, "cachepot-fs: blob %s from %s%s does not match its name or size; "
+		        "refused\n", hex, r->url, past_caches ? " (past caches)" : "");
+	EVP_MD_CTX_free(t.md);
+	*received = t.received;
+	return ret;
+}
+
+/* Download blob SHA into the cache; *FD a read-only fd of it. A bad copy is fetched once more
+ * past every cache (see "Refetch" above) into the same temp file, emptied first. */
+static int fetch_blob(struct source_remote *r, const unsigned char sha[32], uint64_t expect_size,
+                      int *fd, uint64_t *size)
+{
+	char temp[40];
+	uint64_t received = 0;
+	int tfd;
+	int ret = temp_create(r, temp, &tfd);
+	if (ret < 0)
+		return ret;
+	ret = get_verified_blob(r, sha, expect_size, 0, tfd, &received);
+	if (ret == -EBADMSG) {
+		char hex[DIGEST_HEX_SIZE];
+		if (ftruncate(tfd, 0) < 0 || lseek(tfd, 0, SEEK_SET) < 0)
+			ret = -errno;
+		else
+			ret = get_verified_blob(r, sha, expect_size, 1, tfd, &received);
+		digest_to_hex(sha, hex);
+		if (ret == 0)
+			fprintf(stderr, "cachepot-fs: blob %s fetched again past caches: good\n", hex);
+	}
 	if (ret == 0)
-		ret = cache_commit_temp(r, OBJECT_BLOB, sha, temp, tfd, t.received, fd);
+		ret = cache_commit_temp(r, OBJECT_BLOB, sha, temp, tfd, received, fd);
 	else
 		unlinkat(r->tmp_fd, temp, 0);
 	if (ret == 0)
-		*size = t.received;
+		*size = received;
 	close(tfd);
-	EVP_MD_CTX_free(t.md);
 	return ret;
 }
 

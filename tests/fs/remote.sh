@@ -77,7 +77,7 @@ errno_of() { "$tool" read-errno "$1"; }
 gets() { grep -c "GET /v1/$1 " "$work/http.log"; }
 millis() { date +%s%3N; }
 
-tap_plan 40
+tap_plan 48
 
 store=$work/store
 head -c 300000 /dev/urandom > "$work/a.rlib"
@@ -152,6 +152,72 @@ dsha=$(sha "$work/d.rlib")
 head -c 100000 /dev/urandom >> "$www/v1/blobs/$dsha"
 check "an oversized blob reads EIO" test "$(errno_of "$mnt/ac/$k7/d.rlib")" = EIO
 check "... and never enters the cache" test ! -e "$cache/blobs/$dsha" -a -z "$(ls -A "$cache/tmp")"
+
+# A cache in front of the origin holding bad copies: the poisoning proxy below serves its own
+# copy of a path (a flipped byte, a manifest of another store) unless the request carries
+# "Pragma: no-cache", as nginx with contrib/nginx/cachepot-proxy.conf does; then the origin's.
+# Each request is logged as "GET PATH no-cache=0|1".
+python3 -c '
+import http.server, os, sys
+origin, poisoned = sys.argv[1], sys.argv[2]
+class Proxy(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        rel = self.path.lstrip("/")
+        fresh = "no-cache" in (self.headers.get("Pragma") or "")
+        sys.stderr.write("GET %s no-cache=%d\n" % (self.path, fresh)); sys.stderr.flush()
+        for base in ([origin] if fresh else [poisoned, origin]):
+            f = os.path.join(base, rel)
+            if ".." not in rel.split("/") and os.path.isfile(f):
+                body = open(f, "rb").read()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+' "$www" "$work/poisoned" > "$work/proxy.port" 2> "$work/proxy.log" &
+server_pids="$server_pids $!"
+i=0; while [ ! -s "$work/proxy.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+proxied() { grep -c "^GET /v1/$1 no-cache=$2\$" "$work/proxy.log"; }
+head -c 90000 /dev/urandom > "$work/g.rlib"
+k11=$(publish "$store" libg.rlib="$work/g.rlib")
+head -c 3000 /dev/urandom > "$work/o2.rlib"
+k12=$(publish "$store" libh.rlib="$work/o2.rlib")
+"$tool" export "$store" "$www"
+gsha=$(sha "$work/g.rlib")
+mkdir -p "$work/poisoned/v1/blobs" "$work/poisoned/v1/manifests"
+cp "$www/v1/blobs/$gsha" "$work/poisoned/v1/blobs/$gsha"
+printf 'X' | dd of="$work/poisoned/v1/blobs/$gsha" bs=1 seek=777 conv=notrunc status=none
+# k12's manifest in the proxy: the other store's (signed by an untrusted key), under k12's name.
+cp "$work/www-other/v1/manifests/$k5" "$work/poisoned/v1/manifests/$k12"
+# And c.rlib's copy is bad at the origin too (the export restored it; flip it again): no
+# refetch helps.
+printf 'X' | dd of="$www/v1/blobs/$csha" bs=1 seek=4242 conv=notrunc status=none
+cp "$www/v1/blobs/$csha" "$work/poisoned/v1/blobs/$csha"
+pcache=$work/cache-proxied
+check "a mount through a proxy holding bad copies comes up" \
+	mount_remote "http://127.0.0.1:$(cat "$work/proxy.port")/" "$work/mnt8" "trust=$work/trust,cache=$pcache"
+check "a bad blob in the proxy is fetched again with Pragma: no-cache and reads right" \
+	cmp "$work/g.rlib" "$work/mnt8/ac/$k11/libg.rlib"
+check "... one request through the proxy, one past it ($(proxied "blobs/$gsha" 0), $(proxied "blobs/$gsha" 1))" \
+	test "$(proxied "blobs/$gsha" 0)" = 1 -a "$(proxied "blobs/$gsha" 1)" = 1
+check "... and the good copy entered the cache" \
+	sh -c "test \"\$(sha256sum < '$pcache/blobs/$gsha' | cut -c1-64)\" = '$gsha'"
+check "a manifest in the proxy signed by an untrusted key is fetched again and accepted" \
+	grep -q "\"key\":\"$k12\"" "$work/mnt8/ac/$k12/.manifest"
+check "... past the proxy once ($(proxied "manifests/$k12" 0), $(proxied "manifests/$k12" 1))" \
+	test "$(proxied "manifests/$k12" 0)" = 1 -a "$(proxied "manifests/$k12" 1)" = 1
+check "a blob bad at the origin too stays EIO after one refetch" test "$(errno_of "$work/mnt8/ac/$k4/c.rlib")" = EIO
+check "... two requests in all, nothing in the cache ($(proxied "blobs/$csha" 0), $(proxied "blobs/$csha" 1))" \
+	test "$(proxied "blobs/$csha" 0)" = 1 -a "$(proxied "blobs/$csha" 1)" = 1 -a ! -e "$pcache/blobs/$csha" \
+	-a -z "$(ls -A "$pcache/tmp")"
 
 # Eight readers open one uncached 2 MB blob at once: one request.
 esha=$(sha "$work/e.rlib")
@@ -262,7 +328,7 @@ else
 fi
 
 status=0
-for m in "$mnt" "$m2" "$work/mnt3" "$work"/mnt5 "$work"/mnt6 "$work"/mnt7; do
+for m in "$mnt" "$m2" "$work/mnt3" "$work"/mnt5 "$work"/mnt6 "$work"/mnt7 "$work/mnt8"; do
 	mountpoint -q "$m" 2>/dev/null || continue
 	fusermount3 -u "$m" || status=1
 done
