@@ -2,6 +2,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include <openssl/evp.h>
 
 #include "base/hex.h"
+#include "base/io.h"
 #include "base/path.h"
 #include "fs/manifest.h"
 #include "hash/digest.h"
@@ -299,6 +301,62 @@ out:
 	EVP_PKEY_free(pkey);
 	free(canonical);
 	json_decref(whole);
+	return ret;
+}
+
+int manifest_verify_trusted(const char *text, size_t len, const struct manifest_trust *trust,
+                            struct manifest *m)
+{
+	int ret = -EBADMSG;
+	manifest_init(m);
+	for (size_t i = 0; i < trust->n_keys && ret == -EBADMSG; i++)
+		ret = manifest_verify(text, len, trust->keys[i], m);
+	return ret;
+}
+
+int manifest_trust_parse(struct manifest_trust *trust, const char *text, size_t len,
+                         unsigned *bad_line)
+{
+	const char *p = text, *end = text + len;
+	unsigned line_no = 0;
+
+	trust->n_keys = 0;
+	*bad_line = 0;
+	while (p < end) {
+		const char *eol = memchr(p, '\n', (size_t)(end - p));
+		const char *line_end = eol ? eol : end;
+		const char *hash = memchr(p, '#', (size_t)(line_end - p));
+		const char *stop = hash ? hash : line_end;
+		line_no++;
+		while (p < stop && (*p == ' ' || *p == '\t' || *p == '\r'))
+			p++;
+		while (stop > p && (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\r'))
+			stop--;
+		if (stop > p) {
+			if (stop - p != 64 || trust->n_keys == MANIFEST_TRUST_MAX_KEYS ||
+			    hex_decode(p, trust->keys[trust->n_keys], 32) < 0) {
+				trust->n_keys = 0;
+				*bad_line = line_no;
+				return -EINVAL;
+			}
+			trust->n_keys++;
+		}
+		p = eol ? eol + 1 : end;
+	}
+	return trust->n_keys ? 0 : -EINVAL;
+}
+
+int manifest_trust_load(struct manifest_trust *trust, const char *path, unsigned *bad_line)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret = io_read_file_at(AT_FDCWD, path, 0, MANIFEST_TRUST_MAX_TEXT, &text, &len);
+
+	trust->n_keys = 0;
+	*bad_line = 0;
+	if (ret == 0)
+		ret = manifest_trust_parse(trust, text, len, bad_line);
+	free(text);
 	return ret;
 }
 

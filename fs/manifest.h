@@ -75,6 +75,33 @@ int manifest_sign(const struct manifest *m, EVP_PKEY *key, char **text, size_t *
 int manifest_verify(const char *text, size_t len, const unsigned char *public_key,
                     struct manifest *m) __attribute__((warn_unused_result));
 
+/* The public keys a reader pins (provenance): a trust file lists them, one 64-hex Ed25519
+ * public key a line; '#' starts a comment, blank lines and surrounding blanks are fine. What
+ * `cachepotd --print-public-key` prints, and a store's key/ed25519.pub, are such files. */
+#define MANIFEST_TRUST_MAX_KEYS 64
+#define MANIFEST_TRUST_MAX_TEXT (64u << 10)
+
+struct manifest_trust {
+	unsigned char keys[MANIFEST_TRUST_MAX_KEYS][32];
+	size_t n_keys;
+};
+
+/* Parse the trust file text TEXT (LEN bytes) into TRUST (emptied first). 0, or -EINVAL with
+ * *BAD_LINE the first line (from 1) that is not a key, or more keys than fit; *BAD_LINE is 0
+ * when the text names no key at all. */
+int manifest_trust_parse(struct manifest_trust *trust, const char *text, size_t len,
+                         unsigned *bad_line) __attribute__((warn_unused_result));
+
+/* Read the trust file PATH (at most MANIFEST_TRUST_MAX_TEXT bytes) into TRUST: -errno of the
+ * read, or as manifest_trust_parse. */
+int manifest_trust_load(struct manifest_trust *trust, const char *path, unsigned *bad_line)
+    __attribute__((warn_unused_result));
+
+/* manifest_verify against each key of TRUST in turn: 0 when one of them signed TEXT, -EBADMSG
+ * when none did (an empty TRUST included), -ENOMEM. */
+int manifest_verify_trusted(const char *text, size_t len, const struct manifest_trust *trust,
+                            struct manifest *m) __attribute__((warn_unused_result));
+
 /* manifest_verify(TEXT, LEN, NULL, M): the text's own key. */
 int manifest_parse(const char *text, size_t len, struct manifest *m)
     __attribute__((warn_unused_result));

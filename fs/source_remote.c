@@ -62,8 +62,6 @@
 #include "fs/source.h"
 #include "hash/digest.h"
 
-#define MAX_TRUSTED_KEYS 64
-#define TRUST_FILE_MAX (64u << 10)
 #define URL_MAX 2048
 #define CACHE_BUCKETS 4096
 #define DEFAULT_CONNECT_TIMEOUT_MS 3000
@@ -93,8 +91,7 @@ struct source_remote {
 	struct source base;
 	char *url;                       /* ends in '/' */
 	char *cacert, *proxy;
-	unsigned char trusted[MAX_TRUSTED_KEYS][32];
-	size_t n_trusted;
+	struct manifest_trust trust;      /* the pinned keys */
 	long connect_timeout_ms, stall_timeout_ms;
 	int cache_fd, dir_fd[2], tmp_fd;  /* dir_fd[kind]: manifests/, blobs/ */
 	uint64_t cache_size;
@@ -490,9 +487,7 @@ static int cache_commit_temp(struct source_remote *r, enum object_kind kind,
 static int verify_manifest(struct source_remote *r, const char key_hex[65], const char *text,
                            size_t len, struct manifest *m)
 {
-	int ret = -EBADMSG;
-	for (size_t i = 0; i < r->n_trusted && ret == -EBADMSG; i++)
-		ret = manifest_verify(text, len, r->trusted[i], m);
+	int ret = manifest_verify_trusted(text, len, &r->trust, m);
 	if (ret == 0 && strcmp(m->key, key_hex) != 0) {
 		manifest_release(m);
 		ret = -EBADMSG;
@@ -821,45 +816,18 @@ static const struct source_ops remote_ops = {
 
 /* ---- Opening ---- */
 
-/* The trust file: 64-hex public keys, one a line; '#' starts a comment; blank lines are fine. */
+/* The trust file (fs/manifest.h's format). */
 static int load_trust_file(struct source_remote *r, const char *path)
 {
-	char *text = NULL;
-	size_t len = 0;
-	int ret = io_read_file_at(AT_FDCWD, path, 0, TRUST_FILE_MAX, &text, &len);
-	if (ret < 0) {
-		fprintf(stderr, "cachepot-fs: trust file %s: %s\n", path, strerror(-ret));
-		return ret;
-	}
-	unsigned line_no = 0;
-	for (char *line = text, *next; line && ret == 0; line = next) {
-		line_no++;
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = 0;
-		char *hash = strchr(line, '#');
-		if (hash)
-			*hash = 0;
-		char *start = line + strspn(line, " \t\r");
-		size_t n = strcspn(start, " \t\r");
-		if (n == 0)
-			continue;
-		if (start[n + strspn(start + n, " \t\r")] != 0 || n != 64 ||
-		    r->n_trusted == MAX_TRUSTED_KEYS ||
-		    hex_decode(start, r->trusted[r->n_trusted], 32) < 0) {
-			fprintf(stderr, "cachepot-fs: trust file %s, line %u: not a 64-hex public key%s\n",
-			        path, line_no, r->n_trusted == MAX_TRUSTED_KEYS ? " (too many keys)" : "");
-			ret = -EINVAL;
-			break;
-		}
-		start[n] = 0;
-		r->n_trusted++;
-	}
-	if (ret == 0 && r->n_trusted == 0) {
+	unsigned bad_line = 0;
+	int ret = manifest_trust_load(&r->trust, path, &bad_line);
+	if (ret == -EINVAL && bad_line)
+		fprintf(stderr, "cachepot-fs: trust file %s, line %u: not a 64-hex public key (or "
+		        "more than %u keys)\n", path, bad_line, MANIFEST_TRUST_MAX_KEYS);
+	else if (ret == -EINVAL)
 		fprintf(stderr, "cachepot-fs: trust file %s names no key\n", path);
-		ret = -EINVAL;
-	}
-	free(text);
+	else if (ret < 0)
+		fprintf(stderr, "cachepot-fs: trust file %s: %s\n", path, strerror(-ret));
 	return ret;
 }
 
