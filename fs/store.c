@@ -235,8 +235,18 @@ static int create_layout(int dir_fd)
 	int ret = 0;
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && ret == 0; i++)
 		ret = mkdir_at(dir_fd, dirs[i], strcmp(dirs[i], "tmp") == 0 ? 0700 : 0755);
+	/* Searchable, not listable: the private key file is 0600 in it, and every user's wrapper
+	 * reads the public one by its name to pin it (client/settings.h). A store made when this
+	 * was 0700 is opened up the same way. */
 	if (ret == 0)
-		ret = mkdir_at(dir_fd, "key", 0700);
+		ret = mkdir_at(dir_fd, "key", 0711);
+	if (ret == 0) {
+		int key_fd = openat(dir_fd, "key", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (key_fd < 0 || fchmod(key_fd, 0711) < 0)
+			ret = -errno;
+		if (key_fd >= 0)
+			close(key_fd);
+	}
 	for (unsigned i = 0; i < 256 && ret == 0; i++) {
 		char name[8];
 		snprintf(name, sizeof(name), "cas/%02x", i);

@@ -9,8 +9,10 @@
  *                          'a' + 32-byte action key -> signed manifest text (fs/manifest.h)
  *                          'b' + 32-byte sha256     -> blob record, 24 bytes little endian:
  *                                                      u64 size, u64 refs, i64 last use (unix s)
+ *   key/                 mode 0711: its files are read by name only
  *   key/ed25519.pem      the store's Ed25519 private key (PKCS#8 PEM), mode 0600
- *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644
+ *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644 (what
+ *                        readers pin: cachepot-fs trust=, the wrapper's trust)
  *   toolchains/<id>/     unpacked toolchain trees (daemon/), see "The daemon's trees" below
  *   jobs/<name>/         per-job scratch (daemon/), see below
  *
