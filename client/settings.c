@@ -20,6 +20,7 @@ void client_config_release(struct client_config *c)
 	free(c->tls_cert);
 	free(c->tls_key);
 	free(c->cacert);
+	free(c->trust);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -105,6 +106,8 @@ static int set_option(struct client_config *c, const char *name, const char *val
 		return set_file(&c->tls_key, value);
 	if (strcmp(name, "cacert") == 0)
 		return set_file(&c->cacert, value);
+	if (strcmp(name, "trust") == 0)
+		return set_file(&c->trust, value);
 	if (strcmp(name, "disable") == 0) {
 		c->disable = strcmp(value, "1") == 0 || strcmp(value, "true") == 0 || strcmp(value, "yes") == 0;
 		return 0;
@@ -188,7 +191,7 @@ int client_config_load(struct client_config *c)
 		{ "CACHEPOT_CACHE_DIR", "cache_dir" }, { "CACHEPOT_TIMEOUT", "timeout" },
 		{ "CACHEPOT_DIRECT", "direct" }, { "CACHEPOT_SERVER", "server" },
 		{ "CACHEPOT_TLS_CERT", "tls_cert" }, { "CACHEPOT_TLS_KEY", "tls_key" },
-		{ "CACHEPOT_CACERT", "cacert" },
+		{ "CACHEPOT_CACERT", "cacert" }, { "CACHEPOT_TRUST", "trust" },
 	};
 	const char *file = getenv("CACHEPOT_CONFIG");
 	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");

@@ -17,8 +17,13 @@
  *   tls_key    CACHEPOT_TLS_KEY    its private key (PEM)                          (none)
  *   cacert     CACHEPOT_CACERT     the CA (PEM) the worker's certificate is checked against
  *                                  (none: the system's CAs)
- * An empty value unsets server, tls_cert, tls_key and cacert (so the environment can undo the
- * file). The three files must be absolute paths: cargo runs rustc from different directories.
+ *   trust      CACHEPOT_TRUST      the public keys a manifest must be signed with: a file of
+ *                                  64-hex Ed25519 keys, one a line (fs/manifest.h's trust
+ *                                  file, as cachepot-fs's trust= takes)   (none: the first of
+ *                                  CACHEPOT_DEFAULT_TRUST and CACHEPOT_DEFAULT_STORE_KEY that
+ *                                  can be read; with no key every hit is refused)
+ * An empty value unsets server, tls_cert, tls_key, cacert and trust (so the environment can undo
+ * the file). The four files must be absolute paths: cargo runs rustc from different directories.
  */
 #ifndef CACHEPOT_CLIENT_SETTINGS_H
 #define CACHEPOT_CLIENT_SETTINGS_H
@@ -26,6 +31,10 @@
 #define CACHEPOT_DEFAULT_MOUNT "/var/cache/cachepot"
 #define CACHEPOT_DEFAULT_SOCKET "/run/cachepot/cachepotd.sock"
 #define CACHEPOT_DEFAULT_CONFIG SYSCONFDIR "/cachepot/config"
+/* The trust file of a machine that mounts a remote worker (the one cachepot-fs is given), and
+ * the public key of a store on this machine at cachepotd's default --store. */
+#define CACHEPOT_DEFAULT_TRUST SYSCONFDIR "/cachepot/trusted-keys"
+#define CACHEPOT_DEFAULT_STORE_KEY "/var/lib/cachepot/key/ed25519.pub"
 
 struct client_config {
 	char *mount;
@@ -39,6 +48,7 @@ struct client_config {
 	char *tls_cert;  /* absolute paths, or NULL */
 	char *tls_key;
 	char *cacert;
+	char *trust;     /* an absolute path, or NULL: the defaults */
 };
 
 /* Fill CONFIG with defaults, the file, then the environment. Always leaves a usable CONFIG

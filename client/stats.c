@@ -58,6 +58,8 @@ static json_t *load_stats(const struct client_config *c)
 	}
 	if (root && !json_is_object(json_object_get(root, "not_cacheable")))
 		json_object_set_new(root, "not_cacheable", json_object());
+	if (root && !json_is_object(json_object_get(root, "refused_hits")))
+		json_object_set_new(root, "refused_hits", json_object());
 	for (size_t i = 0; root && i < sizeof(counters) / sizeof(counters[0]); i++)
 		if (!json_is_integer(json_object_get(root, counters[i])))
 			json_object_set_new(root, counters[i], json_integer(0));
@@ -108,6 +110,8 @@ void stats_record(const struct client_config *c, const struct stats_delta *d)
 		if (d->not_cacheable >= 0)
 			add(json_object_get(root, "not_cacheable"),
 			    rustc_reason_name((enum rustc_reason)d->not_cacheable), 1);
+		if (d->refused_hit)
+			add(json_object_get(root, "refused_hits"), d->refused_hit, 1);
 		if (save_stats(c, root) < 0)
 			fprintf(stderr, "cachepot: warning: statistics not saved in %s\n", c->cache_dir);
 	}
@@ -151,6 +155,8 @@ int stats_command_show(const struct client_config *c, int json)
 	printf("Fallbacks to local rustc       %lld\n", N("fallbacks"));
 	printf("  cache errors                 %lld\n", N("errors"));
 	printf("  failed sandbox compiles      %lld\n", N("compile_failures"));
+	json_object_foreach(json_object_get(root, "refused_hits"), name, v)
+		printf("  refused: %-21s %lld\n", name, (long long)json_integer_value(v));
 	printf("Not cacheable                  %llu\n", (unsigned long long)total_nc);
 	json_object_foreach(json_object_get(root, "not_cacheable"), name, v)
 		printf("  %-28s %lld\n", name, (long long)json_integer_value(v));
@@ -176,6 +182,7 @@ int stats_command_zero(const struct client_config *c)
 	}
 	root = json_object();
 	json_object_set_new(root, "not_cacheable", json_object());
+	json_object_set_new(root, "refused_hits", json_object());
 	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
 		json_object_set_new(root, counters[i], json_integer(0));
 	ret = save_stats(c, root);

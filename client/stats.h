@@ -12,6 +12,7 @@
 struct stats_delta {
 	unsigned hits, misses, fallbacks, errors, compile_failures;
 	int not_cacheable;          /* an enum rustc_reason to count, or -1 */
+	const char *refused_hit;    /* why a hit was refused (counted under refused_hits), or NULL */
 	uint64_t bytes_from_cache;  /* output bytes written from the cache */
 	uint64_t us_from_cache;     /* time spent serving hits and misses from the cache */
 	uint64_t us_saved_estimate; /* the recorded compile time of each hit */

@@ -3,7 +3,10 @@
  * Not cacheable: exec rustc at once. Cacheable: build the job and its key (hash/invocation.h),
  * look up <mount>/ac/<key>; on a hit write the outputs where rustc would have, with canonical
  * paths in .d files mapped back to local ones and fresh mtimes, replay stdout and stderr the
- * same way, and exit with the recorded status. On a miss hand the job to cachepotd through
+ * same way, and exit with the recorded status. Nothing of a hit is believed because it is under
+ * the mount: the manifest must verify against a pinned public key (load_trust) and be the key's,
+ * name exactly the outputs rustc writes for the invocation, and every byte copied out must hash
+ * to what it records (serve_from_mount). On a miss hand the job to cachepotd through
  * cachepot-submit (client/submit.h), then serve the result the same way. Anything failing on
  * the cache path runs rustc locally after one warning line: the cache never breaks a build.
  */
@@ -21,11 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+
 #include "base/clock.h"
 #include "base/io.h"
 #include "client/submit.h"
 #include "fs/manifest.h"
 #include "hash/invocation.h"
+#include "hash/job.h"
 
 extern char **environ;
 
@@ -58,100 +64,245 @@ static void log_line(const struct client_config *config, const char *fmt, ...)
 	fclose(f);
 }
 
-/* Copy the file NAME under DIRFD to FD with canonical paths mapped back to local ones (a .d
- * file, or rustc's recorded stdout or stderr); *BYTES grows by the bytes read. */
-static int copy_rewritten(const struct invocation *inv, int dirfd, const char *name, int fd, uint64_t *bytes)
+/* Why a hit was refused: the name counted under "refused_hits" in the statistics. */
+#define REFUSED_NO_TRUSTED_KEY "no_trusted_key"
+#define REFUSED_UNTRUSTED "untrusted_manifest"
+#define REFUSED_OTHER_KEY "manifest_for_another_key"
+#define REFUSED_UNEXPECTED "unexpected_outputs"
+#define REFUSED_MISMATCH "output_mismatch"
+
+/* Read blob or output NAME under DIRFD whole (at most REWRITE_MAX) and check that it is SIZE
+ * bytes of SHA256: *DATA (malloc'd) and *LEN. -EBADMSG when it is not what was recorded. */
+static int read_verified(int dirfd, const char *name, uint64_t size, const unsigned char sha[32],
+			 char **data, size_t *len)
 {
-	char *data = NULL, *local = NULL;
-	size_t len = 0, local_len = 0;
-	int ret = io_read_file_at(dirfd, name, O_NOFOLLOW, REWRITE_MAX, &data, &len);
+	unsigned char got[DIGEST_SIZE];
+	int ret;
 
+	*data = NULL;
+	*len = 0;
+	if (size > REWRITE_MAX)
+		return -EFBIG;
+	ret = io_read_file_at(dirfd, name, O_NOFOLLOW, REWRITE_MAX, data, len);
 	if (ret == 0)
-		ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
-	if (ret == 0)
-		ret = io_write_all(fd, local, local_len);
-	*bytes += len;
-	free(data);
-	free(local);
-	return ret;
-}
-
-/* Write one output: into a temp file in OUT_DIR, then renamed over NAME, so a reader never
- * sees half a file and the mtime is now. */
-static int write_output(const struct invocation *inv, int src_dir, const struct manifest_output *o,
-			uint64_t *bytes)
-{
-	char tmp[PATH_MAX], dst[PATH_MAX];
-	int in = -1, out = -1, ret = 0;
-	size_t nlen = strlen(o->name);
-	int rewrite = nlen > 2 && strcmp(o->name + nlen - 2, ".d") == 0;
-
-	if (snprintf(dst, sizeof(dst), "%s/%s", inv->out_dir, o->name) >= (int)sizeof(dst)
-	    || snprintf(tmp, sizeof(tmp), "%s/.cachepot-%ld-%s", inv->out_dir, (long)getpid(), o->name)
-		       >= (int)sizeof(tmp))
-		return -ENAMETOOLONG;
-	out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, o->mode == 0755 ? 0755 : 0644);
-	if (out < 0)
-		return -errno;
-	if (rewrite) {
-		ret = copy_rewritten(inv, src_dir, o->name, out, bytes);
-	} else {
-		char buf[1 << 16];
-		uint64_t copied = 0;
-		in = openat(src_dir, o->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (in < 0)
-			ret = -errno;
-		while (ret == 0) {
-			ssize_t r = read(in, buf, sizeof(buf));
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r < 0)
-				ret = -errno;
-			if (r <= 0)
-				break;
-			ret = io_write_all(out, buf, (size_t)r);
-			copied += (uint64_t)r;
-		}
-		if (ret == 0 && copied != o->size)
-			ret = -EIO;
-		*bytes += copied;
+		ret = digest_buffer(*data, *len, got);
+	if (ret == 0 && (*len != size || memcmp(got, sha, DIGEST_SIZE) != 0))
+		ret = -EBADMSG;
+	if (ret < 0) {
+		free(*data);
+		*data = NULL;
 	}
-	if (in >= 0)
-		close(in);
-	if (close(out) < 0 && ret == 0)
-		ret = -errno;
-	if (ret == 0 && rename(tmp, dst) < 0)
-		ret = -errno;
-	if (ret < 0)
-		unlink(tmp);
 	return ret;
 }
 
-/* Replay a recorded stream (a blob under <mount>/cas/) to FD with paths mapped back. */
-static int replay(const struct invocation *inv, int cas_dir, const unsigned char sha[32], uint64_t size, int fd)
+/* A recorded stream (a blob under <mount>/cas/), verified and with paths mapped back: *TEXT
+ * (malloc'd, NULL when empty) of *LEN bytes, to be written once every output is in place. */
+static int read_stream(const struct invocation *inv, int cas_dir, const unsigned char sha[32],
+		       uint64_t size, char **text, size_t *len)
 {
-	char hex[DIGEST_HEX_SIZE];
-	uint64_t ignored = 0;
+	char hex[DIGEST_HEX_SIZE], *data = NULL;
+	size_t data_len = 0;
+	int ret;
 
+	*text = NULL;
+	*len = 0;
 	if (size == 0)
 		return 0;
 	digest_to_hex(sha, hex);
-	return copy_rewritten(inv, cas_dir, hex, fd, &ignored);
+	ret = read_verified(cas_dir, hex, size, sha, &data, &data_len);
+	if (ret == 0)
+		ret = path_map_rewrite_to_local(&inv->rewrite, data, data_len, text, len);
+	free(data);
+	return ret;
+}
+
+/* Copy output O from SRC_DIR into the new file OUT, hashing the bytes as they come: a .d file
+ * with canonical paths mapped back to local ones, anything else as it is. -EBADMSG when the
+ * bytes are not the manifest's (size and SHA-256); *BYTES grows by the bytes read. */
+static int copy_verified(const struct invocation *inv, int src_dir, const struct manifest_output *o,
+			 int out, uint64_t *bytes)
+{
+	size_t nlen = strlen(o->name);
+	unsigned char got[DIGEST_SIZE];
+	unsigned got_len = 0;
+	char buf[1 << 16];
+	uint64_t copied = 0;
+	EVP_MD_CTX *md;
+	int in, ret = 0;
+
+	if (nlen > 2 && strcmp(o->name + nlen - 2, ".d") == 0) {
+		char *data = NULL, *local = NULL;
+		size_t len = 0, local_len = 0;
+		ret = read_verified(src_dir, o->name, o->size, o->sha256, &data, &len);
+		if (ret == 0)
+			ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
+		if (ret == 0)
+			ret = io_write_all(out, local, local_len);
+		*bytes += len;
+		free(data);
+		free(local);
+		return ret;
+	}
+	in = openat(src_dir, o->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return -errno;
+	md = EVP_MD_CTX_new();
+	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
+		ret = -ENOMEM;
+	while (ret == 0) {
+		ssize_t r = read(in, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			ret = -errno;
+		if (r <= 0)
+			break;
+		copied += (uint64_t)r;
+		/* More than recorded is wrong whatever follows: stop reading. */
+		if (copied > o->size)
+			ret = -EBADMSG;
+		if (ret == 0 && EVP_DigestUpdate(md, buf, (size_t)r) != 1)
+			ret = -ENOMEM;
+		if (ret == 0)
+			ret = io_write_all(out, buf, (size_t)r);
+	}
+	if (ret == 0 && (EVP_DigestFinal_ex(md, got, &got_len) != 1 || got_len != DIGEST_SIZE))
+		ret = -ENOMEM;
+	if (ret == 0 && (copied != o->size || memcmp(got, o->sha256, DIGEST_SIZE) != 0))
+		ret = -EBADMSG;
+	*bytes += copied;
+	EVP_MD_CTX_free(md);
+	close(in);
+	return ret;
+}
+
+/* Is M's output list exactly what rustc writes for INV (hash/job.h's job_expected_outputs,
+ * the list the daemon collects)? Names are unique in a verified manifest, so equal counts and
+ * each name expected make the sets equal. */
+static int outputs_expected(const struct invocation *inv, const struct manifest *m)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int ret = job_expected_outputs(&inv->job, &names, &n);
+
+	if (ret < 0)
+		return ret;
+	if (m->n_outputs != n)
+		ret = -EBADMSG;
+	for (size_t i = 0; i < m->n_outputs && ret == 0; i++) {
+		size_t j = 0;
+		while (j < n && strcmp(names[j], m->outputs[i].name) != 0)
+			j++;
+		if (j == n)
+			ret = -EBADMSG;
+	}
+	job_names_free(names, n);
+	return ret;
+}
+
+/* The outputs of a hit while they are written: each first under a temp name in the out dir. */
+struct staged_outputs {
+	int out_dir;                  /* the local --out-dir */
+	size_t n;
+	char (*temp)[NAME_MAX + 1];   /* temp[i]: output i's temp name, "" when none was made */
+	unsigned char *renamed;       /* renamed[i]: output i is in place under its own name */
+};
+
+/* Write output O of the hit into a new temp file of the out dir (mode 0755 or 0644, whatever
+ * the manifest says beyond that), verified while it is copied. */
+static int stage_output(const struct invocation *inv, int src_dir, const struct manifest_output *o,
+			struct staged_outputs *st, size_t i, uint64_t *bytes)
+{
+	int out, ret;
+
+	if (snprintf(st->temp[i], sizeof(st->temp[i]), ".cachepot-%ld-%zu", (long)getpid(), i)
+	    >= (int)sizeof(st->temp[i]))
+		return -ENAMETOOLONG;
+	out = openat(st->out_dir, st->temp[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     o->mode == 0755 ? 0755 : 0644);
+	if (out < 0) {
+		ret = -errno;
+		st->temp[i][0] = '\0';
+		return ret;
+	}
+	ret = copy_verified(inv, src_dir, o, out, bytes);
+	if (close(out) < 0 && ret == 0)
+		ret = -errno;
+	return ret;
+}
+
+/* Undo a hit that failed: remove every temp file, and every output already renamed into place
+ * (it is rustc's to write now: the fallback compiles it again). */
+static void unstage(const struct manifest *m, struct staged_outputs *st)
+{
+	for (size_t i = 0; i < st->n; i++) {
+		if (st->renamed[i])
+			unlinkat(st->out_dir, m->outputs[i].name, 0);
+		else if (st->temp[i][0])
+			unlinkat(st->out_dir, st->temp[i], 0);
+	}
+}
+
+/* Write every output of M into the out dir: all are copied and verified under temp names
+ * first, then renamed over their own names (a reader never sees half a file, the mtimes are
+ * now). On any failure nothing of the hit is left in the out dir. */
+static int write_outputs(const struct invocation *inv, int src_dir, const struct manifest *m,
+			 uint64_t *bytes, const char **refused)
+{
+	struct staged_outputs st = { .out_dir = -1, .n = m->n_outputs };
+	int ret = 0;
+
+	st.temp = calloc(st.n ? st.n : 1, sizeof(*st.temp));
+	st.renamed = calloc(st.n ? st.n : 1, 1);
+	if (!st.temp || !st.renamed) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	st.out_dir = open(inv->out_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st.out_dir < 0) {
+		ret = -errno;
+		goto out;
+	}
+	for (size_t i = 0; i < st.n && ret == 0; i++)
+		ret = stage_output(inv, src_dir, &m->outputs[i], &st, i, bytes);
+	if (ret == -EBADMSG)
+		*refused = REFUSED_MISMATCH;
+	for (size_t i = 0; i < st.n && ret == 0; i++) {
+		if (renameat(st.out_dir, st.temp[i], st.out_dir, m->outputs[i].name) < 0)
+			ret = -errno;
+		else
+			st.renamed[i] = 1;
+	}
+	if (ret < 0)
+		unstage(m, &st);
+out:
+	if (st.out_dir >= 0)
+		close(st.out_dir);
+	free(st.temp);
+	free(st.renamed);
+	return ret;
 }
 
 /* Serve the result of INV's key from the mount. Returns 0 with *STATUS set, -ENOENT when the
- * key is not published, another -errno when the mount cannot serve it. Nothing is written
- * before the manifest is read and checked, so a miss leaves no trace. */
-static int serve_from_mount(const struct client_config *config, const struct invocation *inv, int *status,
-			    struct stats_delta *delta, uint64_t *recorded_ms)
+ * key is not published, another -errno when the mount cannot serve it; when the hit is refused
+ * (a manifest not signed by a pinned key, for another key, naming outputs rustc would not
+ * write, or bytes that are not the manifest's) *REFUSED names why. Nothing is written before
+ * the manifest and the recorded streams are checked, no output is left behind when any of them
+ * fails its check, and stdout and stderr are replayed only once every output is in place: a
+ * refused hit leaves the out dir as it was and prints nothing, so the fallback's rustc is the
+ * only one heard. */
+static int serve_from_mount(const struct client_config *config, const struct manifest_trust *trust,
+			    const struct invocation *inv, int *status, struct stats_delta *delta,
+			    uint64_t *recorded_ms, const char **refused)
 {
 	char key_hex[DIGEST_HEX_SIZE], path[PATH_MAX];
 	struct manifest m;
-	char *text = NULL;
-	size_t len = 0;
+	char *text = NULL, *out_text = NULL, *err_text = NULL;
+	size_t len = 0, out_len = 0, err_len = 0;
 	int dir = -1, cas = -1, ret;
 
 	manifest_init(&m);
+	*refused = NULL;
 	digest_to_hex(inv->key, key_hex);
 	if (snprintf(path, sizeof(path), "%s/ac/%s", config->mount, key_hex) >= (int)sizeof(path))
 		return -ENAMETOOLONG;
@@ -167,10 +318,19 @@ static int serve_from_mount(const struct client_config *config, const struct inv
 		return ret;
 	}
 	ret = io_read_file_at(dir, MANIFEST_NAME, O_NOFOLLOW, MANIFEST_MAX_TEXT, &text, &len);
-	if (ret == 0)
-		ret = manifest_parse(text, len, &m);
-	if (ret == 0 && strcmp(m.key, key_hex) != 0)
+	if (ret == 0 && trust->n_keys == 0) {
+		*refused = REFUSED_NO_TRUSTED_KEY;
+		ret = -ENOKEY;
+	}
+	/* Against the pinned keys, never the one the text carries. */
+	if (ret == 0 && (ret = manifest_verify_trusted(text, len, trust, &m)) == -EBADMSG)
+		*refused = REFUSED_UNTRUSTED;
+	if (ret == 0 && strcmp(m.key, key_hex) != 0) {
+		*refused = REFUSED_OTHER_KEY;
 		ret = -EBADMSG;
+	}
+	if (ret == 0 && (ret = outputs_expected(inv, &m)) == -EBADMSG)
+		*refused = REFUSED_UNEXPECTED;
 	if (ret < 0)
 		goto out;
 	snprintf(path, sizeof(path), "%s/cas", config->mount);
@@ -179,23 +339,71 @@ static int serve_from_mount(const struct client_config *config, const struct inv
 		ret = -errno;
 		goto out;
 	}
-	for (size_t i = 0; i < m.n_outputs && ret == 0; i++)
-		ret = write_output(inv, dir, &m.outputs[i], &delta->bytes_from_cache);
+	ret = read_stream(inv, cas, m.stdout_sha256, m.stdout_size, &out_text, &out_len);
 	if (ret == 0)
-		ret = replay(inv, cas, m.stdout_sha256, m.stdout_size, STDOUT_FILENO);
+		ret = read_stream(inv, cas, m.stderr_sha256, m.stderr_size, &err_text, &err_len);
+	if (ret == -EBADMSG)
+		*refused = REFUSED_MISMATCH;
 	if (ret == 0)
-		ret = replay(inv, cas, m.stderr_sha256, m.stderr_size, STDERR_FILENO);
-	if (ret == 0) {
-		*status = m.exit_status;
-		*recorded_ms = m.duration_ms;
-	}
+		ret = write_outputs(inv, dir, &m, &delta->bytes_from_cache, refused);
+	if (ret < 0)
+		goto out;
+	/* The hit is served; a stream that cannot be written now is the caller's problem, as it
+	 * would be rustc's. */
+	if (out_len && io_write_all(STDOUT_FILENO, out_text, out_len) < 0)
+		fprintf(stderr, "cachepot: warning: rustc's recorded output could not be written\n");
+	if (err_len)
+		(void)!io_write_all(STDERR_FILENO, err_text, err_len);
+	*status = m.exit_status;
+	*recorded_ms = m.duration_ms;
 out:
 	if (cas >= 0)
 		close(cas);
 	close(dir);
 	free(text);
+	free(out_text);
+	free(err_text);
 	manifest_release(&m);
 	return ret;
+}
+
+/* The keys a manifest must be signed with (see settings.h): the configured trust file, else
+ * the first of the default ones that can be read. A configured file that cannot be used, or
+ * none at all, leaves TRUST empty: every hit is then refused, and rustc runs here. */
+static void load_trust(const struct client_config *config, struct manifest_trust *trust)
+{
+	static const char *const defaults[] = { CACHEPOT_DEFAULT_TRUST, CACHEPOT_DEFAULT_STORE_KEY };
+	unsigned bad_line = 0;
+	int ret;
+
+	trust->n_keys = 0;
+	if (config->trust) {
+		ret = manifest_trust_load(trust, config->trust, &bad_line);
+		if (ret == -EINVAL && bad_line)
+			fprintf(stderr, "cachepot: warning: trust file %s, line %u: not a 64-hex public key\n",
+				config->trust, bad_line);
+		else if (ret < 0)
+			fprintf(stderr, "cachepot: warning: trust file %s: %s\n", config->trust,
+				ret == -EINVAL ? "names no key" : strerror(-ret));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+		if (manifest_trust_load(trust, defaults[i], &bad_line) == 0)
+			return;
+}
+
+/* The warning of a refused hit (REFUSED one of the REFUSED_* names). */
+static const char *refusal_text(const char *refused)
+{
+	if (strcmp(refused, REFUSED_NO_TRUSTED_KEY) == 0)
+		return "no public key is pinned (trust, CACHEPOT_TRUST)";
+	if (strcmp(refused, REFUSED_UNTRUSTED) == 0)
+		return "its manifest is not signed by a pinned key";
+	if (strcmp(refused, REFUSED_OTHER_KEY) == 0)
+		return "its manifest is another key's";
+	if (strcmp(refused, REFUSED_UNEXPECTED) == 0)
+		return "its manifest names outputs rustc would not write";
+	return "an output is not what its manifest records";
 }
 
 int wrapper_main(const struct client_config *config, int argc, char **argv)
@@ -205,7 +413,9 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	struct invocation inv;
 	char key_hex[DIGEST_HEX_SIZE], err[512], direct_dir[PATH_MAX];
 	uint64_t t0 = monotonic_us(), t_serve, recorded_ms = 0;
-	int status = 0, ret;
+	struct manifest_trust trust;
+	const char *refused = NULL;
+	int status = 0, trust_loaded = 0, ret;
 	enum submit_result submitted;
 
 	if (config->disable)
@@ -232,8 +442,12 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 			return exec_rustc(argv);
 		}
 		digest_to_hex(inv.key, key_hex);
+		if (!trust_loaded) {
+			load_trust(config, &trust);
+			trust_loaded = 1;
+		}
 		t_serve = monotonic_us();
-		ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
+		ret = serve_from_mount(config, &trust, &inv, &status, &delta, &recorded_ms, &refused);
 		if (ret == 0) {
 			delta.hits = 1;
 			delta.us_from_cache = monotonic_us() - t0;
@@ -245,6 +459,10 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 				 inv.us_toolchain / 1e3, inv.us_dep_info / 1e3, inv.us_hash / 1e3,
 				 (monotonic_us() - t_serve) / 1e3);
 			goto done;
+		}
+		if (refused) {
+			snprintf(err, sizeof(err), "hit %.16s refused: %s", key_hex, refusal_text(refused));
+			goto fallback;
 		}
 		if (ret != -ENOENT) {
 			snprintf(err, sizeof(err), "the mount at %s cannot serve %.16s: %s", config->mount,
@@ -269,7 +487,11 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	}
 	if (submitted != SUBMIT_OK)
 		goto fallback;
-	ret = serve_from_mount(config, &inv, &status, &delta, &recorded_ms);
+	ret = serve_from_mount(config, &trust, &inv, &status, &delta, &recorded_ms, &refused);
+	if (ret < 0 && refused) {
+		snprintf(err, sizeof(err), "published %.16s but refused it: %s", key_hex, refusal_text(refused));
+		goto fallback;
+	}
 	if (ret < 0) {
 		snprintf(err, sizeof(err), "published %.16s but the mount at %s cannot serve it: %s", key_hex,
 			 config->mount, strerror(-ret));
@@ -288,6 +510,7 @@ fallback:
 	log_line(config, "fallback: %s", err);
 	delta.fallbacks = 1;
 	delta.errors = 1;
+	delta.refused_hit = refused;
 	invocation_release(&inv);
 	stats_record(config, &delta);
 	return exec_rustc(argv);

@@ -33,6 +33,8 @@ trap cleanup EXIT
 trap 'exit 1' INT TERM
 
 export CACHEPOT_SOCKET="$T/cachepotd.sock" CACHEPOT_MOUNT="$T/mnt" CACHEPOT_CACHE_DIR="$T/cache"
+# Hits are taken only with a manifest signed by the store's key, pinned here.
+export CACHEPOT_TRUST="$T/store/key/ed25519.pub"
 export CACHEPOT_LOG="$T/wrapper.log" RUSTC_WRAPPER="$top_builddir/cachepot"
 export CARGO_TERM_COLOR=never
 mkdir -p "$T/mnt"

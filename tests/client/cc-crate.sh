@@ -34,6 +34,8 @@ B=$(cd "$top_builddir" && pwd)
 C=$B/cachepot
 workspace=$(cd "$top_srcdir/tests/client/cc-workspace" && pwd)
 export CACHEPOT_SOCKET="$T/cachepotd.sock" CACHEPOT_MOUNT="$T/mnt" CACHEPOT_CACHE_DIR="$T/cache"
+# Hits are taken only with a manifest signed by the store's key, pinned here.
+export CACHEPOT_TRUST="$T/store/key/ed25519.pub"
 export CACHEPOT_LOG="$T/wrapper.log" CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
 unset CC CXX CFLAGS CXXFLAGS RUSTC_WORKSPACE_WRAPPER
 mkdir -p "$T/mnt" "$T/run"

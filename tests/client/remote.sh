@@ -80,6 +80,8 @@ SERVER=https://127.0.0.1:$PORT
 # Workspace members are incremental in debug builds (not cacheable) unless this says otherwise.
 export CACHEPOT_CONFIG="$T/empty.config" CACHEPOT_SOCKET="$T/no-such.sock" CACHEPOT_MOUNT="$T/mnt"
 export CACHEPOT_CACHE_DIR="$T/cache" CACHEPOT_LOG="$T/wrapper.log" RUSTC_WRAPPER="$top_builddir/cachepot"
+# Hits are taken only with a manifest signed by the worker's key, pinned here.
+export CACHEPOT_TRUST="$T/store/key/ed25519.pub"
 export CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0
 export CACHEPOT_SERVER="$SERVER" CACHEPOT_TLS_CERT="$C/builder.crt" CACHEPOT_TLS_KEY="$C/builder.key"
 export CACHEPOT_CACERT="$C/ca.crt"

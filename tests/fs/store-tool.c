@@ -2,7 +2,9 @@
  *
  *   store-tool put STORE FILE                      put a blob, print its hash
  *   store-tool publish STORE KEY NAME=FILE[:MODE]... publish one key (MODE octal, default 644);
- *                                                  prints 0 published, 1 different, 2 same
+ *                                                  prints 0 published, 1 different, 2 same;
+ *                                                  its stderr is empty, or the file
+ *                                                  $STORE_TOOL_STDERR names
  *   store-tool publish-loop STORE SEED             publish random keys until killed
  *   store-tool crash-loop STORE KILLS MAX_MS       fork publish loops, SIGKILL each at random
  *   store-tool check STORE                         every indexed key complete: signature good, every
@@ -126,10 +128,18 @@ static int cmd_publish(int argc, char **argv)
 			close(fd);
 		free(spec);
 	}
+	/* The recorded stderr: empty, or the file STORE_TOOL_STDERR names. */
+	const char *stderr_file = getenv("STORE_TOOL_STDERR");
+	char *err_text = NULL;
+	size_t err_len = 0;
+	if (ret == 0 && stderr_file)
+		ret = io_read_file_at(AT_FDCWD, stderr_file, 0, 1u << 20, &err_text, &err_len);
 	if (ret == 0)
 		ret = store_put_blob_buffer(s, "", 0, m.stdout_sha256);
 	if (ret == 0)
-		ret = store_put_blob_buffer(s, "", 0, m.stderr_sha256);
+		ret = store_put_blob_buffer(s, err_text ? err_text : "", err_len, m.stderr_sha256);
+	m.stderr_size = err_len;
+	free(err_text);
 	if (ret == 0)
 		ret = store_publish(s, &m);
 	manifest_release(&m);

@@ -264,25 +264,26 @@ fi
 # --- builds ---
 export CARGO_TERM_COLOR=never CARGO_INCREMENTAL=0 RUSTC_WRAPPER="$top_builddir/cachepot"
 export CACHEPOT_CONFIG=/dev/null
-unset CACHEPOT_SOCKET CACHEPOT_SERVER CACHEPOT_TLS_CERT CACHEPOT_TLS_KEY CACHEPOT_CACERT 2> /dev/null
-# as_client1/2/worker CMD...: CMD in that machine's namespace with its wrapper settings.
+unset CACHEPOT_SOCKET CACHEPOT_SERVER CACHEPOT_TLS_CERT CACHEPOT_TLS_KEY CACHEPOT_CACERT CACHEPOT_TRUST 2> /dev/null
+# as_client1/2/worker CMD...: CMD in that machine's namespace with its wrapper settings (each
+# pins the worker's key, as the clients' mounts do).
 as_client1() {
-	on "$ns_1" env CACHEPOT_MOUNT="$T/c1/mnt" CACHEPOT_CACHE_DIR="$T/c1/cache" CACHEPOT_LOG="$T/c1/wrapper.log" \
+	on "$ns_1" env CACHEPOT_MOUNT="$T/c1/mnt" CACHEPOT_CACHE_DIR="$T/c1/cache" CACHEPOT_LOG="$T/c1/wrapper.log" CACHEPOT_TRUST="$T/trust" \
 		CACHEPOT_SERVER="https://$ip_w:8443" CACHEPOT_CACERT="$T/certs/ca.crt" \
 		CACHEPOT_TLS_CERT="$T/certs/client1.crt" CACHEPOT_TLS_KEY="$T/certs/client1.key" "$@"
 }
 as_client2() {
-	on "$ns_2" env CACHEPOT_MOUNT="$T/c2/mnt" CACHEPOT_CACHE_DIR="$T/c2/cache" CACHEPOT_LOG="$T/c2/wrapper.log" \
+	on "$ns_2" env CACHEPOT_MOUNT="$T/c2/mnt" CACHEPOT_CACHE_DIR="$T/c2/cache" CACHEPOT_LOG="$T/c2/wrapper.log" CACHEPOT_TRUST="$T/trust" \
 		CACHEPOT_SERVER="https://$ip_w:8443" CACHEPOT_CACERT="$T/certs/ca.crt" \
 		CACHEPOT_TLS_CERT="$T/certs/client2.crt" CACHEPOT_TLS_KEY="$T/certs/client2.key" "$@"
 }
 # client2 without its certificate: it may read, and its submissions are refused.
 as_client2_nocert() {
-	on "$ns_2" env CACHEPOT_MOUNT="$T/c2/mnt" CACHEPOT_CACHE_DIR="$T/c2/cache" CACHEPOT_LOG="$T/c2/wrapper.log" \
+	on "$ns_2" env CACHEPOT_MOUNT="$T/c2/mnt" CACHEPOT_CACHE_DIR="$T/c2/cache" CACHEPOT_LOG="$T/c2/wrapper.log" CACHEPOT_TRUST="$T/trust" \
 		CACHEPOT_SERVER="https://$ip_w:8443" CACHEPOT_CACERT="$T/certs/ca.crt" "$@"
 }
 as_worker() {
-	on "$ns_w" env CACHEPOT_MOUNT="$T/w/mnt" CACHEPOT_CACHE_DIR="$T/w/cache" CACHEPOT_LOG="$T/w/wrapper.log" \
+	on "$ns_w" env CACHEPOT_MOUNT="$T/w/mnt" CACHEPOT_CACHE_DIR="$T/w/cache" CACHEPOT_LOG="$T/w/wrapper.log" CACHEPOT_TRUST="$T/trust" \
 		CACHEPOT_SOCKET="$wsock" "$@"
 }
 # build WHO DIR LOG [cargo args]: a cargo build from zeroed statistics, at most 15 minutes;
