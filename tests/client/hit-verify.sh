@@ -26,10 +26,11 @@ cleanup() {
 	[ -n "${CACHEPOT_TEST_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
+trap 'echo "Bail out! interrupted (the watchdog, or a signal)"; exit 1' INT TERM HUP
 # Each of the dozen invocations runs rustc's dep-info pass: about 20 s in all on an idle machine,
-# minutes on a loaded one.
-( sleep 900; echo "Bail out! watchdog: still running after 900 s"; kill -TERM $$ ) < /dev/null 2> /dev/null &
+# minutes on a loaded one. The watchdog holds none of the test's output open: its sleep would
+# outlive the test and keep the harness waiting.
+( sleep 900; kill -TERM $$ ) < /dev/null > /dev/null 2>&1 &
 watchdog=$!
 
 # The stand-in rustc: the wrapper's own passes run the real rustc it resolves through
