@@ -19,6 +19,8 @@
  *   ROOT_SYSROOT     /rust                the toolchain tree's rust/ (rustc's sysroot), bound
  *                                         read-only; covered by the toolchain id, never an input
  *   ROOT_RUSTC       /rust/bin/rustc      argv[0] of every job
+ *   ROOT_LINK_PATH   /usr/bin             PATH of a job that links (rustc runs cc from it: the
+ *                                         link part's usr/bin/cc); in the job's env, so keyed
  */
 #ifndef CACHEPOT_BASE_ROOTS_H
 #define CACHEPOT_BASE_ROOTS_H
@@ -32,5 +34,6 @@
 #define ROOT_OUT ROOT_INPUTS "/out"
 #define ROOT_SYSROOT "/rust"
 #define ROOT_RUSTC ROOT_SYSROOT "/bin/rustc"
+#define ROOT_LINK_PATH "/usr/bin"
 
 #endif

@@ -267,11 +267,10 @@ static int toolchain_present(struct request *r, const char *path)
 	return error_format(r->err, r->errlen, -EPROTO, "GET %s: %ld", path, code);
 }
 
-/* Upload the toolchain unless the daemon has it. One wrapper per machine does it at a time;
+/* Upload the toolchain TC unless the daemon has it. One wrapper per machine does it at a time;
  * the others wait on the lock, then find it present. */
-static int ensure_toolchain(struct request *r, const struct daemon_submission *sub)
+static int ensure_tree(struct request *r, const struct daemon_submission *sub, const struct toolchain *tc)
 {
-	const struct toolchain *tc = sub->toolchain;
 	char path[128], lock_path[PATH_MAX], tmp[PATH_MAX];
 	int lock = -1, fd = -1, ret;
 	FILE *archive;
@@ -332,6 +331,15 @@ out:
 		close(fd);
 	if (lock >= 0)
 		close(lock);
+	return ret;
+}
+
+/* The toolchain, and a link job's link part. */
+static int ensure_toolchain(struct request *r, const struct daemon_submission *sub)
+{
+	int ret = ensure_tree(r, sub, sub->toolchain);
+	if (ret == 0 && sub->link_toolchain)
+		ret = ensure_tree(r, sub, sub->link_toolchain);
 	return ret;
 }
 

@@ -36,13 +36,14 @@ struct daemon_submission {
 	const unsigned char *key;           /* DIGEST_SIZE bytes: the key the wrapper expects */
 	char *const *input_local;           /* the local file of each input, parallel to job->inputs */
 	const struct toolchain *toolchain;  /* its id; its files, archived when the daemon lacks it */
+	const struct toolchain *link_toolchain; /* the link part of a link job, likewise; or NULL */
 	const char *cache_dir;              /* holds the upload lock and the archive being sent;
 					       NULL: no lock, the archive in an O_TMPFILE */
 	unsigned timeout;                   /* seconds to wait for the job's answer */
 };
 
 /* Submit SUBMISSION's job to DAEMON: ask which input blobs it lacks and upload them, upload
- * the toolchain when it lacks it (once per machine at a time: a lock in the cache directory),
+ * the toolchain (and a link job's link part) when it lacks it (once per machine at a time: a lock in the cache directory),
  * then submit the job with its expected key and wait for the answer.
  * Returns 0 when the job is published (or already was). Otherwise -errno with ERR set, and
  * *JOB_STATUS is the HTTP status the daemon gave the job (422: the sandboxed compile failed),

@@ -54,6 +54,22 @@ int explain_command(int argc, char **argv, const char *cache_dir)
 		json_object_set(out, "cwd", json_object_get(job, "cwd"));
 		json_object_set(out, "inputs", json_object_get(job, "inputs"));
 	}
+	/* A unit that links: the linker rustc would run, the link part's id and files (where
+	 * each comes from), and the inputs only the link reads. */
+	if (inv.link.id[0]) {
+		json_t *files = toolchain_files_to_json(&inv.link), *extra = json_array();
+		for (size_t i = 0; extra && i < inv.job.n_inputs; i++) {
+			const char *p = inv.job.inputs[i].path;
+			size_t n = strlen(p);
+			if ((n > 5 && strcmp(p + n - 5, ".rlib") == 0) || (n > 2 && strcmp(p + n - 2, ".a") == 0)
+			    || (n > 3 && strcmp(p + n - 3, ".so") == 0))
+				json_array_append_new(extra, json_string(p));
+		}
+		json_object_set_new(out, "link", json_pack("{s:s,s:s,s:s,s:o,s:o}", "linker", inv.linker,
+							  "link_toolchain", inv.link.id, "path", ROOT_LINK_PATH,
+							  "files", files ? files : json_null(),
+							  "link_inputs", extra ? extra : json_null()));
+	}
 	if (json_dumpf(out, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0)
 		goto out;
 	fputc('\n', stdout);

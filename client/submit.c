@@ -50,6 +50,9 @@ static json_t *submission(const struct client_config *config, const struct invoc
 			"cacert", config->cacert, "cache_dir", config->cache_dir, "timeout", (int)config->timeout,
 			"key", key, "job", job_to_json(&inv->job), "input_local", locals, "toolchain", "id",
 			inv->toolchain.id, "files", files);
+	if (doc && inv->link.id[0])
+		json_object_set_new(doc, "link_toolchain", json_pack("{s:s,s:o}", "id", inv->link.id, "files",
+								    toolchain_files_to_json(&inv->link)));
 	return doc;
 }
 

@@ -27,6 +27,7 @@ struct submission {
 	struct job job;
 	char **input_local;         /* parallel to job.inputs, NULL-terminated */
 	struct toolchain toolchain; /* id and files only */
+	struct toolchain link;      /* the link part of a link job (id and files), id "" if none */
 };
 
 static void submission_release(struct submission *sub)
@@ -42,6 +43,7 @@ static void submission_release(struct submission *sub)
 		free(*local);
 	free(sub->input_local);
 	toolchain_release(&sub->toolchain);
+	toolchain_release(&sub->link);
 	job_release(&sub->job);
 	memset(sub, 0, sizeof(*sub));
 }
@@ -107,6 +109,16 @@ static int submission_load(json_t *doc, struct submission *sub, char *err, size_
 		snprintf(err, errlen, "a malformed toolchain file list");
 		return -EINVAL;
 	}
+	if (json_object_get(doc, "link_toolchain")) {
+		json_t *link = json_object_get(doc, "link_toolchain");
+		const char *link_id = json_string_value(json_object_get(link, "id"));
+		if (!link_id || !digest_hex_valid(link_id) || strcmp(link_id, sub->job.link_toolchain) != 0
+		    || toolchain_files_from_json(json_object_get(link, "files"), &sub->link) < 0) {
+			snprintf(err, errlen, "a malformed link part");
+			return -EINVAL;
+		}
+		memcpy(sub->link.id, link_id, DIGEST_HEX_SIZE);
+	}
 	return 0;
 }
 
@@ -143,6 +155,7 @@ int main(void)
 			.key = sub.key,
 			.input_local = sub.input_local,
 			.toolchain = &sub.toolchain,
+			.link_toolchain = sub.link.id[0] ? &sub.link : NULL,
 			.cache_dir = sub.cache_dir,
 			.timeout = sub.timeout,
 		};

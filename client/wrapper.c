@@ -406,6 +406,40 @@ static const char *refusal_text(const char *refused)
 	return "an output is not what its manifest records";
 }
 
+/* A link job whose sandboxed compile failed is remembered by its key under
+ * <cache dir>/link-failed/, so that later builds compile it here at once instead of sending
+ * it again (a link can fail in the sandbox for want of what only the host has, such as a
+ * native library a dependency links). A lib job's failure is not remembered: it is the
+ * source's, and the local compile shows it. */
+static int link_failure_path(const struct client_config *config, const char key_hex[DIGEST_HEX_SIZE], char *path,
+			     size_t len)
+{
+	if (!config->cache_dir)
+		return -ENOENT;
+	return snprintf(path, len, "%s/link-failed/%s", config->cache_dir, key_hex) < (int)len ? 0 : -ENAMETOOLONG;
+}
+
+static int link_failed_before(const struct client_config *config, const char key_hex[DIGEST_HEX_SIZE])
+{
+	char path[PATH_MAX];
+	struct stat st;
+	return link_failure_path(config, key_hex, path, sizeof(path)) == 0
+	       && fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+static void remember_link_failure(const struct client_config *config, const char key_hex[DIGEST_HEX_SIZE])
+{
+	char path[PATH_MAX];
+	int fd;
+	if (!config->cache_dir
+	    || snprintf(path, sizeof(path), "%s/link-failed", config->cache_dir) >= (int)sizeof(path)
+	    || (mkdir(path, 0700) < 0 && errno != EEXIST) || link_failure_path(config, key_hex, path, sizeof(path)) < 0)
+		return;
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+}
+
 int wrapper_main(const struct client_config *config, int argc, char **argv)
 {
 	struct invocation_options options = { .cache_dir = config->cache_dir, .envp = environ };
@@ -475,12 +509,22 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		options.use_direct = 0;
 	}
 
+	if (inv.link.id[0] && link_failed_before(config, key_hex)) {
+		delta.not_cacheable = RUSTC_NC_LINK_FAILED;
+		log_line(config, "not cacheable (%s: failed in the sandbox before): %s %s",
+			 rustc_reason_name(RUSTC_NC_LINK_FAILED), key_hex, inv.args.crate_name);
+		invocation_release(&inv);
+		stats_record(config, &delta);
+		return exec_rustc(argv);
+	}
 	submitted = submit_via_helper(config, &inv, err, sizeof(err));
 	if (submitted == SUBMIT_COMPILE_FAILED) {
 		/* rustc failed in the sandbox: run it here, where the user sees its messages. */
 		delta.compile_failures = 1;
 		delta.fallbacks = 1;
 		log_line(config, "compile failed in the sandbox %s %s: %s", key_hex, inv.args.crate_name, err);
+		if (inv.link.id[0])
+			remember_link_failure(config, key_hex);
 		invocation_release(&inv);
 		stats_record(config, &delta);
 		return exec_rustc(argv);

@@ -16,6 +16,7 @@
 #include "base/io.h"
 #include "base/path.h"
 #include "daemon/daemon.h"
+#include "daemon/toolchain_merge.h"
 #include "fs/manifest.h"
 #include "fs/store.h"
 #include "hash/digest.h"
@@ -460,7 +461,23 @@ enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_h
 		*body = json_error("creating the job directory: %s", strerror(-ret));
 		goto out;
 	}
-	toolchain_dir = store_toolchain_path(d->trees, job->toolchain);
+	if (job->link_toolchain[0]) {
+		/* A link job sees its base tree and its link part as one. */
+		char merged[TOOLCHAIN_MERGED_NAME_SIZE], merr[512];
+		ret = toolchain_merge(store_toolchains_fd(d->trees), job->toolchain, job->link_toolchain,
+				      __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED), merr, sizeof(merr));
+		if (ret < 0) {
+			*body = ret == -ENOENT ? json_pack("{s:s, s:[], s:s}", "error", merr, "missing",
+							   "missing_toolchain", job->link_toolchain)
+					       : json_error("%s", merr);
+			outcome = ret == -ENOENT ? JOB_MISSING_BLOB : ret == -EEXIST ? JOB_INVALID : JOB_ERROR;
+			goto out;
+		}
+		toolchain_merged_name(job->toolchain, job->link_toolchain, merged);
+		toolchain_dir = store_toolchain_path(d->trees, merged);
+	} else {
+		toolchain_dir = store_toolchain_path(d->trees, job->toolchain);
+	}
 	if (!toolchain_dir) {
 		*body = json_error("out of memory");
 		goto out;

@@ -1,7 +1,8 @@
 # daemon/: cachepotd, the worker that verifies, compiles and publishes (see DESIGN.md "The daemon").
 libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h \
 	daemon/daemon.h daemon/pool.c daemon/pool.h daemon/job_run.c daemon/job_run.h \
-	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/server.c daemon/server.h \
+	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/toolchain_merge.c \
+	daemon/toolchain_merge.h daemon/server.c daemon/server.h \
 	daemon/listen.c daemon/listen.h daemon/etag.c daemon/etag.h daemon/peers.c daemon/peers.h
 
 sbin_PROGRAMS += cachepotd

@@ -687,7 +687,7 @@ static int join_inflight(struct daemon *d, struct evhttp_request *req, const cha
 static int job_inputs_present(struct daemon *d, struct evhttp_request *req, const struct job *job)
 {
 	json_t *missing = json_array(), *body;
-	int have_toolchain, ret;
+	int have_toolchain, have_link, ret;
 
 	if (!missing) {
 		send_error(req, 500, "out of memory");
@@ -702,13 +702,18 @@ static int job_inputs_present(struct daemon *d, struct evhttp_request *req, cons
 		}
 	}
 	have_toolchain = toolchain_present(d, job->toolchain);
+	have_link = !job->link_toolchain[0] || toolchain_present(d, job->link_toolchain);
 	/* Named by a job: kept from now on (toolchain_unpack.h). Here, on the loop thread, so the
 	 * sweep of unused ones cannot take it between now and the run. */
 	if (have_toolchain && (ret = toolchain_mark_used(store_toolchains_fd(d->trees),
 							 job->toolchain)) < 0)
 		fprintf(stderr, "cachepotd: toolchain %s: removing its unused mark: %s\n",
 			job->toolchain, strerror(-ret));
-	if (json_array_size(missing) == 0 && have_toolchain) {
+	if (job->link_toolchain[0] && have_link
+	    && (ret = toolchain_mark_used(store_toolchains_fd(d->trees), job->link_toolchain)) < 0)
+		fprintf(stderr, "cachepotd: toolchain %s: removing its unused mark: %s\n",
+			job->link_toolchain, strerror(-ret));
+	if (json_array_size(missing) == 0 && have_toolchain && have_link) {
 		json_decref(missing);
 		return 0;
 	}
@@ -716,6 +721,8 @@ static int job_inputs_present(struct daemon *d, struct evhttp_request *req, cons
 	body = json_pack("{s:s, s:O}", "error", "missing blobs", "missing", missing);
 	if (body && !have_toolchain)
 		json_object_set_new(body, "missing_toolchain", json_string(job->toolchain));
+	if (body && !have_link)
+		json_object_set_new(body, "missing_link_toolchain", json_string(job->link_toolchain));
 	send_json(req, 424, body);
 	json_decref(body);
 	json_decref(missing);

@@ -29,6 +29,8 @@ static const char *const reason_names[RUSTC_REASON_COUNT] = {
 	[RUSTC_NC_MALFORMED] = "malformed",
 	[RUSTC_NC_PATH_OUTSIDE] = "path-outside-roots",
 	[RUSTC_NC_DEP_INFO] = "dep-info-failed",
+	[RUSTC_NC_LINK] = "link",
+	[RUSTC_NC_LINK_FAILED] = "link-failed",
 };
 
 const char *rustc_reason_name(enum rustc_reason reason)
@@ -115,6 +117,7 @@ enum opt_action {
 	ACT_UNSUPPORTED, /* known, but v1 does not cache it */
 	ACT_UNSTABLE,    /* -Z */
 	ACT_TEST,        /* --test builds a test harness binary */
+	ACT_NATIVE_LIB,  /* -l */
 };
 
 struct opt {
@@ -141,7 +144,7 @@ static const struct opt options[] = {
 	{ "--diagnostic-width", 0, OPT_VALUE, ACT_KEEP },
 	{ "--codegen", 'C', OPT_VALUE, ACT_CODEGEN },
 	{ NULL, 'L', OPT_VALUE, ACT_LIBPATH },
-	{ NULL, 'l', OPT_VALUE, ACT_UNSUPPORTED },
+	{ NULL, 'l', OPT_VALUE, ACT_NATIVE_LIB },
 	{ NULL, 'o', OPT_VALUE, ACT_OUTPUT_FILE },
 	{ NULL, 'Z', OPT_VALUE, ACT_UNSTABLE },
 	{ "--allow", 'A', OPT_VALUE, ACT_KEEP },
@@ -191,10 +194,22 @@ static const struct opt *find_option(const char *arg, const char **inline_value)
 	return NULL;
 }
 
-/* Crate types whose output rustc produces without a linker. */
-static int crate_type_cacheable(const char *t)
+/* The bit of crate type T, 0 for a name rustc does not know. */
+static unsigned crate_type_bit(const char *t)
 {
-	return strcmp(t, "lib") == 0 || strcmp(t, "rlib") == 0;
+	static const struct {
+		const char *name;
+		unsigned bit;
+	} types[] = {
+		{ "lib", RUSTC_CRATE_RLIB }, { "rlib", RUSTC_CRATE_RLIB },
+		{ "proc-macro", RUSTC_CRATE_PROC_MACRO }, { "bin", RUSTC_CRATE_BIN },
+		{ "dylib", RUSTC_CRATE_DYLIB }, { "cdylib", RUSTC_CRATE_CDYLIB },
+		{ "staticlib", RUSTC_CRATE_STATICLIB },
+	};
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
+		if (strcmp(t, types[i].name) == 0)
+			return types[i].bit;
+	return 0;
 }
 
 static int replace_string(char **slot, const char *value)
@@ -211,6 +226,7 @@ static int replace_string(char **slot, const char *value)
 static void handle_crate_type(struct rustc_args *args, const char *value)
 {
 	const char *p = value;
+	unsigned bit;
 	args->has_crate_type = 1;
 	while (*p) {
 		size_t n = strcspn(p, ",");
@@ -221,7 +237,11 @@ static void handle_crate_type(struct rustc_args *args, const char *value)
 		}
 		memcpy(type, p, n);
 		type[n] = '\0';
-		if (!crate_type_cacheable(type))
+		bit = crate_type_bit(type);
+		args->crate_types |= bit;
+		if (bit == 0)
+			set_reason(args, RUSTC_NC_MALFORMED, "crate type %s", type);
+		else if (bit == RUSTC_CRATE_STATICLIB)
 			set_reason(args, RUSTC_NC_CRATE_TYPE, "crate type %s", type);
 		p += n;
 		if (*p == ',')
@@ -306,6 +326,75 @@ static int handle_libpath(struct rustc_args *args, const char *value)
 	}
 	if (strncmp(value, dep, sizeof(dep) - 1) == 0 && !args->dep_dir)
 		return replace_string(&args->dep_dir, value + sizeof(dep) - 1);
+	/* Where the linker looks for -l: `native=`, `all=` and kind-less paths. */
+	if (!eq || strncmp(value, "native=", 7) == 0 || strncmp(value, "all=", 4) == 0) {
+		const char *path = eq ? eq + 1 : value;
+		return list_push(&args->native_dirs, &args->n_native_dirs, path, strlen(path));
+	}
+	return 0;
+}
+
+/* Handle -l VALUE: `[KIND[:MODIFIERS]=]NAME[:RENAME]`. */
+static int handle_native_lib(struct rustc_args *args, const char *value)
+{
+	struct rustc_native_lib *grown, *lib;
+	const char *eq = strchr(value, '=');
+	const char *name = eq ? eq + 1 : value;
+	size_t name_len = strcspn(name, ":");
+
+	if (name_len == 0) {
+		set_reason(args, RUSTC_NC_MALFORMED, "-l %.60s", value);
+		return 0;
+	}
+	grown = realloc(args->native_libs, (args->n_native_libs + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	args->native_libs = grown;
+	lib = &grown[args->n_native_libs++];
+	memset(lib, 0, sizeof(*lib));
+	lib->name = strndup(name, name_len);
+	if (eq) {
+		size_t kind_len = strcspn(value, ":=");
+		lib->kind = strndup(value, kind_len);
+		if (!lib->kind)
+			return -ENOMEM;
+		/* modifiers are a comma-separated list of +name/-name after the ':' */
+		if (value[kind_len] == ':') {
+			const char *m = value + kind_len + 1;
+			while (m < eq) {
+				size_t n = strcspn(m, ",=");
+				if (n == 9 && strncmp(m, "+verbatim", 9) == 0)
+					lib->verbatim = 1;
+				m += n + (m[n] == ',');
+				if (n == 0)
+					break;
+			}
+		}
+	}
+	return lib->name ? 0 : -ENOMEM;
+}
+
+/* Record why the link tree could not reproduce this unit's link (a reason only when the unit
+ * links: a lib's link arguments are never used). The first one stays. */
+__attribute__((format(printf, 2, 3)))
+static void note_link_refusal(struct rustc_args *args, const char *fmt, ...)
+{
+	va_list ap;
+	if (args->link_refusal[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(args->link_refusal, sizeof(args->link_refusal), fmt, ap);
+	va_end(ap);
+}
+
+/* Does a -C link-arg(s) value name a host file: a path, or an @file? */
+static int link_arg_names_file(const char *value)
+{
+	if (strchr(value, '/'))
+		return 1;
+	for (const char *p = value; *p; p++)
+		if (*p == '@' && (p == value || p[-1] == ' ' || p[-1] == ','))
+			return 1;
 	return 0;
 }
 
@@ -327,6 +416,18 @@ static void handle_codegen(struct rustc_args *args, const char *value)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (strlen(refused[i]) == key_len && strncmp(value, refused[i], key_len) == 0)
 			set_reason(args, RUSTC_NC_UNSUPPORTED, "-C %s", refused[i]);
+#define KEY_IS(k) (key_len == sizeof(k) - 1 && strncmp(value, k, key_len) == 0)
+	if (KEY_IS("linker") || KEY_IS("linker-flavor") || KEY_IS("link-self-contained")
+	    || KEY_IS("save-temps"))
+		note_link_refusal(args, "-C %.100s", value);
+	else if ((KEY_IS("link-arg") || KEY_IS("link-args")) && value[key_len] == '='
+		 && link_arg_names_file(value + key_len + 1))
+		note_link_refusal(args, "-C %.100s names a file", value);
+	else if (KEY_IS("target-feature") && strstr(value, "+crt-static"))
+		note_link_refusal(args, "-C %.100s", value);
+	else if (KEY_IS("split-debuginfo") && strcmp(value + key_len, "=off") != 0)
+		note_link_refusal(args, "-C %.100s", value);
+#undef KEY_IS
 }
 
 static int apply_option(struct rustc_args *args, const struct opt *o, const char *value, size_t value_index)
@@ -372,6 +473,8 @@ static int apply_option(struct rustc_args *args, const struct opt *o, const char
 	case ACT_TEST:
 		set_reason(args, RUSTC_NC_CRATE_TYPE, "--test");
 		return 0;
+	case ACT_NATIVE_LIB:
+		return handle_native_lib(args, value);
 	}
 	return 0;
 }
@@ -464,6 +567,13 @@ int rustc_args_parse(struct rustc_args *args, int argc, char *const *argv)
 		set_reason(args, RUSTC_NC_CRATE_TYPE, "no --crate-type (the source decides)");
 	if (!args->out_dir)
 		set_reason(args, RUSTC_NC_NO_OUT_DIR, "no --out-dir");
+	if (args->crate_types & RUSTC_CRATE_LINKS) {
+		if (args->link_refusal[0])
+			set_reason(args, RUSTC_NC_LINK, "%s", args->link_refusal);
+	} else if (args->n_native_libs) {
+		/* a lib bundles static native libraries into its rlib: not cached yet */
+		set_reason(args, RUSTC_NC_UNSUPPORTED, "-l");
+	}
 	return 0;
 fail:
 	rustc_args_release(args);
@@ -480,6 +590,14 @@ void rustc_args_release(struct rustc_args *args)
 		free(args->externs[i].path);
 	}
 	free(args->externs);
+	for (size_t i = 0; i < args->n_native_libs; i++) {
+		free(args->native_libs[i].kind);
+		free(args->native_libs[i].name);
+	}
+	free(args->native_libs);
+	for (size_t i = 0; i < args->n_native_dirs; i++)
+		free(args->native_dirs[i]);
+	free(args->native_dirs);
 	free(args->out_dir);
 	free(args->crate_name);
 	free(args->target);

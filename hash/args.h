@@ -21,7 +21,7 @@ enum rustc_reason {
 	RUSTC_NC_INCREMENTAL,     /* -C incremental=...: state outside the job */
 	RUSTC_NC_STDIN,           /* the crate root is read from standard input */
 	RUSTC_NC_EMIT,            /* --emit asks for more than link, metadata, dep-info */
-	RUSTC_NC_CRATE_TYPE,      /* a crate type that invokes the linker (bin, dylib, ...) */
+	RUSTC_NC_CRATE_TYPE,      /* staticlib, --test, or no --crate-type */
 	RUSTC_NC_UNKNOWN_FLAG,    /* an option this parser does not know */
 	RUSTC_NC_NO_INPUT,        /* no crate root: a query such as --version or --print */
 	RUSTC_NC_MULTIPLE_INPUTS, /* more than one positional argument */
@@ -32,6 +32,11 @@ enum rustc_reason {
 	RUSTC_NC_MALFORMED,       /* a missing value, a bad @argfile, too many arguments */
 	RUSTC_NC_PATH_OUTSIDE,    /* an input outside every canonical root */
 	RUSTC_NC_DEP_INFO,        /* the dep-info pass failed */
+	RUSTC_NC_LINK,            /* a unit that links, asking for what the link tree cannot give:
+				     another linker, link args naming host paths, +crt-static,
+				     LIBRARY_PATH-style variables, a native library outside the
+				     mapped roots, a linker that cannot be collected */
+	RUSTC_NC_LINK_FAILED,     /* a link that failed in the sandbox before, remembered */
 	RUSTC_REASON_COUNT
 };
 
@@ -44,6 +49,25 @@ enum rustc_emit {
 	RUSTC_EMIT_METADATA = 1u << 1,
 	RUSTC_EMIT_DEP_INFO = 1u << 2,
 	RUSTC_EMIT_OTHER = 1u << 3, /* asm, llvm-ir, llvm-bc, obj, mir */
+};
+
+/* Crate types, as bits. All but staticlib are cacheable; all but RLIB link (proc-macro, bin,
+ * dylib and cdylib are link units: their jobs carry the link part of the toolchain). */
+enum rustc_crate_type {
+	RUSTC_CRATE_RLIB = 1u << 0,       /* lib, rlib */
+	RUSTC_CRATE_PROC_MACRO = 1u << 1,
+	RUSTC_CRATE_BIN = 1u << 2,
+	RUSTC_CRATE_DYLIB = 1u << 3,
+	RUSTC_CRATE_CDYLIB = 1u << 4,
+	RUSTC_CRATE_STATICLIB = 1u << 5,
+};
+#define RUSTC_CRATE_LINKS (RUSTC_CRATE_PROC_MACRO | RUSTC_CRATE_BIN | RUSTC_CRATE_DYLIB | RUSTC_CRATE_CDYLIB)
+
+/* A native library named by `-l [KIND[:MODIFIERS]=]NAME[:RENAME]` (link units only). */
+struct rustc_native_lib {
+	char *kind;  /* "static", "dylib", ... or NULL when not given */
+	char *name;  /* NAME, without a rename */
+	int verbatim; /* the +verbatim modifier: NAME is a file name */
 };
 
 struct rustc_extern {
@@ -64,10 +88,17 @@ struct rustc_args {
 	char *dep_dir;           /* first `-L dependency=` path, NULL if absent */
 	unsigned emit;           /* enum rustc_emit bits; RUSTC_EMIT_LINK when --emit is absent */
 	int has_crate_type;      /* 1 when --crate-type was given */
+	unsigned crate_types;    /* enum rustc_crate_type bits */
+	struct rustc_native_lib *native_libs; /* -l of a link unit, in order */
+	size_t n_native_libs;
+	char **native_dirs;      /* `-L native=` and `-L all=`/plain `-L` paths, as written */
+	size_t n_native_dirs;
 	struct rustc_extern *externs;
 	size_t n_externs;
 	enum rustc_reason reason;
 	char reason_detail[160]; /* human-readable detail for reason ("-C incremental", ...) */
+	char link_refusal[160];  /* why the link tree cannot reproduce this unit's link ("-C
+				    linker", ...), "" when nothing; the reason when the unit links */
 };
 
 /* Parse ARGC arguments ARGV (not including the rustc path) into ARGS, expanding @argfiles

@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <dirent.h>
 
 #include "base/clock.h"
 #include "base/io.h"
@@ -42,6 +43,8 @@ void invocation_release(struct invocation *inv)
 	path_map_release(&inv->map);
 	path_map_release(&inv->rewrite);
 	toolchain_release(&inv->toolchain);
+	toolchain_release(&inv->link);
+	free(inv->linker);
 	rustc_args_release(&inv->args);
 	free(inv->rustc);
 	free(inv->cwd);
@@ -837,6 +840,149 @@ out:
 	json_decref(root);
 }
 
+/* --- units that link ------------------------------------------------------------------------ */
+
+/* The libraries rustc's std links, which the link part holds. */
+static int std_native_lib(const char *name)
+{
+	static const char *const names[] = { "c", "m", "dl", "pthread", "rt", "util", "gcc_s", "gcc", "gcc_eh" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(name, names[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* The `cc` rustc runs as its linker: the first one along its PATH, which is the host's bin
+ * directories of the sysroot (none holds a cc in a rustup or Debian toolchain; one that does
+ * is refused) and then the caller's PATH. *OUT is malloc'd. */
+static int find_linker(struct invocation *inv, char **out)
+{
+	const char *path = env_get(inv->envp, "PATH");
+	char buf[PATH_MAX], *copy, *dir, *save = NULL;
+	DIR *d;
+	struct dirent *e;
+	int ret = -ENOENT;
+
+	*out = NULL;
+	snprintf(buf, sizeof(buf), "%s/lib/rustlib", inv->toolchain.sysroot);
+	d = opendir(buf);
+	while (d && (e = readdir(d))) {
+		char cc[PATH_MAX];
+		if (e->d_name[0] == '.')
+			continue;
+		if ((snprintf(cc, sizeof(cc), "%s/%s/bin/cc", buf, e->d_name) < (int)sizeof(cc) && access(cc, X_OK) == 0)
+		    || (snprintf(cc, sizeof(cc), "%s/%s/bin/self-contained/cc", buf, e->d_name) < (int)sizeof(cc)
+			&& access(cc, X_OK) == 0)) {
+			closedir(d);
+			not_cacheable(inv, RUSTC_NC_LINK, "the sysroot has its own cc (%.200s)", cc);
+			return 0;
+		}
+	}
+	if (d)
+		closedir(d);
+	copy = strdup(path ? path : "");
+	if (!copy)
+		return -ENOMEM;
+	for (dir = strtok_r(copy, ":", &save); dir; dir = strtok_r(NULL, ":", &save)) {
+		struct stat st;
+		if (dir[0] != '/' || snprintf(buf, sizeof(buf), "%s/cc", dir) >= (int)sizeof(buf))
+			continue;
+		if (stat(buf, &st) == 0 && S_ISREG(st.st_mode) && access(buf, X_OK) == 0) {
+			*out = strdup(buf);
+			ret = *out ? 0 : -ENOMEM;
+			break;
+		}
+	}
+	free(copy);
+	if (ret == -ENOENT) {
+		not_cacheable(inv, RUSTC_NC_LINK, "no cc along PATH");
+		ret = 0;
+	}
+	return ret;
+}
+
+/* The link part and the fixed PATH of a unit that links, before the pre-key is taken. */
+static int setup_link(struct invocation *inv, const struct invocation_options *options)
+{
+	static const char *const refused_env[] = { "LIBRARY_PATH", "COMPILER_PATH", "GCC_EXEC_PREFIX" };
+	int ret;
+
+	for (size_t i = 0; i < sizeof(refused_env) / sizeof(refused_env[0]); i++)
+		if (env_get(inv->envp, refused_env[i])) {
+			not_cacheable(inv, RUSTC_NC_LINK, "%s is set", refused_env[i]);
+			return 0;
+		}
+	ret = find_linker(inv, &inv->linker);
+	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
+		return ret;
+	ret = toolchain_link_get(&inv->toolchain, inv->linker, options->cache_dir, &inv->link);
+	if (ret == -ENOMEM)
+		return ret;
+	if (ret < 0) {
+		not_cacheable(inv, RUSTC_NC_LINK, "the linker %.200s cannot be collected: %s", inv->linker,
+			      strerror(-ret));
+		return 0;
+	}
+	memcpy(inv->job.link_toolchain, inv->link.id, DIGEST_HEX_SIZE);
+	return add_env(inv, "PATH", 4, ROOT_LINK_PATH);
+}
+
+/* The files a link reads beyond what the dep-info pass lists: the .rlib beside each .rmeta
+ * (the pass needs only metadata; the link needs the code), and each -l library found in a -L
+ * native= directory. A library found nowhere under the mapped roots refuses the unit, unless
+ * it is one of std's, which the link part holds. */
+static int add_link_inputs(struct invocation *inv, struct input_set *set)
+{
+	size_t n = set->n;
+	int ret = 0;
+
+	for (size_t i = 0; ret == 0 && i < n && inv->reason == RUSTC_CACHEABLE; i++) {
+		const char *local = set->local[i];
+		size_t len = strlen(local);
+		char rlib[PATH_MAX];
+		if (len < 6 || strcmp(local + len - 6, ".rmeta") != 0 || len + 1 >= sizeof(rlib))
+			continue;
+		memcpy(rlib, local, len - 6);
+		memcpy(rlib + len - 6, ".rlib", 6);
+		if (access(rlib, R_OK) == 0)
+			ret = add_local_input(inv, set, rlib);
+	}
+	for (size_t i = 0; ret == 0 && i < inv->args.n_native_libs && inv->reason == RUSTC_CACHEABLE; i++) {
+		const struct rustc_native_lib *lib = &inv->args.native_libs[i];
+		char *found = NULL;
+		for (size_t k = 0; !found && k < inv->args.n_native_dirs; k++) {
+			/* +verbatim names the file; otherwise lib<name>.so, then lib<name>.a */
+			static const char *const suffixes[] = { ".so", ".a", "" };
+			for (size_t f = lib->verbatim ? 2 : 0; !found && f < (lib->verbatim ? 3u : 2u); f++) {
+				char *abs = NULL;
+				struct stat st;
+				if (asprintf(&abs, "%s/%s%s%s", inv->args.native_dirs[k], lib->verbatim ? "" : "lib",
+					     lib->name, suffixes[f]) < 0)
+					return -ENOMEM;
+				if (stat(abs, &st) == 0 && S_ISREG(st.st_mode))
+					found = abs;
+				else
+					free(abs);
+			}
+		}
+		if (found) {
+			char *norm = NULL, *mapped = NULL;
+			ret = path_normalise(found, inv->cwd, &norm);
+			if (ret == 0 && path_map_to_canonical(&inv->map, norm, &mapped) == -ENOENT)
+				not_cacheable(inv, RUSTC_NC_LINK, "native library -l %.100s: %.200s is outside the mapped roots",
+					      lib->name, norm);
+			else if (ret == 0)
+				ret = add_local_input(inv, set, norm);
+			free(mapped);
+			free(norm);
+			free(found);
+		} else if (!std_native_lib(lib->name)) {
+			not_cacheable(inv, RUSTC_NC_LINK, "native library -l %.100s is not under a mapped root", lib->name);
+		}
+	}
+	return ret;
+}
+
 int invocation_build(struct invocation *inv, const char *rustc, int argc, char *const *argv,
 		     const struct invocation_options *options)
 {
@@ -892,6 +1038,8 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 		return ret;
 
 	ret = add_base_env(inv, options->envp);
+	if (ret == 0 && (inv->args.crate_types & RUSTC_CRATE_LINKS))
+		ret = setup_link(inv, options);
 	if (ret < 0 || inv->reason != RUSTC_CACHEABLE)
 		return ret;
 	if (job_normalise(&inv->job) < 0) {
@@ -930,6 +1078,8 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	if (ret == 0 && inv->args.target && strlen(inv->args.target) > 5
 	    && strcmp(inv->args.target + strlen(inv->args.target) - 5, ".json") == 0)
 		ret = add_local_input(inv, &inputs, inv->args.target);
+	if (ret == 0 && (inv->args.crate_types & RUSTC_CRATE_LINKS))
+		ret = add_link_inputs(inv, &inputs);
 	input_set_adopt(inv, &inputs);
 	for (size_t i = 0; ret == 0 && i < d.n_env; i++)
 		if (d.env[i].value)

@@ -6,6 +6,15 @@
  * RUSTC_BOOTSTRAP=1 for that pass only) to learn every file rustc reads, hashes them and builds
  * the job and its key. Files under the sysroot are covered by the toolchain id and are not inputs.
  *
+ * A unit that links (proc-macro, bin and build scripts, dylib, cdylib) is a link job: its job
+ * also carries the link part of the toolchain (toolchain.h; collected for the `cc` rustc would
+ * run, found along PATH as rustc finds it), PATH=ROOT_LINK_PATH, and as inputs the .rlib beside
+ * every .rmeta the dep-info pass lists (the link reads the rlib) and the native libraries its
+ * -l name under -L native= directories inside the mapped roots. What the link tree cannot
+ * reproduce is not cacheable with reason RUSTC_NC_LINK: a client environment that sets
+ * LIBRARY_PATH, COMPILER_PATH or GCC_EXEC_PREFIX, a linker that cannot be collected, a native
+ * library outside the mapped roots (args.c refuses the command-line cases).
+ *
  * Direct mode skips the dep-info pass, which costs a rustc front-end run per invocation. The
  * pre-key hashes what decides which files rustc reads, except their contents: the toolchain,
  * the normalised arguments, the working directory and the CARGO_* environment. Under it the
@@ -51,6 +60,8 @@ struct invocation {
 	char *cwd;                    /* local working directory */
 	char *out_dir;                /* local --out-dir, absolute */
 	struct toolchain toolchain;
+	struct toolchain link;        /* the link part, for a unit that links (id "" otherwise) */
+	char *linker;                 /* the host's `cc` rustc would run, for a unit that links */
 	struct path_map map;          /* local -> canonical, for inputs, argv and env */
 	struct path_map rewrite;      /* the same plus --out-dir, for mapping outputs back */
 	struct job job;

@@ -90,6 +90,8 @@ int job_key(const struct job *job, unsigned char key[DIGEST_SIZE], FILE *dump)
 	if (dump)
 		fprintf(dump, "# %s\n", JOB_KEY_TAG);
 	hash_string(&h, 'T', job->toolchain);
+	if (job->link_toolchain[0])
+		hash_string(&h, 'L', job->link_toolchain);
 	hash_count(&h, 'n', job->argc);
 	for (size_t i = 0; i < job->argc; i++)
 		hash_string(&h, 'a', job->argv[i]);
@@ -142,6 +144,8 @@ json_t *job_to_json(const struct job *job)
 	if (!bad)
 		bad = json_object_set_new(root, "version", json_integer(1))
 		      || json_object_set_new(root, "toolchain", json_string(job->toolchain))
+		      || (job->link_toolchain[0]
+			  && json_object_set_new(root, "link_toolchain", json_string(job->link_toolchain)))
 		      || json_object_set(root, "argv", argv)
 		      || json_object_set(root, "env", env)
 		      || json_object_set_new(root, "cwd", json_string(job->cwd ? job->cwd : ""))
@@ -301,6 +305,15 @@ int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
 		goto fail;
 	}
 	memcpy(job->toolchain, toolchain, DIGEST_HEX_SIZE);
+	if (json_object_get(json, "link_toolchain")) {
+		const char *link = json_cstring(json_object_get(json, "link_toolchain"), 64);
+		if (!link || !digest_hex_valid(link)) {
+			ret = error_format(err, errlen, -EINVAL,
+					   "link_toolchain: 64 lowercase hex digits expected");
+			goto fail;
+		}
+		memcpy(job->link_toolchain, link, DIGEST_HEX_SIZE);
+	}
 	cwd = json_cstring(json_object_get(json, "cwd"), JOB_PATH_MAX);
 	if (!cwd || !job_path_valid(cwd)) {
 		ret = error_format(err, errlen, -EINVAL, "cwd: a canonical path under %s/ expected",
@@ -369,14 +382,22 @@ int job_expected_outputs(const struct job *job, char ***names, size_t *n)
 		ret = -EINVAL;
 		goto out;
 	}
-	list = calloc(3, sizeof(*list));
+	list = calloc(5, sizeof(*list));
 	if (!list) {
 		ret = -ENOMEM;
 		goto out;
 	}
-	if ((args.emit & RUSTC_EMIT_LINK)
-	    && asprintf(&list[count++], "lib%s%s.rlib", args.crate_name, extra) < 0)
-		ret = -ENOMEM;
+	if (args.emit & RUSTC_EMIT_LINK) {
+		if ((args.crate_types & RUSTC_CRATE_RLIB)
+		    && asprintf(&list[count++], "lib%s%s.rlib", args.crate_name, extra) < 0)
+			ret = -ENOMEM;
+		if (ret == 0 && (args.crate_types & (RUSTC_CRATE_PROC_MACRO | RUSTC_CRATE_DYLIB | RUSTC_CRATE_CDYLIB))
+		    && asprintf(&list[count++], "lib%s%s.so", args.crate_name, extra) < 0)
+			ret = -ENOMEM;
+		if (ret == 0 && (args.crate_types & RUSTC_CRATE_BIN)
+		    && asprintf(&list[count++], "%s%s", args.crate_name, extra) < 0)
+			ret = -ENOMEM;
+	}
 	if (ret == 0 && (args.emit & RUSTC_EMIT_METADATA)
 	    && asprintf(&list[count++], "lib%s%s.rmeta", args.crate_name, extra) < 0)
 		ret = -ENOMEM;

@@ -9,6 +9,8 @@
  * bytes, so no two different jobs can produce the same byte stream by moving a boundary:
  *
  *   'T' toolchain id (64 hex chars)
+ *   'L' link-part id (64 hex chars)    only in jobs that link (proc-macro, bin, dylib,
+ *                                      cdylib): lib jobs keep the keys they had
  *   'n' argc (u64 LE, 8 bytes)         then 'a' one per argument, in order
  *   'N' env count (u64 LE)             then 'e' name, 'v' value per pair, sorted by name
  *   'C' cwd
@@ -18,7 +20,7 @@
  * Any change to this recipe bumps the tag string; tests/hash/test_job.c pins a golden vector.
  *
  * Wire JSON of a job:
- *   {"version":1, "toolchain":"<hex>", "argv":["/rust/bin/rustc",...],
+ *   {"version":1, "toolchain":"<hex>", ["link_toolchain":"<hex>",] "argv":["/rust/bin/rustc",...],
  *    "env":[["NAME","VALUE"],...], "cwd":"/cachepot/...",
  *    "inputs":[{"path":"/cachepot/...","mode":420,"sha256":"<hex>"},...]}
  */
@@ -58,6 +60,8 @@ struct job_env {
 /* Every pointer is owned by the job and freed by job_release. */
 struct job {
 	char toolchain[DIGEST_HEX_SIZE];   /* hex toolchain id */
+	char link_toolchain[DIGEST_HEX_SIZE]; /* hex id of the link part, "" when the job does not
+					     link; the sandbox then sees both trees merged */
 	char **argv;                       /* argv[0] is ROOT_RUSTC; paths canonical */
 	size_t argc;
 	struct job_env *env;               /* sorted by name, names unique */
@@ -94,9 +98,9 @@ int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
 /* Is PATH a canonical input path (see job_from_json)? */
 int job_path_valid(const char *path);
 
-/* The names (relative to --out-dir) of the outputs rustc writes for JOB, from its argv:
- * lib<crate><extra>.rlib for link, lib<crate><extra>.rmeta for metadata, <crate><extra>.d for
- * dep-info. *NAMES is a malloc'd array of malloc'd strings; free with job_names_free.
+/* The names (relative to --out-dir) of the outputs rustc writes for JOB, from its argv: for
+ * link, lib<crate><extra>.rlib (lib, rlib), lib<crate><extra>.so (proc-macro, dylib, cdylib),
+ * <crate><extra> (bin); lib<crate><extra>.rmeta for metadata, <crate><extra>.d for dep-info. *NAMES is a malloc'd array of malloc'd strings; free with job_names_free.
  * Returns 0, -EINVAL when argv does not say (no --crate-name), -ENOMEM. */
 int job_expected_outputs(const struct job *job, char ***names, size_t *n)
 	__attribute__((warn_unused_result));

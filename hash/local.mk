@@ -1,6 +1,6 @@
 # hash/: the key (see DESIGN.md "The key").
 libcachepot_a_SOURCES += hash/digest.c hash/digest.h hash/args.c hash/args.h \
-	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h hash/toolchain_archive.c \
+	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h hash/toolchain_archive.c hash/link_tree.c \
 	hash/pathmap.c hash/pathmap.h hash/depinfo.c hash/depinfo.h hash/invocation.c hash/invocation.h
 
 check_PROGRAMS += tests/hash/test_digest
@@ -25,8 +25,11 @@ TESTS += tests/hash/key-changes.sh tests/hash/key-stability.sh
 EXTRA_DIST += tests/hash/key-changes.sh tests/hash/key-stability.sh tests/data/invocations-debug.jsonl \
 	tests/data/invocations-release.jsonl tests/data/record-wrapper.py tests/data/record-invocations.sh
 
-check_PROGRAMS += tests/hash/test_invocation
-TESTS += tests/hash/test_invocation
+check_PROGRAMS += tests/hash/test_invocation tests/hash/test_link_tree
+TESTS += tests/hash/test_invocation tests/hash/test_link_tree
+tests_hash_test_link_tree_SOURCES = tests/hash/test_link_tree.c
+tests_hash_test_link_tree_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_link_tree_LDADD = $(TEST_LDADD)
 tests_hash_test_invocation_SOURCES = tests/hash/test_invocation.c
 tests_hash_test_invocation_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_invocation_LDADD = $(TEST_LDADD)

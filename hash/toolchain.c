@@ -69,14 +69,7 @@ static int compute_id(const struct toolchain_file *files, size_t n, char hex[DIG
 	return ret;
 }
 
-/* A growing list of files. */
-struct file_list {
-	struct toolchain_file *files;
-	size_t n, cap;
-	uint64_t bytes;
-};
-
-static void file_list_release(struct file_list *l)
+void toolchain_builder_release(struct toolchain_builder *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->files[i].host_path);
@@ -86,7 +79,7 @@ static void file_list_release(struct file_list *l)
 	memset(l, 0, sizeof(*l));
 }
 
-static int file_list_has(const struct file_list *l, const char *rel)
+static int builder_has(const struct toolchain_builder *l, const char *rel)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->files[i].rel, rel) == 0)
@@ -94,15 +87,14 @@ static int file_list_has(const struct file_list *l, const char *rel)
 	return 0;
 }
 
-/* Add HOST (followed through symlinks) as REL, hashing it. */
-static int file_list_add(struct file_list *l, const char *host, const char *rel)
+int toolchain_builder_add(struct toolchain_builder *l, const char *host, const char *rel)
 {
 	struct toolchain_file *f;
 	struct stat st;
 	char *real;
 	int fd, ret;
 
-	if (file_list_has(l, rel))
+	if (builder_has(l, rel))
 		return 0;
 	if (l->n >= TOOLCHAIN_FILES_MAX)
 		return -E2BIG;
@@ -153,7 +145,7 @@ fail:
 
 /* Add the regular files (followed through symlinks) directly inside HOST_DIR as REL_DIR/<name>;
  * when SHARED_ONLY, only names containing ".so". */
-static int add_dir_files(struct file_list *l, const char *host_dir, const char *rel_dir, int shared_only)
+static int add_dir_files(struct toolchain_builder *l, const char *host_dir, const char *rel_dir, int shared_only)
 {
 	DIR *d = opendir(host_dir);
 	struct dirent *e;
@@ -175,14 +167,13 @@ static int add_dir_files(struct file_list *l, const char *host_dir, const char *
 		}
 		if (stat(host, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		ret = file_list_add(l, host, rel);
+		ret = toolchain_builder_add(l, host, rel);
 	}
 	closedir(d);
 	return ret;
 }
 
-/* Run `ldd FILE` and add every library it resolves outside SYSROOT under usr/. */
-static int add_ldd_closure(struct file_list *l, const char *file, const char *sysroot)
+int toolchain_builder_add_closure(struct toolchain_builder *l, const char *file, const char *sysroot)
 {
 	char *argv[] = { "ldd", (char *)file, NULL };
 	char *out = malloc(LDD_OUTPUT_MAX + 1), *line, *save = NULL;
@@ -225,7 +216,7 @@ static int add_ldd_closure(struct file_list *l, const char *file, const char *sy
 			path[n] = '\0';
 			slash = strrchr(path, '/');
 			snprintf(rel, sizeof(rel), "usr/lib64/%s", slash + 1);
-			ret = file_list_add(l, path, rel);
+			ret = toolchain_builder_add(l, path, rel);
 			continue;
 		} else {
 			continue;
@@ -245,16 +236,32 @@ static int add_ldd_closure(struct file_list *l, const char *file, const char *sy
 		else
 			snprintf(rel, sizeof(rel), "usr%s/%s", real, name);
 		free(real);
-		ret = file_list_add(l, path, rel);
+		ret = toolchain_builder_add(l, path, rel);
 	}
 out:
 	free(out);
 	return ret;
 }
 
+int toolchain_builder_finish(struct toolchain_builder *l, struct toolchain *tc)
+{
+	int ret;
+
+	if (l->bytes > TOOLCHAIN_BYTES_MAX)
+		return -EFBIG;
+	qsort(l->files, l->n, sizeof(*l->files), file_cmp);
+	ret = compute_id(l->files, l->n, tc->id);
+	if (ret < 0)
+		return ret;
+	tc->files = l->files;
+	tc->n_files = l->n;
+	memset(l, 0, sizeof(*l));
+	return 0;
+}
+
 int toolchain_collect(const char *rustc, struct toolchain *tc)
 {
-	struct file_list l = { 0 };
+	struct toolchain_builder l = { 0 };
 	char path[PATH_MAX];
 	char *real = NULL, *sysroot = NULL, *slash;
 	struct stat st;
@@ -285,7 +292,7 @@ int toolchain_collect(const char *rustc, struct toolchain *tc)
 		ret = -ENOENT;
 		goto fail;
 	}
-	ret = file_list_add(&l, real, "rust/bin/rustc");
+	ret = toolchain_builder_add(&l, real, "rust/bin/rustc");
 	if (ret == 0) {
 		snprintf(path, sizeof(path), "%s/lib", sysroot);
 		ret = add_dir_files(&l, path, "rust/lib", 1);
@@ -316,25 +323,18 @@ int toolchain_collect(const char *rustc, struct toolchain *tc)
 		if (strcmp(rel, "rust/bin/rustc") == 0
 		    || (strncmp(rel, "rust/lib/", 9) == 0 && !strchr(rel + 9, '/') && strstr(rel, ".so")
 			&& l.files[i].size > 4096))
-			ret = add_ldd_closure(&l, l.files[i].host_path, sysroot);
+			ret = toolchain_builder_add_closure(&l, l.files[i].host_path, sysroot);
 	}
 	if (ret < 0)
 		goto fail;
-	if (l.bytes > TOOLCHAIN_BYTES_MAX) {
-		ret = -EFBIG;
-		goto fail;
-	}
-	qsort(l.files, l.n, sizeof(*l.files), file_cmp);
-	ret = compute_id(l.files, l.n, tc->id);
+	ret = toolchain_builder_finish(&l, tc);
 	if (ret < 0)
 		goto fail;
-	tc->files = l.files;
-	tc->n_files = l.n;
 	tc->rustc = real;
 	tc->sysroot = sysroot;
 	return 0;
 fail:
-	file_list_release(&l);
+	toolchain_builder_release(&l);
 	free(real);
 	free(sysroot);
 	return ret;
@@ -480,11 +480,15 @@ out:
 	json_decref(root);
 }
 
-int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
+/* The tree COLLECT(ARG, real path) gathers for the host file PATH, answered from the cache
+ * entry named after PREFIX (may be NULL) and PATH's real path when the entry is still valid. */
+static int cached_collect(const char *path, const char *prefix, const char *cache_dir,
+			  int (*collect)(const void *arg, const char *real, struct toolchain *tc), const void *arg,
+			  struct toolchain *tc)
 {
-	char file[PATH_MAX];
+	char file[PATH_MAX], *name = NULL;
 	struct stat st;
-	char *real = realpath(rustc, NULL);
+	char *real = realpath(path, NULL);
 	int ret;
 
 	memset(tc, 0, sizeof(*tc));
@@ -495,12 +499,15 @@ int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc
 		free(real);
 		return ret;
 	}
-	ret = cache_dir ? cache_path(cache_dir, real, file, sizeof(file)) : -ENOENT;
+	ret = prefix ? (asprintf(&name, "%s\n%s", prefix, real) < 0 ? -ENOMEM : 0) : 0;
+	if (ret == 0)
+		ret = cache_dir ? cache_path(cache_dir, name ? name : real, file, sizeof(file)) : -ENOENT;
+	free(name);
 	if (ret == 0 && cache_load(file, real, &st, tc) == 0) {
 		free(real);
 		return 0;
 	}
-	ret = toolchain_collect(real, tc);
+	ret = collect(arg, real, tc);
 	/* When the cache cannot be written the answer is still correct, only not remembered. */
 	if (ret == 0 && cache_dir && path_mkdir_parents(cache_dir, 0700) == 0)
 		cache_store(file, &st, tc);
@@ -508,9 +515,35 @@ int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc
 	return ret;
 }
 
+static int collect_base(const void *arg, const char *real, struct toolchain *tc)
+{
+	(void)arg;
+	return toolchain_collect(real, tc);
+}
+
+static int collect_link(const void *arg, const char *real, struct toolchain *tc)
+{
+	return toolchain_link_collect(arg, real, tc);
+}
+
+int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
+{
+	return cached_collect(rustc, NULL, cache_dir, collect_base, NULL, tc);
+}
+
+int toolchain_link_get(const struct toolchain *base, const char *driver, const char *cache_dir,
+		       struct toolchain *link)
+{
+	char prefix[8 + DIGEST_HEX_SIZE];
+
+	/* One entry per base tree and driver: the part is collected with the base's rustc. */
+	snprintf(prefix, sizeof(prefix), "link\n%s", base->id);
+	return cached_collect(driver, prefix, cache_dir, collect_link, base, link);
+}
+
 /* --- the id of an unpacked tree ------------------------------------------------------------- */
 
-static int walk_tree(int tree_fd, const char *prefix, struct file_list *l)
+static int walk_tree(int tree_fd, const char *prefix, struct toolchain_builder *l)
 {
 	int fd = openat(tree_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d;
@@ -593,7 +626,7 @@ static int walk_tree(int tree_fd, const char *prefix, struct file_list *l)
 
 int toolchain_id_of_tree(int dirfd, char hex[DIGEST_HEX_SIZE])
 {
-	struct file_list l = { 0 };
+	struct toolchain_builder l = { 0 };
 	int ret = walk_tree(dirfd, "", &l);
 	if (ret == 0 && l.n == 0)
 		ret = -EINVAL; /* no file: no toolchain */
@@ -601,7 +634,7 @@ int toolchain_id_of_tree(int dirfd, char hex[DIGEST_HEX_SIZE])
 		qsort(l.files, l.n, sizeof(*l.files), file_cmp);
 		ret = compute_id(l.files, l.n, hex);
 	}
-	file_list_release(&l);
+	toolchain_builder_release(&l);
 	return ret;
 }
 

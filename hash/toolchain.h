@@ -83,4 +83,59 @@ int toolchain_id_of_tree(int dirfd, char hex[DIGEST_HEX_SIZE]) __attribute__((wa
  * their tree paths, uid/gid 0, mtime 0. Returns 0 or -errno (-EIO when a file changed size). */
 int toolchain_write_archive(const struct toolchain *tc, int fd) __attribute__((warn_unused_result));
 
+/* --- the link part -------------------------------------------------------------------------
+ *
+ * What a job that links (proc-macro, bin, dylib, cdylib) adds to the base tree, as a tree of
+ * its own with an id of its own (the same recipe), carried in the key of link jobs only:
+ *   usr/bin/cc                              the C compiler driver rustc runs as its linker
+ *   usr/lib/gcc/<triple>/<v>/...            collect2, lto-wrapper, the LTO plugin, crt objects,
+ *                                           libgcc (each where the driver finds it)
+ *   usr/lib/<triple>/...                    libc's start files, libraries and linker scripts
+ *                                           (what their GROUP/INPUT/AS_NEEDED name, followed)
+ *   rust/lib/rustlib/<host>/bin/rust-lld    rustc's self-contained linker, and gcc-ld/ld.lld
+ *                                           which the driver finds through rustc's -B
+ *   usr/...                                 the shared-library closure of every program above
+ * The daemon merges it with the base tree; a link job runs with PATH=ROOT_LINK_PATH, so rustc
+ * finds the driver at /usr/bin/cc. For a link part, tc->rustc holds the driver's real path
+ * and tc->sysroot the base's sysroot. */
+
+/* Collect the link part for BASE (its rustc and sysroot) and the driver DRIVER (the linker
+ * rustc would run, resolved as rustc resolves it). Runs the driver and `rustc -vV`.
+ * Returns 0, -EXDEV when a file the link needs lies outside /usr, -ENOENT when the driver has
+ * no collect2 or a linker script names a file that is not there, -errno otherwise. */
+int toolchain_link_collect(const struct toolchain *base, const char *driver, struct toolchain *link)
+	__attribute__((warn_unused_result));
+
+/* Like toolchain_link_collect, answered from the cache under CACHE_DIR as toolchain_get is
+ * (keyed by BASE's id and the driver's real path, valid while every file keeps its size,
+ * mtime and inode). */
+int toolchain_link_get(const struct toolchain *base, const char *driver, const char *cache_dir,
+		       struct toolchain *link) __attribute__((warn_unused_result));
+
+/* --- building a tree (hash/ only: the base tree above and the link part, link_tree.c) --- */
+
+/* Files being gathered; zero-initialise, then add, then finish or release. */
+struct toolchain_builder {
+	struct toolchain_file *files;
+	size_t n, cap;
+	uint64_t bytes;
+};
+
+/* Add the host file HOST (followed through symlinks; a regular file) as tree path REL, hashed.
+ * A REL already there is left as it is. Returns 0, -E2BIG past TOOLCHAIN_FILES_MAX, -errno. */
+int toolchain_builder_add(struct toolchain_builder *b, const char *host, const char *rel)
+	__attribute__((warn_unused_result));
+
+/* Run `ldd FILE` and add every library it resolves outside SYSROOT under usr/ (the loader at
+ * usr/lib64/). Returns 0 or -errno (-ENOEXEC when ldd fails). */
+int toolchain_builder_add_closure(struct toolchain_builder *b, const char *file, const char *sysroot)
+	__attribute__((warn_unused_result));
+
+/* Sort B's files, compute their id into TC->id and move them into TC->files (B is left empty).
+ * Returns 0, -EFBIG past TOOLCHAIN_BYTES_MAX, -ENOMEM. */
+int toolchain_builder_finish(struct toolchain_builder *b, struct toolchain *tc)
+	__attribute__((warn_unused_result));
+
+void toolchain_builder_release(struct toolchain_builder *b);
+
 #endif

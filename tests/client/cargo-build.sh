@@ -32,6 +32,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+# Link units (proc-macros, build scripts, the binary) are cached only when nothing moves the C
+# driver's search path; some hosts set LIBRARY_PATH for everyone (tests/client/link-units.sh
+# checks that case).
+unset LIBRARY_PATH COMPILER_PATH GCC_EXEC_PREFIX
 export CACHEPOT_SOCKET="$T/cachepotd.sock" CACHEPOT_MOUNT="$T/mnt" CACHEPOT_CACHE_DIR="$T/cache"
 # Hits are taken only with a manifest signed by the store's key, pinned here.
 export CACHEPOT_TRUST="$T/store/key/ed25519.pub"
@@ -114,11 +118,11 @@ echo 'pub fn one_more_line() -> u32 { 42 }' >> "$T/w1/textkit/src/lib.rs"
 build "$T/w1" "$T/r3.log" --release; check "release build after a one-line change to textkit" test $? -eq 0
 compiled=$(grep -E '^ *Compiling ' "$T/r3.log" | awk '{print $2}' | sort | tr '\n' ' ')
 check "only textkit and its dependent app were compiled ($compiled)" test "$compiled" = "bench-small-app bench-small-textkit "
-check "textkit missed, nothing else was looked up (misses $(stat_of misses), hits $(stat_of hits))" test "$(stat_of misses)" -eq 1 -a "$(stat_of hits)" -eq 0
+check "textkit and the binary missed, nothing else was looked up (misses $(stat_of misses), hits $(stat_of hits))" test "$(stat_of misses)" -eq 2 -a "$(stat_of hits)" -eq 0
 
 # --- the daemon stopped: fallback, and the statistics say so ---
 stop_daemon
 echo 'pub fn yet_another() -> u32 { 43 }' >> "$T/w1/textkit/src/lib.rs"
 build "$T/w1" "$T/r4.log" --release; check "with the daemon stopped the build still succeeds" test $? -eq 0
-check "the statistics count the fallback ($(stat_of fallbacks) fallbacks, $(stat_of errors) errors)" test "$(stat_of fallbacks)" -eq 1 -a "$(stat_of errors)" -eq 1
-check "one warning line names the fallback" test "$(grep -c 'cachepot: warning:' "$T/r4.log")" -eq 1
+check "the statistics count the fallbacks of textkit and the binary ($(stat_of fallbacks) fallbacks, $(stat_of errors) errors)" test "$(stat_of fallbacks)" -eq 2 -a "$(stat_of errors)" -eq 2
+check "one warning line names each fallback" test "$(grep -c 'cachepot: warning:' "$T/r4.log")" -eq 2

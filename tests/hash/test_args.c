@@ -39,7 +39,7 @@ static void check_recorded(const char *name, int expect_cacheable)
 		struct rustc_args a;
 		char **v;
 		size_t n, i;
-		int incremental = 0, lib = 0;
+		int incremental = 0, lib = 0, links = 0, probe = 0;
 
 		ck_assert_msg(inv != NULL, "%s: %s", name, err.text);
 		argv = json_object_get(inv, "argv");
@@ -50,18 +50,25 @@ static void check_recorded(const char *name, int expect_cacheable)
 			v[i] = (char *)json_string_value(json_array_get(argv, i));
 			if (strstr(v[i], "incremental="))
 				incremental = 1;
+			/* a build script's probe: a crate root on stdin */
+			if (strcmp(v[i], "-") == 0)
+				probe = 1;
 			if ((i > 0 && strcmp(v[i - 1], "--crate-type") == 0 && strcmp(v[i], "lib") == 0)
 			    || strcmp(v[i], "--crate-type=lib") == 0)
 				lib = 1;
+			if (i > 0 && strcmp(v[i - 1], "--crate-type") == 0
+			    && (strcmp(v[i], "bin") == 0 || strcmp(v[i], "proc-macro") == 0))
+				links = 1;
 		}
 		ck_assert_int_eq(rustc_args_parse(&a, (int)n - 1, v + 1), 0);
 		/* The parser understands every form cargo wrote. */
 		ck_assert_msg(a.reason != RUSTC_NC_UNKNOWN_FLAG && a.reason != RUSTC_NC_MALFORMED,
 			      "%s line %d: %s (%s)", name, total + 1, rustc_reason_name(a.reason), a.reason_detail);
-		if (lib && !incremental) {
+		if ((lib || links) && !incremental && !probe) {
 			lib_plain++;
-			ck_assert_msg(a.reason == RUSTC_CACHEABLE, "%s line %d: lib not cacheable: %s", name,
+			ck_assert_msg(a.reason == RUSTC_CACHEABLE, "%s line %d: unit not cacheable: %s", name,
 				      total + 1, a.reason_detail);
+			ck_assert_uint_eq(!!(a.crate_types & RUSTC_CRATE_LINKS), links);
 			ck_assert_ptr_nonnull(a.crate_name);
 			ck_assert_ptr_nonnull(a.out_dir);
 			ck_assert_int_ge(a.input_index, 0);
@@ -82,9 +89,10 @@ static void check_recorded(const char *name, int expect_cacheable)
 	ck_assert_int_eq(cacheable, expect_cacheable);
 }
 
-START_TEST(test_recorded_debug) { check_recorded("invocations-debug.jsonl", 53); }
+/* Every lib, proc-macro, build script and binary cargo ran, except incremental ones. */
+START_TEST(test_recorded_debug) { check_recorded("invocations-debug.jsonl", 74); }
 END_TEST
-START_TEST(test_recorded_release) { check_recorded("invocations-release.jsonl", 55); }
+START_TEST(test_recorded_release) { check_recorded("invocations-release.jsonl", 79); }
 END_TEST
 
 START_TEST(test_forms)
@@ -133,6 +141,22 @@ START_TEST(test_reasons)
 	const char *emitpath[] = { BASE, "a.rs", "--emit=link=/x/y.rlib", NULL };
 	const char *bin[] = { "--crate-name", "x", "--crate-type", "bin", "--out-dir", "/o", "a.rs", NULL };
 	const char *pm[] = { "--crate-name", "x", "--crate-type", "proc-macro", "--out-dir", "/o", "a.rs", NULL };
+#define BIN "--crate-name", "x", "--crate-type", "bin", "--out-dir", "/o", "a.rs"
+	const char *staticlib[] = { "--crate-name", "x", "--crate-type", "staticlib", "--out-dir", "/o", "a.rs", NULL };
+	const char *badtype[] = { "--crate-name", "x", "--crate-type", "sharedlib", "--out-dir", "/o", "a.rs", NULL };
+	const char *bin_linker[] = { BIN, "-C", "linker=/opt/cc", NULL };
+	const char *lib_linker[] = { BASE, "a.rs", "-C", "linker=/opt/cc", NULL };
+	const char *bin_flavor[] = { BIN, "-Clinker-flavor=gnu-lld-cc", NULL };
+	const char *bin_self_contained[] = { BIN, "-C", "link-self-contained=y", NULL };
+	const char *bin_rpath[] = { BIN, "-C", "link-arg=-Wl,-rpath,/opt/lib", NULL };
+	const char *bin_argfile[] = { BIN, "-C", "link-args=-Wl,--as-needed @args.txt", NULL };
+	const char *bin_plain_arg[] = { BIN, "-C", "link-arg=-Wl,--as-needed", NULL };
+	const char *pm_crt_static[] = { "--crate-name", "x", "--crate-type", "proc-macro", "--out-dir", "/o", "a.rs",
+		"-C", "target-feature=+crt-static", NULL };
+	const char *bin_split[] = { BIN, "-C", "split-debuginfo=unpacked", NULL };
+	const char *bin_split_off[] = { BIN, "-C", "split-debuginfo=off", NULL };
+	const char *lib_native[] = { BASE, "a.rs", "-l", "static=foo", NULL };
+	const char *bin_native[] = { BIN, "-l", "dylib=foo", "-L", "native=/n", NULL };
 	const char *unknown[] = { BASE, "a.rs", "--frobnicate", NULL };
 	const char *none[] = { BASE, NULL };
 	const char *two[] = { BASE, "a.rs", "b.rs", NULL };
@@ -149,8 +173,24 @@ START_TEST(test_reasons)
 	ck_assert_int_eq(reason_of(stdin_), RUSTC_NC_STDIN);
 	ck_assert_int_eq(reason_of(emit), RUSTC_NC_EMIT);
 	ck_assert_int_eq(reason_of(emitpath), RUSTC_NC_OUTPUT_FILE);
-	ck_assert_int_eq(reason_of(bin), RUSTC_NC_CRATE_TYPE);
-	ck_assert_int_eq(reason_of(pm), RUSTC_NC_CRATE_TYPE);
+	ck_assert_int_eq(reason_of(bin), RUSTC_CACHEABLE);
+	ck_assert_int_eq(reason_of(pm), RUSTC_CACHEABLE);
+	ck_assert_int_eq(reason_of(staticlib), RUSTC_NC_CRATE_TYPE);
+	ck_assert_int_eq(reason_of(badtype), RUSTC_NC_MALFORMED);
+	/* What the link tree cannot reproduce refuses a unit that links, and only such a unit. */
+	ck_assert_int_eq(reason_of(bin_linker), RUSTC_NC_LINK);
+	ck_assert_int_eq(reason_of(lib_linker), RUSTC_CACHEABLE);
+	ck_assert_int_eq(reason_of(bin_flavor), RUSTC_NC_LINK);
+	ck_assert_int_eq(reason_of(bin_self_contained), RUSTC_NC_LINK);
+	ck_assert_int_eq(reason_of(bin_rpath), RUSTC_NC_LINK);
+	ck_assert_int_eq(reason_of(bin_argfile), RUSTC_NC_LINK);
+	ck_assert_int_eq(reason_of(bin_plain_arg), RUSTC_CACHEABLE);
+	ck_assert_int_eq(reason_of(pm_crt_static), RUSTC_NC_LINK);
+	ck_assert_int_eq(reason_of(bin_split), RUSTC_NC_LINK);
+	ck_assert_int_eq(reason_of(bin_split_off), RUSTC_CACHEABLE);
+	/* -l: a lib would bundle it (not cached); a link unit resolves it in the invocation. */
+	ck_assert_int_eq(reason_of(lib_native), RUSTC_NC_UNSUPPORTED);
+	ck_assert_int_eq(reason_of(bin_native), RUSTC_CACHEABLE);
 	ck_assert_int_eq(reason_of(unknown), RUSTC_NC_UNKNOWN_FLAG);
 	ck_assert_int_eq(reason_of(none), RUSTC_NC_NO_INPUT);
 	ck_assert_int_eq(reason_of(two), RUSTC_NC_MULTIPLE_INPUTS);

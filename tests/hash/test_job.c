@@ -215,6 +215,54 @@ START_TEST(test_expected_outputs)
 }
 END_TEST
 
+/* A job that links carries its link part's id: in the key (field 'L'), in the wire JSON, and
+ * its outputs are named by crate type. */
+START_TEST(test_link_jobs)
+{
+	static const char link[] = "ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100";
+	struct job job, back;
+	char plain[DIGEST_HEX_SIZE], linked[DIGEST_HEX_SIZE], other[DIGEST_HEX_SIZE], err[200];
+	char **names;
+	size_t n;
+	json_t *j;
+
+	golden_job(&job);
+	key_hex(&job, plain);
+	memcpy(job.link_toolchain, link, DIGEST_HEX_SIZE);
+	key_hex(&job, linked);
+	ck_assert_str_ne(plain, linked);
+	job.link_toolchain[0] = 'e';
+	key_hex(&job, other);
+	ck_assert_str_ne(other, linked);
+	job.link_toolchain[0] = 'f';
+	j = job_to_json(&job);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "link_toolchain")), link);
+	ck_assert_int_eq(job_from_json(j, &back, err, sizeof(err)), 0);
+	ck_assert_str_eq(back.link_toolchain, link);
+	key_hex(&back, other);
+	ck_assert_str_eq(other, linked);
+	job_release(&back);
+	json_object_set_new(j, "link_toolchain", json_string("not-hex"));
+	ck_assert_int_eq(job_from_json(j, &back, err, sizeof(err)), -EINVAL);
+	json_decref(j);
+
+	free(job.argv[6]);
+	job.argv[6] = strdup("bin");
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(names[0], "cfg_if-0123456789abcdef");
+	ck_assert_str_eq(names[2], "cfg_if-0123456789abcdef.d");
+	job_names_free(names, n);
+	free(job.argv[6]);
+	job.argv[6] = strdup("proc-macro");
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_str_eq(names[0], "libcfg_if-0123456789abcdef.so");
+	job_names_free(names, n);
+	job_release(&job);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("job");
@@ -227,6 +275,7 @@ int main(void)
 	tcase_add_test(tc, test_json_round_trip);
 	tcase_add_test(tc, test_validation);
 	tcase_add_test(tc, test_expected_outputs);
+	tcase_add_test(tc, test_link_jobs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
