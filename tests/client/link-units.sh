@@ -38,6 +38,8 @@ unset LIBRARY_PATH COMPILER_PATH GCC_EXEC_PREFIX
 export CARGO_INCREMENTAL=0
 export CACHEPOT_SOCKET="$T/cachepotd.sock" CACHEPOT_MOUNT="$T/mnt" CACHEPOT_CACHE_DIR="$T/cache"
 export CACHEPOT_LOG="$T/wrapper.log" RUSTC_WRAPPER="$top_builddir/cachepot"
+# Hits are accepted only from manifests signed by this store's key.
+export CACHEPOT_TRUST="$T/store/key/ed25519.pub"
 export CARGO_TERM_COLOR=never
 mkdir -p "$T/mnt"
 
