@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -111,6 +112,35 @@ static int endpoint_setopt(struct request *r, CURL *c, const char *path, char *u
 	return 0;
 }
 
+/* What a PUT sends: LENGTH bytes of FD from OFFSET, read with pread (FD's offset untouched). */
+struct upload_source {
+	int fd;
+	off_t offset;
+	uint64_t length, sent;
+	int err;          /* errno of a failed read */
+};
+
+static size_t upload_read(char *buf, size_t size, size_t nitems, void *userdata)
+{
+	struct upload_source *src = userdata;
+	size_t want = size * nitems;
+	ssize_t n;
+
+	if (want > src->length - src->sent)
+		want = (size_t)(src->length - src->sent);
+	if (want == 0)
+		return 0;
+	do
+		n = pread(src->fd, buf, want, src->offset + (off_t)src->sent);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		src->err = n < 0 ? errno : EIO;   /* a file that shrank while it was sent */
+		return CURL_READFUNC_ABORT;
+	}
+	src->sent += (uint64_t)n;
+	return (size_t)n;
+}
+
 /* How long a request may take. */
 enum wait {
 	WAIT_TRANSFER,  /* a transfer: abandoned when it stalls for STALL_TIMEOUT seconds */
@@ -118,11 +148,11 @@ enum wait {
 			   the toolchain's unpacking */
 };
 
-/* One request. BODY (LEN bytes) for POST, or UPLOAD (an open file of UPLOAD_SIZE bytes) for
- * PUT, or neither for GET; TIMEOUT seconds at most. Returns 0 with the HTTP status in *STATUS,
- * or -errno with the error set when no answer came. */
+/* One request. BODY (LEN bytes) for POST, or UPLOAD for PUT, or neither for GET; TIMEOUT
+ * seconds at most. Returns 0 with the HTTP status in *STATUS, or -errno with the error set when
+ * no answer came. */
 static int http(struct request *r, const char *method, const char *path, const char *body, size_t len,
-		FILE *upload, curl_off_t upload_size, long timeout, enum wait wait, long *status,
+		struct upload_source *upload, long timeout, enum wait wait, long *status,
 		struct answer *answer)
 {
 	CURL *c = curl_easy_init();
@@ -154,16 +184,22 @@ static int http(struct request *r, const char *method, const char *path, const c
 		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	} else if (upload) {
 		headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+		upload->sent = 0;
+		upload->err = 0;
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READFUNCTION, upload_read);
 		curl_easy_setopt(c, CURLOPT_READDATA, upload);
-		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, upload_size);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)upload->length);
 	}
 	/* Large uploads would otherwise wait a second for "100 Continue". */
 	headers = curl_slist_append(headers, "Expect:");
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 	rc = curl_easy_perform(c);
-	if (rc != CURLE_OK)
+	if (rc == CURLE_ABORTED_BY_CALLBACK && upload && upload->err)
+		ret = error_format(r->err, r->errlen, -upload->err, "%s %s: reading what it sends: %s",
+				   method, r->daemon->url ? url : path, strerror(upload->err));
+	else if (rc != CURLE_OK)
 		ret = error_format(r->err, r->errlen, curl_errno(rc), "%s %s: %s", method,
 				   r->daemon->url ? url : path, curl_easy_strerror(rc));
 	else
@@ -191,34 +227,89 @@ static const char *answer_error(const struct answer *a, char *buf, size_t len)
 	return buf;
 }
 
-/* PUT the whole of F (NAME in messages; read from its start, not closed) to URL_PATH. */
-static int upload_stream(struct request *r, FILE *f, const char *name, const char *url_path, long timeout,
-			 enum wait wait)
+/* The body size of one PUT, the daemon's largest (daemon/upload.h UPLOAD_PART_MAX): a larger
+ * file goes in parts of this size. */
+#define UPLOAD_PART_SIZE (8u << 20)
+/* Times a part may be refused as out of place (409) before the upload gives up. */
+#define UPLOAD_CONFLICTS_MAX 3
+
+/* PUT the whole of FD (NAME in messages; read by offset, not closed) to URL_PATH: in one
+ * request when it fits in one body, else in parts of one upload (daemon/upload.h), each part
+ * sent when the daemon has written the last one. TIMEOUT and WAIT are per request; the
+ * daemon's work (a toolchain's unpacking) happens in the last one. */
+static int upload_fd(struct request *r, int fd, const char *name, const char *url_path, long timeout,
+		     enum wait wait)
 {
+	struct upload_source src = { .fd = fd };
+	unsigned char random[16];
+	char token[33], path[URL_MAX], msg[200];
+	unsigned conflicts = 0;
 	struct answer a = { 0 };
+	uint64_t size, offset = 0;
 	struct stat st;
-	char msg[200];
 	long code;
 	int ret;
 
-	if (fstat(fileno(f), &st) < 0)
+	if (fstat(fd, &st) < 0)
 		return error_format(r->err, r->errlen, -errno, "%s: %s", name, strerror(errno));
-	ret = http(r, "PUT", url_path, NULL, 0, f, (curl_off_t)st.st_size, timeout, wait, &code, &a);
-	if (ret == 0 && code != 200 && code != 201 && code != 204)
-		ret = error_format(r->err, r->errlen, -EPROTO, "PUT %.40s...: %ld %s", url_path, code, answer_error(&a, msg, sizeof(msg)));
+	size = (uint64_t)st.st_size;
+	if (size <= UPLOAD_PART_SIZE) {
+		src.length = size;
+		ret = http(r, "PUT", url_path, NULL, 0, &src, timeout, wait, &code, &a);
+		if (ret == 0 && code != 200 && code != 201 && code != 204)
+			ret = error_format(r->err, r->errlen, -EPROTO, "PUT %.40s...: %ld %s", url_path,
+					   code, answer_error(&a, msg, sizeof(msg)));
+		answer_reset(&a);
+		return ret;
+	}
+	if (getrandom(random, sizeof(random), 0) != (ssize_t)sizeof(random))
+		return error_format(r->err, r->errlen, -EIO, "getrandom: %s", strerror(errno));
+	for (size_t i = 0; i < sizeof(random); i++)
+		snprintf(token + 2 * i, 3, "%02x", random[i]);
+	while (offset < size) {
+		uint64_t len = size - offset < UPLOAD_PART_SIZE ? size - offset : UPLOAD_PART_SIZE;
+		int last = offset + len == size;
+		json_t *j;
+
+		if (snprintf(path, sizeof(path), "%s?upload=%s&offset=%llu&total=%llu", url_path, token,
+			     (unsigned long long)offset, (unsigned long long)size) >= (int)sizeof(path))
+			return error_format(r->err, r->errlen, -ENAMETOOLONG, "%s: too long", url_path);
+		src.offset = (off_t)offset;
+		src.length = len;
+		ret = http(r, "PUT", path, NULL, 0, &src, timeout, last ? wait : WAIT_TRANSFER, &code, &a);
+		if (ret < 0)
+			break;
+		if (code == 200 || code == 201 || code == 204)
+			break;   /* complete, or the daemon had it already */
+		j = (code == 202 || code == 409) && a.data ? json_loads(a.data, 0, NULL) : NULL;
+		if (j && json_is_integer(json_object_get(j, "received"))
+		    && json_integer_value(json_object_get(j, "received")) >= 0
+		    && (uint64_t)json_integer_value(json_object_get(j, "received")) <= size
+		    && (code == 202 ? (uint64_t)json_integer_value(json_object_get(j, "received")) == offset + len
+				    : ++conflicts <= UPLOAD_CONFLICTS_MAX)) {
+			offset = (uint64_t)json_integer_value(json_object_get(j, "received"));
+			json_decref(j);
+			answer_reset(&a);
+			continue;
+		}
+		json_decref(j);
+		ret = error_format(r->err, r->errlen, -EPROTO, "PUT %.40s... (part at %llu of %llu): %ld %s",
+				   url_path, (unsigned long long)offset, (unsigned long long)size, code,
+				   answer_error(&a, msg, sizeof(msg)));
+		break;
+	}
 	answer_reset(&a);
 	return ret;
 }
 
 static int upload_file(struct request *r, const char *path, const char *url_path, long timeout, enum wait wait)
 {
-	FILE *f = fopen(path, "rbe");
-	int ret;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), ret;
 
-	if (!f)
+	if (fd < 0)
 		return error_format(r->err, r->errlen, -errno, "%s: %s", path, strerror(errno));
-	ret = upload_stream(r, f, path, url_path, timeout, wait);
-	fclose(f);
+	ret = upload_fd(r, fd, path, url_path, timeout, wait);
+	close(fd);
 	return ret;
 }
 
@@ -256,7 +347,7 @@ static int toolchain_present(struct request *r, const char *path)
 {
 	struct answer a = { 0 };
 	long code;
-	int ret = http(r, "GET", path, NULL, 0, NULL, 0, 30, WAIT_TRANSFER, &code, &a);
+	int ret = http(r, "GET", path, NULL, 0, NULL, 30, WAIT_TRANSFER, &code, &a);
 	answer_reset(&a);
 	if (ret < 0)
 		return ret;
@@ -273,7 +364,6 @@ static int ensure_tree(struct request *r, const struct daemon_submission *sub, c
 {
 	char path[128], lock_path[PATH_MAX], tmp[PATH_MAX];
 	int lock = -1, fd = -1, ret;
-	FILE *archive;
 
 	snprintf(path, sizeof(path), "/v1/toolchains/%s", tc->id);
 	ret = toolchain_present(r, path);
@@ -318,14 +408,7 @@ static int ensure_tree(struct request *r, const struct daemon_submission *sub, c
 		ret = error_format(r->err, r->errlen, ret, "cannot archive the toolchain");
 		goto out;
 	}
-	archive = lseek(fd, 0, SEEK_SET) == 0 ? fdopen(fd, "rb") : NULL;
-	if (!archive) {
-		ret = error_format(r->err, r->errlen, -errno, "%s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	ret = upload_stream(r, archive, tmp, path, 900, WAIT_WORK);
-	fclose(archive);
+	ret = upload_fd(r, fd, tmp, path, 900, WAIT_WORK);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -364,7 +447,7 @@ static int send_missing_blobs(struct request *r, const struct daemon_submission 
 		ret = error_format(r->err, r->errlen, -ENOMEM, "out of memory");
 		goto out;
 	}
-	ret = http(r, "POST", "/v1/blobs/missing", text, strlen(text), NULL, 0, 60, WAIT_TRANSFER, &code, &a);
+	ret = http(r, "POST", "/v1/blobs/missing", text, strlen(text), NULL, 60, WAIT_TRANSFER, &code, &a);
 	if (ret < 0)
 		goto out;
 	if (code != 200) {
@@ -418,7 +501,7 @@ int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_subm
 	 * one retry covers it. */
 	for (int attempt = 0; attempt < 2; attempt++) {
 		answer_reset(&a);
-		ret = http(&r, "POST", "/v1/jobs", text, strlen(text), NULL, 0, (long)submission->timeout, WAIT_WORK,
+		ret = http(&r, "POST", "/v1/jobs", text, strlen(text), NULL, (long)submission->timeout, WAIT_WORK,
 			   &code, &a);
 		if (ret < 0)
 			break;

@@ -3,7 +3,8 @@ libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h \
 	daemon/daemon.h daemon/pool.c daemon/pool.h daemon/job_run.c daemon/job_run.h \
 	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/toolchain_merge.c \
 	daemon/toolchain_merge.h daemon/server.c daemon/server.h \
-	daemon/listen.c daemon/listen.h daemon/etag.c daemon/etag.h daemon/peers.c daemon/peers.h
+	daemon/listen.c daemon/listen.h daemon/etag.c daemon/etag.h daemon/peers.c daemon/peers.h \
+	daemon/upload.c daemon/upload.h
 
 sbin_PROGRAMS += cachepotd
 cachepotd_SOURCES = daemon/main.c
@@ -26,10 +27,10 @@ tests_daemon_test_listen_LDADD = $(TEST_LDADD)
 
 TESTS += tests/daemon/test_listen tests/daemon/jobs.sh tests/daemon/hostile.sh tests/daemon/concurrency.sh \
 	tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh tests/daemon/bodies.sh \
-	tests/daemon/toolchain-unused.sh
+	tests/daemon/toolchain-unused.sh tests/daemon/uploads.sh
 EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
 	tests/daemon/concurrency.sh tests/daemon/kill.sh tests/daemon/toolchain.sh tests/daemon/network.sh \
-	tests/daemon/bodies.sh tests/daemon/toolchain-unused.sh daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
+	tests/daemon/bodies.sh tests/daemon/toolchain-unused.sh tests/daemon/uploads.sh daemon/cachepotd.conf.example contrib/cachepotd.service contrib/cachepotd.socket
 dist_man_MANS += daemon/cachepotd.8
 TESTS += tests/daemon/toolchain-dirs.sh
 EXTRA_DIST += tests/daemon/toolchain-dirs.sh

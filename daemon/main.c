@@ -49,6 +49,7 @@ static const struct option options[] = {
 	{ "memory-bytes", required_argument, NULL, OPT_SETTING },
 	{ "max-connections-per-peer", required_argument, NULL, OPT_SETTING },
 	{ "unused-toolchain-seconds", required_argument, NULL, OPT_SETTING },
+	{ "upload-idle-seconds", required_argument, NULL, OPT_SETTING },
 	{ "listen", required_argument, NULL, OPT_SETTING },
 	{ "listen-tls", required_argument, NULL, OPT_SETTING },
 	{ "tls-cert", required_argument, NULL, OPT_SETTING },
@@ -66,6 +67,7 @@ static void usage(FILE *f)
 		"                 [--max-upload-bytes N] [--max-blob-bytes N] [--max-input-bytes N]\n"
 		"                 [--max-output-bytes N] [--timeout-ms N] [--memory-bytes N]\n"
 		"                 [--max-connections-per-peer N] [--unused-toolchain-seconds N]\n"
+		"                 [--upload-idle-seconds N]\n"
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
 		"                 [--allow-no-cgroup-limits]\n"

@@ -22,18 +22,21 @@
 #include <event2/listener.h>
 #include <jansson.h>
 
+#include "base/clock.h"
+#include "base/io.h"
 #include "daemon/etag.h"
 #include "daemon/job_run.h"
 #include "daemon/listen.h"
 #include "daemon/peers.h"
 #include "daemon/pool.h"
 #include "daemon/toolchain_unpack.h"
+#include "daemon/upload.h"
 #include "fs/store.h"
 #include "hash/digest.h"
 #include "hash/job.h"
 
-#define JSON_BODY_MAX (64u << 20)     /* a job or a missing-blobs query */
-#define MISSING_QUERY_MAX 1000000     /* hashes in one missing-blobs query */
+#define JSON_BODY_MAX (16u << 20)     /* a job or a missing-blobs query */
+#define MISSING_QUERY_MAX 200000      /* hashes in one missing-blobs query (67 bytes each) */
 #define IMMUTABLE "public, max-age=31536000, immutable"
 #define UPLOAD_WORKERS 2             /* threads that write, hash and fsync uploaded blobs */
 
@@ -51,6 +54,8 @@ struct server {
 	struct inflight *inflight;        /* jobs queued or running, by key */
 	struct peers *peers;              /* every connection of HTTP and HTTPS */
 	struct event *unused_timer;       /* toolchain_retire_unused, every few minutes */
+	struct upload_table uploads;      /* uploads in parts in progress */
+	struct event *upload_timer;       /* upload_sweep of idle ones */
 	int removing_retired;             /* a task removes retired toolchains */
 	int stopping;
 };
@@ -75,23 +80,18 @@ struct inflight {
 	json_t *body;
 };
 
-/* A blob upload: the body (moved out of the request) written to a temp file of the store,
- * hashed and fsync'd on a worker, not on the loop thread. */
-struct blob_task {
+/* One body of an upload (upload.h): the whole of a small one, or one part of a large one. It is
+ * written (and a blob hashed) on an upload worker, never on the loop thread; the part that
+ * completes a blob commits it, the one that completes a toolchain archive unpacks it. */
+struct part_task {
 	struct task task;
 	struct waiter *waiter;
-	struct evbuffer *body;
-	unsigned char expect[DIGEST_SIZE], actual[DIGEST_SIZE];
+	struct upload *up;       /* BUSY while the task holds it; a whole-body one is not in the table */
+	struct evbuffer *body;   /* moved out of the request */
 	size_t len;
-	int ret;
-};
-
-struct toolchain_task {
-	struct task task;
-	struct waiter *waiter;
-	struct evbuffer *body;
-	char id[DIGEST_HEX_SIZE];
-	uint64_t seq;
+	int last;                /* this body completes the upload */
+	uint64_t seq;            /* names the toolchain's temporary tree */
+	unsigned char actual[DIGEST_SIZE];
 	int ret;
 	char err[512];
 };
@@ -101,6 +101,7 @@ static const char *reason_of(int code)
 	switch (code) {
 	case 200: return "OK";
 	case 201: return "Created";
+	case 202: return "Accepted";
 	case 204: return "No Content";
 	case 400: return "Bad Request";
 	case 403: return "Forbidden";
@@ -111,6 +112,7 @@ static const char *reason_of(int code)
 	case 422: return "Unprocessable Entity";
 	case 424: return "Failed Dependency";
 	case 503: return "Service Unavailable";
+	case 507: return "Insufficient Storage";
 	default: return "Internal Server Error";
 	}
 }
@@ -298,108 +300,6 @@ static void blob_get(struct daemon *d, struct evhttp_request *req, const char *h
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
-static void blob_run(struct daemon *d, struct task *t)
-{
-	struct blob_task *bt = (struct blob_task *)t;
-	struct store_blob_writer *w;
-	int ret = store_blob_begin(d->store, &w);
-
-	if (ret < 0) {
-		bt->ret = ret;
-		return;
-	}
-	while (evbuffer_get_length(bt->body) > 0) {
-		struct evbuffer_iovec v;
-		if (evbuffer_peek(bt->body, -1, NULL, &v, 1) < 1)
-			break;
-		ret = store_blob_write(w, v.iov_base, v.iov_len);
-		if (ret < 0) {
-			store_blob_abort(w);
-			bt->ret = ret;
-			return;
-		}
-		evbuffer_drain(bt->body, v.iov_len);
-	}
-	bt->ret = store_blob_commit(w, bt->expect, bt->actual);
-}
-
-static void blob_finish(struct daemon *d, struct task *t, int cancelled)
-{
-	struct blob_task *bt = (struct blob_task *)t;
-	char hex[DIGEST_HEX_SIZE], msg[200];
-	json_t *body;
-	int code;
-
-	digest_to_hex(bt->expect, hex);
-	if (cancelled) {
-		code = 503;
-		body = json_pack("{s:s}", "error", "shutting down");
-	} else if (bt->ret == -EBADMSG) {
-		char got[DIGEST_HEX_SIZE];
-		METRIC_INC(d, blobs_rejected);
-		digest_to_hex(bt->actual, got);
-		snprintf(msg, sizeof(msg), "the bytes do not match the name (their sha256 is %s)", got);
-		code = 400;
-		body = json_pack("{s:s}", "error", msg);
-	} else if (bt->ret < 0) {
-		code = 500;
-		body = json_pack("{s:s}", "error", strerror(-bt->ret));
-	} else {
-		METRIC_INC(d, blobs_uploaded);
-		METRIC_ADD(d, blob_bytes_uploaded, bt->len);
-		code = 201;
-		body = json_pack("{s:s}", "sha256", hex);
-	}
-	waiter_answer(d, bt->waiter, code, body);
-	json_decref(body);
-	evbuffer_free(bt->body);
-	free(bt);
-}
-
-static void blob_put(struct daemon *d, struct evhttp_request *req, const char *hex)
-{
-	struct evbuffer *in = evhttp_request_get_input_buffer(req);
-	size_t len = evbuffer_get_length(in);
-	struct blob_task *bt;
-
-	if (!require_writer(d, req))
-		return;
-	bt = calloc(1, sizeof(*bt));
-	if (!bt) {
-		send_error(req, 500, "out of memory");
-		return;
-	}
-	if (strlen(hex) != 64 || digest_from_hex(hex, bt->expect) < 0) {
-		free(bt);
-		METRIC_INC(d, http_bad_requests);
-		send_error(req, 400, "a blob name is 64 lowercase hex digits");
-		return;
-	}
-	if (len > d->cfg->max_blob_bytes) {
-		free(bt);
-		METRIC_INC(d, http_too_large);
-		send_error(req, 413, "blob larger than the daemon accepts");
-		return;
-	}
-	bt->task.run = blob_run;
-	bt->task.finish = blob_finish;
-	bt->len = len;
-	bt->body = evbuffer_new();
-	bt->waiter = bt->body ? waiter_new(d, req) : NULL;
-	if (!bt->waiter) {
-		if (bt->body)
-			evbuffer_free(bt->body);
-		free(bt);
-		send_error(req, 500, "out of memory");
-		return;
-	}
-	/* Move (not copy) the body's chain into the task: the worker reads it, nobody else does. */
-	evbuffer_add_buffer(bt->body, in);
-	/* Forced: the body is already here, and the upload workers run nothing else. */
-	if (pool_submit(d->server->upload_pool, &bt->task, 1) < 0)
-		blob_finish(d, &bt->task, 1);
-}
-
 /* Append the hex name of SHA to the JSON array MISSING when the store lacks that blob.
  * 0, or -errno when presence could not be told. */
 static int note_if_missing(struct daemon *d, const unsigned char sha[DIGEST_SIZE], json_t *missing)
@@ -462,87 +362,266 @@ static int toolchain_present(struct daemon *d, const char *id)
 	       && S_ISDIR(st.st_mode);
 }
 
-static void toolchain_run(struct daemon *d, struct task *t)
-{
-	struct toolchain_task *tt = (struct toolchain_task *)t;
+/* ---- uploads: blobs and toolchain archives, whole or in parts (upload.h) ---- */
 
-	tt->ret = toolchain_unpack(store_toolchains_fd(d->trees), tt->body, tt->id, tt->seq, tt->err,
-				   sizeof(tt->err));
+/* The archive so far of a toolchain upload: an unnamed file beside the toolchains (an O_TMPFILE,
+ * or where the file system has none a TMP_PREFIX name removed at once; toolchain_sweep removes
+ * one a killed daemon left). */
+static int archive_file_new(int toolchains_fd, uint64_t seq)
+{
+	char name[64];
+	int fd = openat(toolchains_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+
+	if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR))
+		return fd >= 0 ? fd : -errno;
+	snprintf(name, sizeof(name), ".tmp-upload-%llu-%d", (unsigned long long)seq, (int)getpid());
+	fd = openat(toolchains_fd, name, O_CREAT | O_EXCL | O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	unlinkat(toolchains_fd, name, 0);
+	return fd;
 }
 
-static void toolchain_finish(struct daemon *d, struct task *t, int cancelled)
+static void part_run(struct daemon *d, struct task *t)
 {
-	struct toolchain_task *tt = (struct toolchain_task *)t;
-	json_t *body;
-	int code;
+	struct part_task *pt = (struct part_task *)t;
+	struct upload *u = pt->up;
+	int toolchains_fd = store_toolchains_fd(d->trees);
+	int ret = 0;
 
+	if (u->kind == UPLOAD_BLOB && !u->blob)
+		ret = store_blob_begin(d->store, &u->blob);
+	else if (u->kind == UPLOAD_TOOLCHAIN && u->fd < 0 && (ret = archive_file_new(toolchains_fd, pt->seq)) >= 0) {
+		u->fd = ret;
+		ret = 0;
+	}
+	while (ret == 0 && evbuffer_get_length(pt->body) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(pt->body, -1, NULL, &v, 1) < 1)
+			break;
+		ret = u->kind == UPLOAD_BLOB ? store_blob_write(u->blob, v.iov_base, v.iov_len)
+					     : io_write_all(u->fd, v.iov_base, v.iov_len);
+		evbuffer_drain(pt->body, v.iov_len);
+	}
+	if (ret == 0 && pt->last) {
+		if (u->kind == UPLOAD_BLOB) {
+			unsigned char expect[DIGEST_SIZE];
+			ret = digest_from_hex(u->name, expect);
+			if (ret == 0)
+				ret = store_blob_commit(u->blob, expect, pt->actual);
+			else
+				store_blob_abort(u->blob);
+			u->blob = NULL;    /* commit and abort free it */
+		} else if (lseek(u->fd, 0, SEEK_SET) < 0) {
+			ret = -errno;
+		} else {
+			ret = toolchain_unpack_fd(toolchains_fd, u->fd, u->name, pt->seq, pt->err,
+						  sizeof(pt->err));
+		}
+	}
+	if (ret < 0 && !pt->err[0])
+		snprintf(pt->err, sizeof(pt->err), "%s", strerror(-ret));
+	pt->ret = ret;
+}
+
+/* The answer to the body that completed upload U, or failed it (PT->ret). */
+static int part_outcome(struct daemon *d, struct part_task *pt, json_t **body)
+{
+	struct upload *u = pt->up;
+	char msg[200];
+
+	if (u->kind == UPLOAD_BLOB) {
+		if (pt->ret == -EBADMSG) {
+			char got[DIGEST_HEX_SIZE];
+			METRIC_INC(d, blobs_rejected);
+			digest_to_hex(pt->actual, got);
+			snprintf(msg, sizeof(msg), "the bytes do not match the name (their sha256 is %s)", got);
+			*body = json_pack("{s:s}", "error", msg);
+			return 400;
+		}
+		if (pt->ret < 0) {
+			*body = json_pack("{s:s}", "error", pt->err);
+			return pt->ret == -ENOSPC ? 507 : 500;
+		}
+		METRIC_INC(d, blobs_uploaded);
+		METRIC_ADD(d, blob_bytes_uploaded, u->total);
+		*body = json_pack("{s:s}", "sha256", u->name);
+		return 201;
+	}
+	if (pt->ret >= 0) {
+		if (pt->ret == 0) {
+			METRIC_INC(d, toolchains_uploaded);
+			fprintf(stderr, "cachepotd: toolchain %s added\n", u->name);
+		}
+		*body = json_pack("{s:s}", "id", u->name);
+		return pt->ret == 0 ? 201 : 200;
+	}
+	METRIC_INC(d, toolchains_rejected);
+	fprintf(stderr, "cachepotd: toolchain %s refused: %s\n", u->name, pt->err);
+	*body = json_pack("{s:s}", "error", pt->err);
+	if (pt->ret == -EFBIG) {
+		METRIC_INC(d, http_too_large);
+		return 413;
+	}
+	return pt->ret == -EINVAL || pt->ret == -EBADMSG ? 400 : pt->ret == -ENOSPC ? 507 : 500;
+}
+
+static void part_finish(struct daemon *d, struct task *t, int cancelled)
+{
+	struct part_task *pt = (struct part_task *)t;
+	struct upload *u = pt->up;
+	int whole = u->token[0] == '\0', code, done = 1;
+	json_t *body;
+
+	u->busy = 0;
 	if (cancelled) {
 		code = 503;
 		body = json_pack("{s:s}", "error", "shutting down");
-	} else if (tt->ret >= 0) {
-		code = tt->ret == 0 ? 201 : 200;
-		body = json_pack("{s:s}", "id", tt->id);
-		if (tt->ret == 0) {
-			METRIC_INC(d, toolchains_uploaded);
-			fprintf(stderr, "cachepotd: toolchain %s added\n", tt->id);
-		}
+	} else if (pt->ret >= 0 && !pt->last) {
+		u->received += pt->len;
+		u->last_us = monotonic_us();
+		code = 202;
+		body = json_pack("{s:I}", "received", (json_int_t)u->received);
+		done = 0;
 	} else {
-		code = tt->ret == -EFBIG ? 413 : (tt->ret == -EINVAL || tt->ret == -EBADMSG) ? 400 : 500;
-		if (code == 413)
-			METRIC_INC(d, http_too_large);
-		body = json_pack("{s:s}", "error", tt->err[0] ? tt->err : strerror(-tt->ret));
-		METRIC_INC(d, toolchains_rejected);
-		fprintf(stderr, "cachepotd: toolchain %s refused: %s\n", tt->id, tt->err);
+		code = part_outcome(d, pt, &body);
 	}
-	waiter_answer(d, tt->waiter, code, body);
+	if (done)
+		upload_drop(whole ? NULL : &d->server->uploads, u);
+	waiter_answer(d, pt->waiter, code, body);
 	json_decref(body);
-	evbuffer_free(tt->body);
-	free(tt);
+	evbuffer_free(pt->body);
+	free(pt);
 }
 
-static void toolchain_put(struct daemon *d, struct evhttp_request *req, const char *id)
+/* 1 when the store has the blob named HEX (checked), 0, or -errno. */
+static int blob_present(struct daemon *d, const char *hex)
 {
-	struct toolchain_task *tt;
-	int ret;
+	unsigned char sha[DIGEST_SIZE];
+	int ret = digest_from_hex(hex, sha);
+	return ret < 0 ? ret : store_has_blob(d->store, sha);
+}
+
+/* A 409: the part does not continue the upload, which has RECEIVED bytes. */
+static void send_conflict(struct evhttp_request *req, const char *msg, uint64_t received)
+{
+	json_t *body = json_pack("{s:s, s:I}", "error", msg, "received", (json_int_t)received);
+	send_json(req, 409, body);
+	json_decref(body);
+}
+
+/* PUT of a blob or a toolchain archive NAME: a whole body, or a part (upload.h). */
+static void upload_put(struct daemon *d, struct evhttp_request *req, enum upload_kind kind,
+		       const char *name)
+{
+	struct evbuffer *in = evhttp_request_get_input_buffer(req);
+	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+	size_t len = evbuffer_get_length(in);
+	uint64_t limit = kind == UPLOAD_BLOB ? d->cfg->max_blob_bytes : d->cfg->max_upload_bytes;
+	struct upload_part_params pp;
+	struct upload *u = NULL;
+	struct part_task *pt;
+	int part, ret;
 
 	if (!require_writer(d, req))
 		return;
-	if (!digest_hex_valid(id)) {
+	if (!digest_hex_valid(name)) {
 		METRIC_INC(d, http_bad_requests);
-		send_error(req, 400, "a toolchain id is 64 lowercase hex digits");
+		send_error(req, 400, kind == UPLOAD_BLOB ? "a blob name is 64 lowercase hex digits"
+							 : "a toolchain id is 64 lowercase hex digits");
 		return;
 	}
-	if (toolchain_present(d, id)) {
-		json_t *body = json_pack("{s:s}", "id", id);
+	part = upload_part_params_parse(uri ? evhttp_uri_get_query(uri) : NULL, &pp);
+	if (part < 0) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "a part of an upload is named by upload=<32 lowercase hex>&"
+			   "offset=<bytes before it>&total=<bytes in all>, offset below total");
+		return;
+	}
+	if (len > UPLOAD_PART_MAX || (part ? pp.total : len) > limit) {
+		char msg[200];
+		METRIC_INC(d, http_too_large);
+		if (len > UPLOAD_PART_MAX)
+			snprintf(msg, sizeof(msg), "a body is at most %u bytes: send a larger upload in "
+				 "parts (?upload=&offset=&total=)", UPLOAD_PART_MAX);
+		else
+			snprintf(msg, sizeof(msg), "%s larger than the daemon accepts (%s %llu)",
+				 kind == UPLOAD_BLOB ? "a blob" : "a toolchain archive",
+				 kind == UPLOAD_BLOB ? "--max-blob-bytes" : "--max-upload-bytes",
+				 (unsigned long long)limit);
+		send_error(req, 413, msg);
+		return;
+	}
+	if (part)
+		u = upload_find(&d->server->uploads, kind, name, pp.token);
+	/* Nothing to send: the daemon has it (another client finished first). */
+	if ((kind == UPLOAD_TOOLCHAIN && toolchain_present(d, name))
+	    || (kind == UPLOAD_BLOB && part && pp.offset == 0 && !u
+		&& blob_present(d, name) == 1)) {
+		json_t *body = json_pack("{s:s}", kind == UPLOAD_BLOB ? "sha256" : "id", name);
+		if (u && !u->busy)
+			upload_drop(&d->server->uploads, u);
 		send_json(req, 200, body);
 		json_decref(body);
 		return;
 	}
-	tt = calloc(1, sizeof(*tt));
-	if (!tt || !(tt->body = evbuffer_new())) {
-		free(tt);
+	if (!part) {
+		ret = upload_start(NULL, kind, name, "", len, &u);
+	} else if (len == 0 || pp.offset + len > pp.total) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "a part holds at least one byte and no more than the rest of the "
+			   "upload");
+		return;
+	} else if (!u) {
+		if (pp.offset != 0) {
+			send_conflict(req, "no such upload in progress (gone idle, or never started): "
+				      "start again at offset 0", 0);
+			return;
+		}
+		ret = upload_start(&d->server->uploads, kind, name, pp.token, pp.total, &u);
+	} else if (u->total != pp.total) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "total differs from the upload's");
+		return;
+	} else if (u->busy || pp.offset != u->received) {
+		send_conflict(req, u->busy ? "the upload's previous part is still being written"
+				  : "the part does not start where the upload stands", u->received);
+		return;
+	} else {
+		ret = 0;
+	}
+	if (ret < 0) {
+		send_error(req, ret == -EAGAIN ? 503 : 500,
+			   ret == -EAGAIN ? "too many uploads in progress" : strerror(-ret));
+		return;
+	}
+	pt = calloc(1, sizeof(*pt));
+	if (pt)
+		pt->body = evbuffer_new();
+	if (pt && pt->body)
+		pt->waiter = waiter_new(d, req);
+	if (!pt || !pt->waiter) {
+		if (pt && pt->body)
+			evbuffer_free(pt->body);
+		free(pt);
+		if (!part || u->received == 0)
+			upload_drop(part ? &d->server->uploads : NULL, u);
 		send_error(req, 500, "out of memory");
 		return;
 	}
-	tt->task.run = toolchain_run;
-	tt->task.finish = toolchain_finish;
-	memcpy(tt->id, id, DIGEST_HEX_SIZE);
-	tt->seq = __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED);
+	pt->task.run = part_run;
+	pt->task.finish = part_finish;
+	pt->up = u;
+	pt->len = len;
+	pt->last = !part || pp.offset + len == pp.total;
+	pt->seq = __atomic_add_fetch(&d->seq, 1, __ATOMIC_RELAXED);
+	u->busy = 1;
 	/* Move (not copy) the body's chain into the task: the worker reads it, nobody else does. */
-	evbuffer_add_buffer(tt->body, evhttp_request_get_input_buffer(req));
-	tt->waiter = waiter_new(d, req);
-	if (!tt->waiter) {
-		evbuffer_free(tt->body);
-		free(tt);
-		send_error(req, 500, "out of memory");
-		return;
-	}
-	/* Toolchain uploads are rare and already paid for (the body is here): not bounded. */
-	ret = pool_submit(d->server->pool, &tt->task, 1);
-	if (ret < 0)
-		toolchain_finish(d, &tt->task, 1);
+	evbuffer_add_buffer(pt->body, in);
+	/* Forced: the body is already here, and the upload workers run nothing else. */
+	if (pool_submit(d->server->upload_pool, &pt->task, 1) < 0)
+		part_finish(d, &pt->task, 1);
 }
-
 /* Removing the trees of unused toolchains moved aside (slow: a worker's). */
 static void retired_run(struct daemon *d, struct task *t)
 {
@@ -948,14 +1027,14 @@ static void handle(struct evhttp_request *req, void *arg)
 	else if (PREFIX(EVHTTP_REQ_GET, "/v1/blobs/"))
 		blob_get(d, req, rest);
 	else if (PREFIX(EVHTTP_REQ_PUT, "/v1/blobs/"))
-		blob_put(d, req, rest);
+		upload_put(d, req, UPLOAD_BLOB, rest);
 	else if (PREFIX(EVHTTP_REQ_GET, "/v1/toolchains/")) {
 		if (digest_hex_valid(rest) && toolchain_present(d, rest))
 			evhttp_send_reply(req, 204, "No Content", NULL);
 		else
 			send_error(req, 404, "no such toolchain");
 	} else if (PREFIX(EVHTTP_REQ_PUT, "/v1/toolchains/"))
-		toolchain_put(d, req, rest);
+		upload_put(d, req, UPLOAD_TOOLCHAIN, rest);
 	else if (PREFIX(EVHTTP_REQ_GET, "/v1/manifests/"))
 		manifest_get(d, req, rest);
 	else
@@ -1080,18 +1159,28 @@ static struct evhttp *http_new(struct daemon *d, struct ssl_ctx_st *ctx)
 	return http;
 }
 
-/* The largest body a writer's connection may send: that of its largest route. Each route checks
- * its own limit once the body is read; libevent 2.1 offers no point between a request's headers
- * and its body to check it earlier (daemon/peers.h). */
-static uint64_t writer_body_max(const struct daemon_config *cfg)
+/* The largest body a writer's connection may send: that of its largest route, a job's JSON or
+ * one part of an upload (larger uploads come in parts, upload.h). Each route checks its own
+ * limit once the body is read; libevent 2.1 offers no point between a request's headers and its
+ * body to check it earlier (daemon/peers.h). */
+static uint64_t writer_body_max(void)
 {
-	uint64_t max = cfg->max_upload_bytes;
+	return JSON_BODY_MAX > UPLOAD_PART_MAX ? JSON_BODY_MAX : UPLOAD_PART_MAX;
+}
 
-	if (cfg->max_blob_bytes > max)
-		max = cfg->max_blob_bytes;
-	if (JSON_BODY_MAX > max)
-		max = JSON_BODY_MAX;
-	return max > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : max;
+/* The periodic sweep of uploads in parts that stopped receiving parts. */
+static void upload_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	unsigned n;
+	(void)fd;
+	(void)what;
+
+	n = upload_sweep(&d->server->uploads, monotonic_us(),
+			 (uint64_t)d->cfg->upload_idle_seconds * 1000000);
+	if (n)
+		fprintf(stderr, "cachepotd: dropped %u upload%s idle for %u s\n", n, n == 1 ? "" : "s",
+			d->cfg->upload_idle_seconds);
 }
 
 /* --listen on the Unix socket's evhttp; --listen-tls on an evhttp of its own, whose
@@ -1143,7 +1232,7 @@ int server_start(struct daemon *d)
 	s->done_event = event_new(d->base, -1, 0, done_cb, d);
 	if (!s->done_event)
 		return -ENOMEM;
-	ret = peers_new(d, writer_body_max(d->cfg), d->cfg->max_connections_per_peer, &s->peers);
+	ret = peers_new(d, writer_body_max(), d->cfg->max_connections_per_peer, &s->peers);
 	if (ret < 0)
 		return ret;
 	s->http = http_new(d, NULL);
@@ -1184,6 +1273,14 @@ int server_start(struct daemon *d)
 		if (!s->unused_timer || event_add(s->unused_timer, &tv) < 0)
 			return -ENOMEM;
 	}
+	{
+		/* A tenth of the bound, between 1 s and a minute. */
+		unsigned period = d->cfg->upload_idle_seconds / 10;
+		struct timeval tv = { period < 1 ? 1 : period > 60 ? 60 : period, 0 };
+		s->upload_timer = event_new(d->base, -1, EV_PERSIST, upload_tick, d);
+		if (!s->upload_timer || event_add(s->upload_timer, &tv) < 0)
+			return -ENOMEM;
+	}
 	ret = pool_start(d, d->cfg->jobs, d->cfg->queue_max, s->done_event, &s->pool);
 	if (ret == 0)
 		ret = pool_start(d, UPLOAD_WORKERS, d->cfg->queue_max, s->done_event,
@@ -1203,6 +1300,7 @@ void server_stop(struct daemon *d)
 		return;
 	pool_stop(s->pool);           /* the last answers go to requests evhttp still holds */
 	pool_stop(s->upload_pool);
+	upload_table_clear(&s->uploads);   /* no worker holds one any more */
 	if (s->http)
 		evhttp_free(s->http);     /* frees the bound listeners and their sockets too */
 	if (s->https)
@@ -1213,6 +1311,8 @@ void server_stop(struct daemon *d)
 		event_free(s->done_event);
 	if (s->unused_timer)
 		event_free(s->unused_timer);
+	if (s->upload_timer)
+		event_free(s->upload_timer);
 	free(s);
 	d->server = NULL;
 }

@@ -33,6 +33,7 @@ int daemon_config_init(struct daemon_config *cfg)
 	cfg->max_output_bytes = 1ull << 30;
 	cfg->max_connections_per_peer = DAEMON_DEFAULT_MAX_CONNECTIONS_PER_PEER;
 	cfg->unused_toolchain_seconds = DAEMON_DEFAULT_UNUSED_TOOLCHAIN_SECONDS;
+	cfg->upload_idle_seconds = DAEMON_DEFAULT_UPLOAD_IDLE_SECONDS;
 	return 0;
 }
 
@@ -189,6 +190,13 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 			return error_format(err, errlen, -EINVAL, "%s: at most %u (a year)", name,
 					    DAEMON_UNUSED_TOOLCHAIN_SECONDS_MAX);
 		cfg->unused_toolchain_seconds = (unsigned)v;
+		return 0;
+	}
+	if (name_is(name, "upload-idle-seconds")) {
+		if (v == 0 || v > DAEMON_UPLOAD_IDLE_SECONDS_MAX)
+			return error_format(err, errlen, -EINVAL, "%s: 1 to %u", name,
+					    DAEMON_UPLOAD_IDLE_SECONDS_MAX);
+		cfg->upload_idle_seconds = (unsigned)v;
 		return 0;
 	}
 	if (name_is(name, "max-upload-bytes"))

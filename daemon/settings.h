@@ -25,6 +25,8 @@
 #define DAEMON_DEFAULT_MAX_CONNECTIONS_PER_PEER 64
 #define DAEMON_DEFAULT_UNUSED_TOOLCHAIN_SECONDS 3600
 #define DAEMON_UNUSED_TOOLCHAIN_SECONDS_MAX (366u * 24 * 3600)
+#define DAEMON_DEFAULT_UPLOAD_IDLE_SECONDS 300
+#define DAEMON_UPLOAD_IDLE_SECONDS_MAX 86400
 
 struct daemon_config {
 	char *store_dir;             /* owned */
@@ -45,6 +47,7 @@ struct daemon_config {
 	unsigned max_connections_per_peer;   /* per uid (Unix socket) or address (TCP) */
 	int allow_no_cgroup_limits;  /* run jobs with rlimits alone when no cgroup limits apply */
 	unsigned unused_toolchain_seconds;   /* an upload no job named is removed after it; 0 never */
+	unsigned upload_idle_seconds;        /* an upload in parts with no part for this long is dropped */
 	/* The network (daemon/listen.h); each owned, NULL when not set. */
 	char *listen;                /* ADDRESS:PORT of plain HTTP, reads only */
 	char *listen_tls;            /* ADDRESS:PORT of TLS, writes with a client certificate */

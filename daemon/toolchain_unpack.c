@@ -202,8 +202,9 @@ next:
 	}
 }
 
-int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, uint64_t seq,
-		     char *err, size_t errlen)
+/* The archive from BODY, or from ARCHIVE_FD when BODY is NULL. */
+static int unpack(int toolchains_fd, struct evbuffer *body, int archive_fd, const char *id,
+		  uint64_t seq, char *err, size_t errlen)
 {
 	struct evbuffer_source src = { body, 0 };
 	struct archive *a = NULL;
@@ -238,7 +239,8 @@ int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, u
 		ret = error_format(err, errlen, -ENOMEM, "archive: %s", archive_error_string(a));
 		goto out;
 	}
-	if (archive_read_open(a, &src, NULL, source_read, NULL) != ARCHIVE_OK) {
+	if ((body ? archive_read_open(a, &src, NULL, source_read, NULL)
+		  : archive_read_open_fd(a, archive_fd, 64 * 1024)) != ARCHIVE_OK) {
 		ret = error_format(err, errlen, -EINVAL, "archive: %s", archive_error_string(a));
 		goto out;
 	}
@@ -288,6 +290,18 @@ out:
 			fprintf(stderr, "cachepotd: removing toolchains/%s: %s\n", tmp, strerror(-r));
 	}
 	return ret;
+}
+
+int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, uint64_t seq,
+		     char *err, size_t errlen)
+{
+	return unpack(toolchains_fd, body, -1, id, seq, err, errlen);
+}
+
+int toolchain_unpack_fd(int toolchains_fd, int archive_fd, const char *id, uint64_t seq,
+			char *err, size_t errlen)
+{
+	return unpack(toolchains_fd, NULL, archive_fd, id, seq, err, errlen);
 }
 
 /* Call FN(dirfd, name) for every entry of TOOLCHAINS_FD whose name starts with PREFIX (NULL:

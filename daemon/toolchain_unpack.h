@@ -37,6 +37,10 @@ struct evbuffer;
 int toolchain_unpack(int toolchains_fd, struct evbuffer *body, const char *id, uint64_t seq,
 		     char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* The same, the archive read from ARCHIVE_FD (from its offset; not closed). */
+int toolchain_unpack_fd(int toolchains_fd, int archive_fd, const char *id, uint64_t seq,
+			char *err, size_t errlen) __attribute__((warn_unused_result));
+
 #define TOOLCHAIN_UNUSED_XATTR "user.cachepot.unused"
 
 /* Remove the temporary trees a killed daemon left in TOOLCHAINS_FD, and the trees moved aside

@@ -76,6 +76,27 @@ api() {
 		-X "$method" "$@" "http://cachepotd$path"
 }
 
+# api_put_parts PATH FILE [CURL_ARGS...]: PUT FILE to PATH as one upload in parts of 8 MiB
+# (daemon/upload.h; one body is at most that); prints the HTTP status of the last part, and
+# leaves its answer in $T/body. A file of 8 MiB or less goes whole, as the client sends it.
+api_put_parts() {
+	pp_path=$1 pp_file=$2; shift 2
+	pp_size=$(stat -c %s "$pp_file")
+	if [ "$pp_size" -le 8388608 ]; then
+		api PUT "$pp_path" --data-binary "@$pp_file" "$@"
+		return
+	fi
+	pp_token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
+	pp_off=0
+	while :; do
+		pp_code=$(dd if="$pp_file" bs=8388608 skip=$((pp_off / 8388608)) count=1 iflag=fullblock 2>/dev/null |
+			api PUT "$pp_path?upload=$pp_token&offset=$pp_off&total=$pp_size" --data-binary @- "$@")
+		pp_off=$((pp_off + 8388608))
+		[ "$pp_code" = 202 ] && [ "$pp_off" -lt "$pp_size" ] || break
+	done
+	echo "$pp_code"
+}
+
 metric() {
 	curl -s --unix-socket "$SOCK" http://cachepotd/metrics | awk -v m="cachepotd_$1" '$1 == m { print $2 }'
 }
