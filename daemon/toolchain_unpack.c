@@ -396,7 +396,7 @@ static void retire_entry(int dirfd, const char *name, void *arg)
 {
 	struct retire_walk *w = arg;
 	char aside[sizeof(RETIRED_PREFIX) + DIGEST_HEX_SIZE + 32];
-	time_t since;
+	time_t since = 0;   /* set by unused_since when it returns 0; -O2 cannot tell */
 
 	if (unused_since(dirfd, name, &since) < 0 || w->now < since
 	    || (uint64_t)(w->now - since) < w->max_age)
