@@ -17,8 +17,8 @@ tests_fs_store_tool_SOURCES = tests/fs/store-tool.c
 tests_fs_store_tool_LDADD = libcachepot.a $(DEP_LIBS)
 TESTS += tests/fs/mount.sh
 EXTRA_DIST += tests/fs/mount.sh
-TESTS += tests/fs/crash.sh
-EXTRA_DIST += tests/fs/crash.sh
+TESTS += tests/fs/crash.sh tests/fs/power-cut.sh
+EXTRA_DIST += tests/fs/crash.sh tests/fs/power-cut.sh
 
 dist_man_MANS += fs/cachepot-fs.1 fs/cachepot-fsck.8
 EXTRA_DIST += contrib/cachepot-fs.service bench/fs-bench.sh

@@ -21,6 +21,12 @@
  *   store-tool export STORE DIR                    lay STORE out for a static HTTP server:
  *                                                  DIR/v1/manifests/<key>, DIR/v1/blobs/<sha256>
  *   store-tool fsck [-q] STORE                     the fsck command (fs/fsck.h)
+ *   store-tool publish-acked STORE SEED ACKS       publish random keys until an error; append
+ *                                                  each key to the file ACKS once
+ *                                                  store_publish has returned 0
+ *   store-tool check-acked STORE ACKS              every key in ACKS is in the index, complete
+ *   store-tool godown PATH                         shut the file system of PATH down as a power
+ *                                                  cut would (EXT4_IOC_SHUTDOWN, no log flush)
  */
 #include "config.h"
 
@@ -32,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -167,8 +174,9 @@ static void fill_pattern(unsigned char *buf, size_t len, uint64_t seed)
 }
 
 /* Publish random keys forever: the crash test kills this at random points. READY_FD (or -1)
- * gets one byte once the store is open. */
-static int publish_loop(const char *dir, uint64_t seed, int ready_fd)
+ * gets one byte once the store is open; ACK_FD (or -1) a line with each key once it is
+ * published (store_publish returned 0), so a test can tell what was promised durable. */
+static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int ack_fd)
 {
 	struct store *s;
 	uint64_t st = seed * 2654435761u + 7;
@@ -201,6 +209,13 @@ static int publish_loop(const char *dir, uint64_t seed, int ready_fd)
 			ret = store_put_blob_buffer(s, "", 0, m.stderr_sha256);
 		if (ret == 0)
 			ret = store_publish(s, &m);
+		if (ret == 0 && ack_fd >= 0) {
+			char line[66];
+			memcpy(line, m.key, 64);
+			line[64] = '\n';
+			if (io_write_all(ack_fd, line, 65) < 0)
+				ret = -errno;
+		}
 		manifest_release(&m);
 		if (ret < 0)
 			break;
@@ -209,6 +224,44 @@ static int publish_loop(const char *dir, uint64_t seed, int ready_fd)
 	free(buf);
 	store_close(s);
 	return die("publish-loop", ret);
+}
+
+static int publish_loop(const char *dir, uint64_t seed, int ready_fd)
+{
+	return publish_loop_acked(dir, seed, ready_fd, -1);
+}
+
+static int cmd_publish_acked(int argc, char **argv)
+{
+	if (argc != 5)
+		return die("usage: publish-acked STORE SEED ACKS", EINVAL);
+	int fd = open(argv[4], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return die(argv[4], errno);
+	/* The loop ends with the file system's first error (the test cuts it): that is the
+	 * expected way out, reported on stderr all the same. */
+	int ret = publish_loop_acked(argv[2], strtoull(argv[3], NULL, 10), -1, fd);
+	close(fd);
+	return ret;
+}
+
+/* EXT4_IOC_SHUTDOWN (the same number as XFS_IOC_GOINGDOWN) and its "no log flush" flag:
+ * from here the file system refuses every write and what its journal had not committed is
+ * lost, as at a power cut; fsync'd data survives. */
+#define GOINGDOWN_IOC _IOR('X', 125, uint32_t)
+#define GOINGDOWN_NOLOGFLUSH 2u
+
+static int cmd_godown(int argc, char **argv)
+{
+	if (argc != 3)
+		return die("usage: godown PATH", EINVAL);
+	int fd = open(argv[2], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return die(argv[2], errno);
+	uint32_t flags = GOINGDOWN_NOLOGFLUSH;
+	int ret = ioctl(fd, GOINGDOWN_IOC, &flags) < 0 ? -errno : 0;
+	close(fd);
+	return ret < 0 ? die("shutdown ioctl", ret) : 0;
 }
 
 static int cmd_publish_loop(int argc, char **argv)
@@ -313,6 +366,47 @@ static int cmd_check(int argc, char **argv)
 	store_close(c.store);
 	if (ret < 0)
 		return die("check", ret);
+	printf("%lu\n", c.keys);
+	return c.bad ? 1 : 0;
+}
+
+/* Every key listed in ACKS (one hex key a line) has a manifest in the index, and check_key
+ * finds it complete. Prints the number of keys checked. */
+static int cmd_check_acked(int argc, char **argv)
+{
+	struct check_ctx c = { NULL, 0, 0 };
+	char *acks = NULL;
+	size_t len = 0;
+	if (argc != 4)
+		return die("usage: check-acked STORE ACKS", EINVAL);
+	int ret = io_read_file_at(AT_FDCWD, argv[3], 0, 64u << 20, &acks, &len);
+	if (ret < 0)
+		return die(argv[3], ret);
+	ret = store_open(argv[2], STORE_READ_ONLY, &c.store);
+	if (ret < 0) {
+		free(acks);
+		return die("store_open", ret);
+	}
+	for (size_t off = 0; off + 65 <= len; off += 65) {
+		char key[65], *text = NULL;
+		size_t tlen = 0;
+		memcpy(key, acks + off, 64);
+		key[64] = '\0';
+		ret = store_get_manifest(c.store, key, &text, &tlen);
+		if (ret < 0) {
+			fprintf(stderr, "store-tool: published key %s is not in the index (%s)\n", key,
+				strerror(-ret));
+			c.keys++;
+			c.bad++;
+			continue;
+		}
+		check_key(&c, key, text, tlen);
+		free(text);
+	}
+	if (len % 65 != 0)
+		fprintf(stderr, "store-tool: %s ends with a partial line (ignored)\n", argv[3]);
+	store_close(c.store);
+	free(acks);
 	printf("%lu\n", c.keys);
 	return c.bad ? 1 : 0;
 }
@@ -650,5 +744,11 @@ int main(int argc, char **argv)
 		return cmd_dirent_ino(argc, argv);
 	if (!strcmp(c, "fsck"))
 		return fsck_command(argc - 1, argv + 1);
+	if (!strcmp(c, "publish-acked"))
+		return cmd_publish_acked(argc, argv);
+	if (!strcmp(c, "check-acked"))
+		return cmd_check_acked(argc, argv);
+	if (!strcmp(c, "godown"))
+		return cmd_godown(argc, argv);
 	return die(c, EINVAL);
 }
