@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/io.h"
 #include "hash/depinfo.h"
+#include "hash/prekey.h"
 
 #include <jansson.h>
 
@@ -49,6 +50,7 @@ void invocation_release(struct invocation *inv)
 	free(inv->rustc);
 	free(inv->cwd);
 	free(inv->out_dir);
+	json_decref(inv->direct_list);
 	memset(inv, 0, sizeof(*inv));
 }
 
@@ -469,44 +471,6 @@ static int add_local_input(struct invocation *inv, struct input_set *set, const 
 	return ret;
 }
 
-/* Whether the variable NAME (LEN bytes) may hold a credential: registry settings and tokens
- * (CARGO_REGISTRY_TOKEN, CARGO_REGISTRIES_<name>_TOKEN, credential providers), cargo's HTTP
- * settings (CARGO_HTTP_PROXY may carry user:password), any proxy URL (*_PROXY, any case), and
- * any name that says it holds a token, password, secret, credential or private key. Such a
- * value never enters a job: it would be in the key, sent to the daemon and set in the sandbox,
- * and `cachepot --explain` would print it. */
-static int env_is_credential(const char *name, size_t len)
-{
-	static const char *const prefixes[] = { "CARGO_REGISTRY_", "CARGO_REGISTRIES_", "CARGO_HTTP_" };
-	static const char *const words[] = { "TOKEN", "PASSWORD", "PASSWD", "SECRET", "CREDENTIAL",
-		"PRIVATE_KEY", "API_KEY", "ACCESS_KEY" };
-
-	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
-		if (len >= strlen(prefixes[i]) && strncasecmp(name, prefixes[i], strlen(prefixes[i])) == 0)
-			return 1;
-	if (len >= 6 && strncasecmp(name + len - 6, "_PROXY", 6) == 0)
-		return 1;
-	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-		for (size_t at = 0, n = strlen(words[i]); at + n <= len; at++)
-			if (strncasecmp(name + at, words[i], n) == 0)
-				return 1;
-	return 0;
-}
-
-/* Which CARGO_* variables go into the key: all that env!() can read, minus those that carry
- * scheduling or credentials rather than meaning. */
-static int cargo_env_kept(const char *name)
-{
-	static const char *const dropped[] = { "CARGO_MAKEFLAGS", "CARGO_BUILD_JOBS",
-		"CARGO_ENCODED_RUSTFLAGS" };
-	if (strncmp(name, "CARGO_", 6) != 0 || env_is_credential(name, strlen(name)))
-		return 0;
-	for (size_t i = 0; i < sizeof(dropped) / sizeof(dropped[0]); i++)
-		if (strcmp(name, dropped[i]) == 0)
-			return 0;
-	return 1;
-}
-
 static int add_env(struct invocation *inv, const char *name, size_t name_len, const char *value)
 {
 	struct job *job = &inv->job;
@@ -623,7 +587,7 @@ static int add_base_env(struct invocation *inv, char *const *envp)
 			continue;
 		memcpy(name, *e, n);
 		name[n] = '\0';
-		if (strcmp(name, "OUT_DIR") == 0 || cargo_env_kept(name))
+		if (strcmp(name, "OUT_DIR") == 0 || env_cargo_kept(name))
 			ret = add_env(inv, *e, n, eq + 1);
 	}
 	return ret;
@@ -647,20 +611,6 @@ static void sort_inputs(struct invocation *inv)
 	}
 }
 
-/* The pre-key: the key of the job before it has inputs or env-deps (toolchain, argv, cwd,
- * CARGO_* environment), under a tag of its own. */
-static int direct_prekey(struct invocation *inv, unsigned char prekey[DIGEST_SIZE])
-{
-	static const char tag[] = "cachepot-direct-v1";
-	unsigned char partial[DIGEST_SIZE], buf[sizeof(tag) + DIGEST_SIZE];
-	int ret = job_key(&inv->job, partial, NULL);
-	if (ret < 0)
-		return ret;
-	memcpy(buf, tag, sizeof(tag));
-	memcpy(buf + sizeof(tag), partial, DIGEST_SIZE);
-	return digest_buffer(buf, sizeof(buf), prekey);
-}
-
 static int direct_path(const struct invocation_options *options, const unsigned char prekey[DIGEST_SIZE],
 		       char *path, size_t len)
 {
@@ -669,45 +619,27 @@ static int direct_path(const struct invocation_options *options, const unsigned 
 	return snprintf(path, len, "%s/%s.json", options->direct_dir, hex) < (int)len ? 0 : -ENAMETOOLONG;
 }
 
-/* The list a full pass recorded under a pre-key (see direct_store), read back: the canonical
- * paths of its inputs and the names of the variables rustc read set (env_deps) and unset
- * (env_unset). The arrays belong to ROOT. */
-struct direct_list {
-	json_t *root;
-	json_t *inputs, *env_deps, *env_unset;
-};
-
-static void direct_list_release(struct direct_list *list)
-{
-	json_decref(list->root);
-	memset(list, 0, sizeof(*list));
-}
-
 /* A recorded list of JOB_INPUTS_MAX paths is well under this. */
 #define DIRECT_LIST_MAX (64u << 20)
 
-/* Read the list recorded under PREKEY (never through a symlink). Returns 0, or -ENOENT when there is none of the expected
- * shape. */
-static int direct_list_load(const struct invocation_options *options, const unsigned char prekey[DIGEST_SIZE],
-			    struct direct_list *list)
+/* The local list recorded under PREKEY (never read through a symlink): a new reference, NULL
+ * when there is none of the expected shape (hash/prekey.h). */
+static json_t *direct_local_list(const struct invocation_options *options, const unsigned char prekey[DIGEST_SIZE])
 {
 	char path[PATH_MAX], *text = NULL;
+	json_t *list = NULL;
 	size_t len;
 
-	memset(list, 0, sizeof(*list));
 	if (direct_path(options, prekey, path, sizeof(path)) < 0)
-		return -ENOENT;
+		return NULL;
 	if (io_read_file_at(AT_FDCWD, path, O_NOFOLLOW | O_NONBLOCK, DIRECT_LIST_MAX, &text, &len) == 0)
-		list->root = json_loadb(text, len, 0, NULL);
+		list = json_loadb(text, len, 0, NULL);
 	free(text);
-	list->inputs = json_object_get(list->root, "inputs");
-	list->env_deps = json_object_get(list->root, "env_deps");
-	list->env_unset = json_object_get(list->root, "env_unset");
-	if (!json_is_array(list->inputs) || !json_is_array(list->env_deps) || !json_is_array(list->env_unset)) {
-		direct_list_release(list);
-		return -ENOENT;
+	if (!prekey_list_valid(list)) {
+		json_decref(list);
+		return NULL;
 	}
-	return 0;
+	return list;
 }
 
 static int job_has_env(const struct job *job, const char *name)
@@ -722,24 +654,28 @@ static int job_has_env(const struct job *job, const char *name)
  * (option_env! would change what it reads, and the full pass will hash the new value), and the
  * current values of those it read fit in the job beside the base environment (the limits
  * add_env enforces, counted the way it counts). */
-static int direct_list_env_applies(const struct invocation *inv, const struct direct_list *list)
+static int direct_list_env_applies(const struct invocation *inv, const json_t *list)
 {
+	const json_t *env_deps = json_object_get(list, "env_deps");
 	size_t i, n_env = inv->job.n_env;
 	json_t *v;
 
-	json_array_foreach(list->env_unset, i, v) {
+	json_array_foreach(json_object_get(list, "env_unset"), i, v) {
 		const char *name = json_string_value(v);
 		if (!name || env_get(inv->envp, name))
 			return 0;
 	}
-	json_array_foreach(list->env_deps, i, v) {
+	json_array_foreach(env_deps, i, v) {
 		const char *name = json_string_value(v);
 		const char *value = name ? env_get(inv->envp, name) : NULL;
 		int seen = 0;
+		/* A list may name only what a full pass could have put in a job. */
+		if (name && env_is_credential(name, strlen(name)))
+			return 0;
 		if (!value || job_has_env(&inv->job, name))
 			continue;
 		for (size_t j = 0; j < i && !seen; j++) {
-			const char *earlier = json_string_value(json_array_get(list->env_deps, j));
+			const char *earlier = json_string_value(json_array_get(env_deps, j));
 			seen = earlier && strcmp(earlier, name) == 0;
 		}
 		if (seen)
@@ -753,14 +689,13 @@ static int direct_list_env_applies(const struct invocation *inv, const struct di
 
 /* Hash LIST's inputs as they are now into SET. Returns 0, 1 when one of them is not usable (the
  * list does not apply), or -ENOMEM. */
-static int direct_list_hash_inputs(const struct invocation *inv, const struct direct_list *list,
-				   struct input_set *set)
+static int direct_list_hash_inputs(const struct invocation *inv, const json_t *list, struct input_set *set)
 {
 	struct input_refusal why;
 	size_t i;
 	json_t *v;
 
-	json_array_foreach(list->inputs, i, v) {
+	json_array_foreach(json_object_get(list, "inputs"), i, v) {
 		const char *canonical = json_string_value(v);
 		char *local = NULL;
 		int ret;
@@ -776,68 +711,119 @@ static int direct_list_hash_inputs(const struct invocation *inv, const struct di
 	return 0;
 }
 
-/* Direct mode: complete the job from the list recorded under PREKEY, hashing its files as they
- * are now. The list is read and checked, and its inputs hashed, apart from INV; only a list that
- * applies in full is adopted (INV->direct set). Otherwise INV is as it was and the caller runs
- * the full pass. Returns 0 either way, or -ENOMEM. */
-static int direct_load(struct invocation *inv, const struct invocation_options *options,
-		       const unsigned char prekey[DIGEST_SIZE])
+/* Complete the job from LIST, hashing its files as they are now. The list is checked, and its
+ * inputs hashed, apart from INV; only a list that applies in full is adopted. Returns 0 when
+ * adopted, 1 when LIST does not apply (INV is as it was), -ENOMEM. */
+static int direct_adopt(struct invocation *inv, const json_t *list)
 {
-	struct direct_list list;
 	struct input_set set = { 0 };
 	size_t i;
 	json_t *v;
 	int ret;
 
-	if (direct_list_load(options, prekey, &list) < 0)
-		return 0;
-	ret = direct_list_env_applies(inv, &list) ? direct_list_hash_inputs(inv, &list, &set) : 1;
-	if (ret != 0)
-		goto out;
+	ret = direct_list_env_applies(inv, list) ? direct_list_hash_inputs(inv, list, &set) : 1;
+	if (ret != 0) {
+		input_set_release(&set);
+		return ret;
+	}
 	input_set_adopt(inv, &set);
-	json_array_foreach(list.env_deps, i, v) {
+	json_array_foreach(json_object_get(list, "env_deps"), i, v) {
 		const char *name = json_string_value(v);
 		const char *value = name ? env_get(inv->envp, name) : NULL;
-		if (value)
-			ret = add_env(inv, name, strlen(name), value);
-		if (ret < 0)
-			goto out;
+		if (value && (ret = add_env(inv, name, strlen(name), value)) < 0)
+			return ret;
 	}
-	inv->direct = 1;
-out:
-	input_set_release(&set);
-	direct_list_release(&list);
-	return ret < 0 ? ret : 0;
+	return 0;
 }
 
-/* Record the inputs and env-dep names of a full pass under PREKEY (best effort). */
-static void direct_store(struct invocation *inv, const struct invocation_options *options,
-			 const unsigned char prekey[DIGEST_SIZE], const struct depinfo *d)
+/* Direct mode: the lists that may complete INV's job without the dep-info pass are numbered
+ * 0, the local one, then 1... the published ones (options->published_lists) in their order,
+ * newest first. From options->direct_from on, the first that applies is adopted (INV->direct
+ * set, INV->direct_next the number after it); the published ones are asked for only when the
+ * numbers reach them. Otherwise INV is as it was and the caller runs the full pass. Returns 0
+ * either way, or -ENOMEM. */
+static int direct_load(struct invocation *inv, const struct invocation_options *options)
+{
+	json_t *published = NULL;
+	int ret = 0, asked = 0;
+
+	for (unsigned number = options->direct_from; ret == 0 && !inv->direct; number++) {
+		json_t *list;
+		if (number == 0) {
+			list = direct_local_list(options, inv->prekey);
+		} else {
+			if (!asked && options->published_lists) {
+				char hex[DIGEST_HEX_SIZE];
+				digest_to_hex(inv->prekey, hex);
+				if (options->published_lists(options->published_ctx, hex, &published) < 0
+				    || !json_is_array(published)) {
+					json_decref(published);
+					published = NULL;
+				}
+			}
+			asked = 1;
+			if (number - 1 >= json_array_size(published))
+				break;
+			list = json_incref(json_array_get(published, number - 1));
+			if (!prekey_list_valid(list)) {
+				json_decref(list);
+				continue;
+			}
+		}
+		if (list && (ret = direct_adopt(inv, list)) == 0) {
+			inv->direct = 1;
+			inv->direct_published = number > 0;
+			inv->direct_next = number + 1;
+			inv->direct_list = list;
+			list = NULL;
+		}
+		if (ret == 1)
+			ret = 0;
+		json_decref(list);
+	}
+	json_decref(published);
+	return ret;
+}
+
+/* Write LIST as the local list of PREKEY (best effort: a list not recorded costs the next
+ * build a full pass, nothing else). */
+static void direct_write(const struct invocation_options *options, const unsigned char prekey[DIGEST_SIZE],
+			 const json_t *list)
 {
 	char path[PATH_MAX], *text = NULL;
-	json_t *root = json_object(), *inputs = json_array(), *env = json_array(), *unset = json_array();
 
-	if (!root || !inputs || !env || !unset || direct_path(options, prekey, path, sizeof(path)) < 0)
-		goto out;
-	for (size_t i = 0; i < inv->job.n_inputs; i++)
-		json_array_append_new(inputs, json_string(inv->job.inputs[i].path));
-	for (size_t i = 0; i < d->n_env; i++)
-		json_array_append_new(d->env[i].value ? env : unset, json_string(d->env[i].name));
-	json_object_set(root, "inputs", inputs);
-	json_object_set(root, "env_deps", env);
-	json_object_set(root, "env_unset", unset);
-	if (path_mkdir_parents(options->direct_dir, 0700) < 0)
-		goto out;
-	text = json_dumps(root, JSON_COMPACT);
-	/* A list not recorded costs the next build a full pass, nothing else. */
-	if (text && io_replace_file(path, text, strlen(text), 0600) < 0)
-		goto out;
-out:
+	if (!list || direct_path(options, prekey, path, sizeof(path)) < 0
+	    || path_mkdir_parents(options->direct_dir, 0700) < 0)
+		return;
+	text = json_dumps(list, JSON_COMPACT);
+	if (text)
+		(void)!io_replace_file(path, text, strlen(text), 0600);
 	free(text);
-	json_decref(inputs);
-	json_decref(env);
-	json_decref(unset);
-	json_decref(root);
+}
+
+/* Record the list of a full pass under INV's pre-key: the job's inputs and env-deps, and the
+ * variables the dep-info D says rustc read unset. */
+static void direct_store(struct invocation *inv, const struct invocation_options *options, const struct depinfo *d)
+{
+	char **unset = calloc(d->n_env ? d->n_env : 1, sizeof(*unset));
+	size_t n_unset = 0;
+	json_t *list;
+
+	if (!unset)
+		return;
+	for (size_t i = 0; i < d->n_env; i++)
+		if (!d->env[i].value)
+			unset[n_unset++] = d->env[i].name;
+	list = prekey_list_make(&inv->job, unset, n_unset);
+	direct_write(options, inv->prekey, list);
+	json_decref(list);
+	free(unset);
+}
+
+void invocation_direct_keep(const struct invocation *inv, const struct invocation_options *options)
+{
+	if (inv->direct && inv->direct_published && options->direct_dir)
+		direct_write(options, inv->prekey, inv->direct_list);
 }
 
 /* --- units that link ------------------------------------------------------------------------ */
@@ -989,7 +975,6 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 	char cwd[PATH_MAX];
 	struct depinfo d = { 0 };
 	struct input_set inputs = { 0 };
-	unsigned char prekey[DIGEST_SIZE];
 	uint64_t t0, t1;
 	int ret;
 
@@ -1047,13 +1032,13 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 		return 0;
 	}
 	if (options->direct_dir) {
-		ret = direct_prekey(inv, prekey);
+		ret = job_prekey(&inv->job, inv->prekey);
 		if (ret < 0)
 			return ret;
 	}
 	if (options->direct_dir && options->use_direct) {
 		t0 = monotonic_us();
-		ret = direct_load(inv, options, prekey);
+		ret = direct_load(inv, options);
 		inv->us_hash += monotonic_us() - t0;
 		if (ret < 0)
 			return ret;
@@ -1097,7 +1082,7 @@ finish:
 	ret = job_key(&inv->job, inv->key, NULL);
 	inv->us_hash += monotonic_us() - t0;
 	if (ret == 0 && options->direct_dir && !inv->direct)
-		direct_store(inv, options, prekey, &d);
+		direct_store(inv, options, &d);
 out:
 	depinfo_release(&d);
 	return ret;

@@ -16,10 +16,12 @@
  * library outside the mapped roots (args.c refuses the command-line cases).
  *
  * Direct mode skips the dep-info pass, which costs a rustc front-end run per invocation. The
- * pre-key hashes what decides which files rustc reads, except their contents: the toolchain,
- * the normalised arguments, the working directory and the CARGO_* environment. Under it the
- * last full pass recorded its input list (canonical paths), the names of its env-deps and of the
- * variables it read while unset. A direct build hashes the listed files as they are now and
+ * pre-key (hash/prekey.h) hashes what decides which files rustc reads, except their contents:
+ * the toolchain, the normalised arguments, the working directory and the CARGO_* environment.
+ * Under it the last full pass recorded its input list (canonical paths), the names of its
+ * env-deps and of the variables it read while unset; the daemon publishes the same list for
+ * every job it ran (options.published_lists reads them), so a machine that never built the job
+ * skips the pass too. A direct build hashes the listed files as they are now and
  * takes the env-deps' current values; a variable read unset that is now set voids the list.
  * When a listed file changed so that rustc would now read a different set, the key made from
  * the old list was never published by a full pass (and a sandbox given only the old list could
@@ -30,6 +32,8 @@
 #define CACHEPOT_HASH_INVOCATION_H
 
 #include <stdint.h>
+
+#include <jansson.h>
 
 #include "base/roots.h"
 #include "hash/args.h"
@@ -50,6 +54,15 @@ struct invocation_options {
 	 * opened through a symlink, and the caller checks who can write it. */
 	const char *direct_dir;
 	int use_direct;          /* 0: always run the dep-info pass (still recording) */
+	/* Published lists (direct mode for every machine): when not NULL, called with the pre-key
+	 * once the local list is used up, for the lists the daemon published under it, newest
+	 * first: *LISTS a new reference to a JSON array of lists (hash/prekey.h) taken from a
+	 * signed object the callee verified, or NULL. 0 or -errno (taken as none). */
+	int (*published_lists)(void *ctx, const char prekey_hex[DIGEST_HEX_SIZE], json_t **lists);
+	void *published_ctx;
+	/* The first list to consider: 0 the local one, then 1... the published ones in their order
+	 * (see invocation.direct_next). */
+	unsigned direct_from;
 };
 
 struct invocation {
@@ -68,6 +81,10 @@ struct invocation {
 	char **input_local;           /* local path of each job input, parallel to job.inputs */
 	unsigned char key[DIGEST_SIZE];
 	int direct;                   /* 1 when the inputs came from a recorded list, not a pass */
+	int direct_published;         /* with direct: the list was a published one */
+	unsigned direct_next;         /* with direct: the direct_from that tries the lists after it */
+	json_t *direct_list;          /* with direct: the list used (owned) */
+	unsigned char prekey[DIGEST_SIZE]; /* with a direct_dir: the pre-key (hash/prekey.h) */
 	char *const *envp;            /* the environment given in the options (not owned) */
 	/* Where the time went, in microseconds. */
 	uint64_t us_toolchain, us_dep_info, us_hash;
@@ -80,6 +97,10 @@ int invocation_build(struct invocation *inv, const char *rustc, int argc, char *
 		     const struct invocation_options *options) __attribute__((warn_unused_result));
 
 void invocation_release(struct invocation *inv);
+
+/* Keep the published list INV used as the local list of its pre-key, for the next build on
+ * this machine. Call it after a hit: a list that missed is not worth keeping. Best effort. */
+void invocation_direct_keep(const struct invocation *inv, const struct invocation_options *options);
 
 /* Resolve a rustup proxy to the real rustc of its active toolchain (`rustc --print sysroot`).
  * *OUT is malloc'd. Returns 0 or -errno. */

@@ -1,7 +1,8 @@
 # hash/: the key (see DESIGN.md "The key").
 libcachepot_a_SOURCES += hash/digest.c hash/digest.h hash/args.c hash/args.h \
 	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h hash/toolchain_archive.c hash/link_tree.c \
-	hash/pathmap.c hash/pathmap.h hash/depinfo.c hash/depinfo.h hash/invocation.c hash/invocation.h
+	hash/pathmap.c hash/pathmap.h hash/depinfo.c hash/depinfo.h hash/invocation.c hash/invocation.h \
+	hash/prekey.c hash/prekey.h
 
 check_PROGRAMS += tests/hash/test_digest
 TESTS += tests/hash/test_digest
