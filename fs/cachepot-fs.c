@@ -3,6 +3,7 @@
  *   /ac/<key>/<output>    an output of a published job (mode of the manifest without write bits)
  *   /ac/<key>/.manifest   the signed manifest text
  *   /cas/<sha256>         any blob by content, 0444
+ *   /pk/<pre-key>         the signed pre-key lists (fs/prekey_list.h) of direct mode, 0444
  *
  * libfuse3 low-level API, multithreaded loop. Why each choice:
  *
@@ -36,6 +37,10 @@
  *   (SHA-256 at roughly 1-2 GB/s per core, plus the disk read, which also warms the page cache for
  *   the reads that follow); later opens cost nothing. Bytes changed on disk AFTER an inode was
  *   verified are not detected until the kernel forgets the inode (fsck finds them).
+ * - Pre-key lists are the one thing that changes (a new list goes in front). A pk/ entry is
+ *   looked up afresh every time (entry and attribute timeouts 0), each lookup reads the source,
+ *   and its node is named by the SHA-256 of the text it holds: a changed object is another
+ *   inode, so no page cache of the old text is ever served for the new one. pk/ lists nothing.
  * - Every mutating operation answers EROFS, also when the file system is mounted rw or the caller
  *   is root; the default mount options include ro so the kernel refuses most of them first.
  */
@@ -66,12 +71,14 @@
 #define INO_ROOT FUSE_ROOT_ID   /* 1 */
 #define INO_AC 2
 #define INO_CAS 3
+#define INO_PK 4
 #define INO_FIRST_DYNAMIC 16
 #define NODE_BUCKETS (1u << 16)
 #define READ_BLKSIZE (128 * 1024)
 #define REMOTE_DEFAULT_CACHE_SIZE (UINT64_C(1) << 30)
 
-enum node_kind { NODE_ROOT, NODE_AC, NODE_CAS, NODE_KEYDIR, NODE_OUTPUT, NODE_MANIFEST, NODE_BLOB };
+enum node_kind { NODE_ROOT, NODE_AC, NODE_CAS, NODE_KEYDIR, NODE_OUTPUT, NODE_MANIFEST, NODE_BLOB,
+	NODE_PK, NODE_PREKEY };
 
 /* A live inode. Fields other than next/nlookup/verified never change after insertion, so a
  * request may use a node without the table lock as long as the kernel holds a reference. */
@@ -80,14 +87,15 @@ struct node {
 	uint64_t ino;
 	uint64_t nlookup;              /* under fs->lock */
 	enum node_kind kind;
-	unsigned char id[32];          /* key (KEYDIR, OUTPUT, MANIFEST) or blob hash (BLOB) */
+	unsigned char id[32];          /* key (KEYDIR, OUTPUT, MANIFEST), blob hash (BLOB), or the
+	                                * SHA-256 of the text (PREKEY) */
 	char *name;                    /* OUTPUT: its name */
 	unsigned char blob[32];        /* OUTPUT, BLOB: the content hash */
 	uint64_t size;
 	unsigned mode;
 	int64_t mtime;
 	struct manifest manifest;      /* KEYDIR */
-	char *text; size_t text_len;   /* MANIFEST */
+	char *text; size_t text_len;   /* MANIFEST, PREKEY */
 	atomic_int verified;           /* OUTPUT, BLOB: 0 not yet, 1 good, -1 corrupt */
 };
 
@@ -198,15 +206,16 @@ static struct node *node_insert(struct cachepot_fs *fs, struct node *fresh)
 	return live;
 }
 
-static struct node static_nodes[3] = {
+static struct node static_nodes[4] = {
 	{ .ino = INO_ROOT, .kind = NODE_ROOT },
 	{ .ino = INO_AC, .kind = NODE_AC },
 	{ .ino = INO_CAS, .kind = NODE_CAS },
+	{ .ino = INO_PK, .kind = NODE_PK },
 };
 
 static struct node *node_get(struct cachepot_fs *fs, fuse_ino_t ino)
 {
-	if (ino >= INO_ROOT && ino <= INO_CAS)
+	if (ino >= INO_ROOT && ino <= INO_PK)
 		return &static_nodes[ino - INO_ROOT];
 	pthread_mutex_lock(&fs->lock);
 	struct node *n = find_locked(fs, ino);
@@ -216,7 +225,7 @@ static struct node *node_get(struct cachepot_fs *fs, fuse_ino_t ino)
 
 static void node_forget(struct cachepot_fs *fs, fuse_ino_t ino, uint64_t count)
 {
-	if (ino <= INO_CAS)
+	if (ino <= INO_PK)
 		return;
 	pthread_mutex_lock(&fs->lock);
 	struct node **p = &fs->buckets[ino % NODE_BUCKETS];
@@ -236,7 +245,8 @@ static void node_forget(struct cachepot_fs *fs, fuse_ino_t ino, uint64_t count)
 
 static int is_dir(const struct node *n)
 {
-	return n->kind == NODE_ROOT || n->kind == NODE_AC || n->kind == NODE_CAS || n->kind == NODE_KEYDIR;
+	return n->kind == NODE_ROOT || n->kind == NODE_AC || n->kind == NODE_CAS || n->kind == NODE_KEYDIR
+	       || n->kind == NODE_PK;
 }
 
 static void fill_attr(const struct cachepot_fs *fs, const struct node *n, struct stat *st)
@@ -254,7 +264,8 @@ static void fill_attr(const struct cachepot_fs *fs, const struct node *n, struct
 		st->st_size = (off_t)n->size;
 	}
 	st->st_blocks = (st->st_size + 511) / 512;
-	int64_t t = n->kind == NODE_ROOT || n->kind == NODE_AC || n->kind == NODE_CAS ? fs->started : n->mtime;
+	int64_t t = n->kind == NODE_ROOT || n->kind == NODE_AC || n->kind == NODE_CAS || n->kind == NODE_PK
+	            ? fs->started : n->mtime;
 	st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = (time_t)t;
 }
 
@@ -264,8 +275,8 @@ static void reply_entry(fuse_req_t req, struct cachepot_fs *fs, struct node *n)
 	memset(&e, 0, sizeof(e));
 	e.ino = n->ino;
 	e.generation = 1;
-	e.attr_timeout = IMMUTABLE_TIMEOUT;
-	e.entry_timeout = IMMUTABLE_TIMEOUT;
+	e.attr_timeout = n->kind == NODE_PREKEY ? 0 : IMMUTABLE_TIMEOUT;
+	e.entry_timeout = n->kind == NODE_PREKEY ? 0 : IMMUTABLE_TIMEOUT;
 	fill_attr(fs, n, &e.attr);
 	if (fuse_reply_entry(req, &e) != 0)
 		node_forget(fs, n->ino, 1);   /* the kernel never saw it: undo the lookup count */
@@ -294,6 +305,8 @@ static int make_child(struct cachepot_fs *fs, const struct node *parent, const c
 			*out = &static_nodes[1];
 		else if (strcmp(name, "cas") == 0)
 			*out = &static_nodes[2];
+		else if (strcmp(name, "pk") == 0)
+			*out = &static_nodes[3];
 		else
 			return ENOENT;
 		return 0;
@@ -340,6 +353,25 @@ static int make_child(struct cachepot_fs *fs, const struct node *parent, const c
 			n->mtime = st.st_mtim.tv_sec;
 		}
 		n->mode = 0444;
+		break;
+	case NODE_PK:
+		if (!digest_hex_valid(name))
+			return ENOENT;
+		n = node_new(NODE_PREKEY);
+		if (!n)
+			return ENOMEM;
+		ret = source_get_prekey_lists(fs->source, name, &n->text, &n->text_len);
+		if (ret == 0)
+			ret = digest_buffer(n->text, n->text_len, n->id);
+		if (ret < 0) {
+			if (ret == -EBADMSG)
+				fprintf(stderr, "cachepot-fs: pre-key lists of %s fail verification\n", name);
+			node_free(n);
+			return ret == -ENOENT ? ENOENT : ret == -ENOMEM ? ENOMEM : EIO;
+		}
+		n->size = n->text_len;
+		n->mode = 0444;
+		n->mtime = time(NULL);
 		break;
 	case NODE_KEYDIR:
 		if (strcmp(name, MANIFEST_NAME) == 0) {
@@ -424,7 +456,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	fill_attr(fs, n, &st);
-	fuse_reply_attr(req, &st, IMMUTABLE_TIMEOUT);
+	fuse_reply_attr(req, &st, n->kind == NODE_PREKEY ? 0 : IMMUTABLE_TIMEOUT);
 }
 
 /* Hash the blob behind FD once per inode; 0 good, EIO corrupt. */
@@ -466,7 +498,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	}
 	fi->keep_cache = 1;
 	fi->fh = 0;
-	if (n->kind == NODE_MANIFEST) {
+	if (n->kind == NODE_MANIFEST || n->kind == NODE_PREKEY) {
 		fuse_reply_open(req, fi);
 		return;
 	}
@@ -497,7 +529,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (n->kind == NODE_MANIFEST) {
+	if (n->kind == NODE_MANIFEST || n->kind == NODE_PREKEY) {
 		size_t start = off < 0 ? 0 : (size_t)off > n->text_len ? n->text_len : (size_t)off;
 		size_t len = n->text_len - start < size ? n->text_len - start : size;
 		fuse_reply_buf(req, n->text + start, len);
@@ -593,6 +625,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	case NODE_ROOT:
 		if ((ret = listing_add(l, "ac", INO_AC, S_IFDIR)) == 0)
 			ret = listing_add(l, "cas", INO_CAS, S_IFDIR);
+		if (ret == 0)
+			ret = listing_add(l, "pk", INO_PK, S_IFDIR);
 		break;
 	case NODE_AC:
 		source_catch_up(fs->source);

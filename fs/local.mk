@@ -1,6 +1,7 @@
 # fs/: the store and cachepot-fs (see DESIGN.md "The store", "The mount").
 libcachepot_a_SOURCES += fs/store.c fs/store.h fs/manifest.c fs/manifest.h fs/fsck.c fs/fsck.h \
-	fs/source.h fs/source_local.c fs/source_remote.c fs/tree.c fs/tree.h
+	fs/source.h fs/source_local.c fs/source_remote.c fs/tree.c fs/tree.h \
+	fs/prekey_list.c fs/prekey_list.h
 
 check_PROGRAMS += tests/fs/test_store
 TESTS += tests/fs/test_store
@@ -24,3 +25,9 @@ dist_man_MANS += fs/cachepot-fs.1 fs/cachepot-fsck.8
 EXTRA_DIST += contrib/cachepot-fs.service bench/fs-bench.sh
 TESTS += tests/fs/remote.sh
 EXTRA_DIST += tests/fs/remote.sh
+
+check_PROGRAMS += tests/fs/test_prekey_list
+TESTS += tests/fs/test_prekey_list
+tests_fs_test_prekey_list_SOURCES = tests/fs/test_prekey_list.c
+tests_fs_test_prekey_list_CFLAGS = $(TEST_CFLAGS)
+tests_fs_test_prekey_list_LDADD = $(TEST_LDADD)

@@ -130,13 +130,10 @@ out:
 	return obj;
 }
 
-int manifest_sign(const struct manifest *m, EVP_PKEY *key, char **text, size_t *len)
+int signed_object_sign(const char *field, json_t *obj, EVP_PKEY *key, char **text, size_t *len)
 {
-	int ret = manifest_validate(m);
-	if (ret < 0)
-		return ret;
-	ret = -ENOMEM;
-	json_t *obj = manifest_to_json(m), *whole = NULL;
+	int ret = -ENOMEM;
+	json_t *whole = NULL;
 	char *canonical = NULL, *dumped = NULL;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned char sig[SIG_SIZE], pub[PUBKEY_SIZE];
@@ -153,7 +150,7 @@ int manifest_sign(const struct manifest *m, EVP_PKEY *key, char **text, size_t *
 	    EVP_PKEY_get_raw_public_key(key, pub, &pub_len) != 1 || pub_len != PUBKEY_SIZE)
 		goto out;
 	ret = -ENOMEM;
-	whole = json_pack("{s:O, s:{s:s, s:o, s:o}}", "manifest", obj, "signature", "algorithm",
+	whole = json_pack("{s:O, s:{s:s, s:o, s:o}}", field, obj, "signature", "algorithm",
 	                  "ed25519", "public_key", hex_string(pub, PUBKEY_SIZE), "value",
 	                  hex_string(sig, SIG_SIZE));
 	if (!whole)
@@ -175,8 +172,18 @@ out:
 	free(dumped);
 	free(canonical);
 	json_decref(whole);
-	json_decref(obj);
 	EVP_MD_CTX_free(ctx);
+	return ret;
+}
+
+int manifest_sign(const struct manifest *m, EVP_PKEY *key, char **text, size_t *len)
+{
+	int ret = manifest_validate(m);
+	if (ret < 0)
+		return ret;
+	json_t *obj = manifest_to_json(m);
+	ret = obj ? signed_object_sign("manifest", obj, key, text, len) : -ENOMEM;
+	json_decref(obj);
 	return ret;
 }
 
@@ -256,8 +263,8 @@ static int manifest_from_json(json_t *obj, struct manifest *m)
 	return ret == -EINVAL ? -EBADMSG : ret;
 }
 
-int manifest_verify(const char *text, size_t len, const unsigned char *public_key,
-                    struct manifest *m)
+int signed_object_verify(const char *text, size_t len, size_t max, const char *field,
+                         const unsigned char *public_key, json_t **object)
 {
 	int ret = -EBADMSG;
 	json_error_t jerr;
@@ -267,11 +274,11 @@ int manifest_verify(const char *text, size_t len, const unsigned char *public_ke
 	EVP_MD_CTX *ctx = NULL;
 	unsigned char sig[SIG_SIZE], pub[PUBKEY_SIZE];
 
-	manifest_init(m);
-	if (len > MANIFEST_MAX_TEXT)
+	*object = NULL;
+	if (len > max)
 		goto out;
 	whole = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
-	json_t *obj = json_object_get(whole, "manifest"), *sigobj = json_object_get(whole, "signature");
+	json_t *obj = json_object_get(whole, field), *sigobj = json_object_get(whole, "signature");
 	if (!json_is_object(obj) || !json_is_object(sigobj))
 		goto out;
 	const char *alg = json_string_value(json_object_get(sigobj, "algorithm"));
@@ -293,14 +300,29 @@ int manifest_verify(const char *text, size_t len, const unsigned char *public_ke
 	    EVP_DigestVerify(ctx, sig, SIG_SIZE, (const unsigned char *)canonical,
 	                     strlen(canonical)) != 1)
 		goto out;
-	ret = manifest_from_json(obj, m);
+	*object = json_incref(obj);
+	ret = 0;
 out:
-	if (ret < 0)
-		manifest_release(m);
 	EVP_MD_CTX_free(ctx);
 	EVP_PKEY_free(pkey);
 	free(canonical);
 	json_decref(whole);
+	return ret;
+}
+
+int manifest_verify(const char *text, size_t len, const unsigned char *public_key,
+                    struct manifest *m)
+{
+	json_t *obj = NULL;
+	int ret;
+
+	manifest_init(m);
+	ret = signed_object_verify(text, len, MANIFEST_MAX_TEXT, "manifest", public_key, &obj);
+	if (ret == 0)
+		ret = manifest_from_json(obj, m);
+	if (ret < 0)
+		manifest_release(m);
+	json_decref(obj);
 	return ret;
 }
 

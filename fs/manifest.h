@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 
 #define MANIFEST_VERSION 1
@@ -101,6 +102,18 @@ int manifest_trust_load(struct manifest_trust *trust, const char *path, unsigned
  * when none did (an empty TRUST included), -ENOMEM. */
 int manifest_verify_trusted(const char *text, size_t len, const struct manifest_trust *trust,
                             struct manifest *m) __attribute__((warn_unused_result));
+
+/* Signed objects: the envelope above, {"<FIELD>":OBJECT,"signature":{...}} and a newline, for
+ * other kinds of signed text too (fs/prekey_list.h): FIELD names the kind, so a signed object
+ * of one kind is never read as another. signed_object_sign signs OBJECT (borrowed) with KEY
+ * into *TEXT (malloc'd, NUL-terminated) of *LEN bytes. signed_object_verify parses TEXT (at most
+ * MAX bytes), checks the signature against PUBLIC_KEY (32 raw bytes; NULL: the key the text
+ * carries) and gives the signed object in *OBJECT (a new reference): 0, -EBADMSG, -ENOMEM. */
+int signed_object_sign(const char *field, json_t *object, EVP_PKEY *key, char **text, size_t *len)
+    __attribute__((warn_unused_result));
+int signed_object_verify(const char *text, size_t len, size_t max, const char *field,
+                         const unsigned char *public_key, json_t **object)
+    __attribute__((warn_unused_result));
 
 /* manifest_verify(TEXT, LEN, NULL, M): the text's own key. */
 int manifest_parse(const char *text, size_t len, struct manifest *m)

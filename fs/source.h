@@ -39,6 +39,8 @@ struct source_ops {
 	                   void *ctx);
 	int (*foreach_blob)(struct source *src, int (*fn)(void *ctx, const unsigned char sha256[32]),
 	                    void *ctx);
+	int (*get_prekey_lists)(struct source *src, const char prekey_hex[65], char **text,
+	                        size_t *len);
 	int (*catch_up)(struct source *src);
 	int (*statvfs)(struct source *src, struct statvfs *out);
 	void (*close)(struct source *src);
@@ -60,6 +62,13 @@ int source_get_manifest(struct source *src, const char key_hex[65], struct manif
  * caller's hash on first open. */
 int source_open_blob(struct source *src, const unsigned char sha256[32], uint64_t expect_size,
                      int *fd, uint64_t *size) __attribute__((warn_unused_result));
+
+/* The verified pre-key lists of PREKEY_HEX (fs/prekey_list.h: the signature against the
+ * source's trusted key or keys, and it names PREKEY_HEX): the signed text in *TEXT (malloc'd,
+ * NUL-terminated, caller frees) of *LEN bytes. They change, so neither source keeps a copy:
+ * each call reads the store or asks the origin. */
+int source_get_prekey_lists(struct source *src, const char prekey_hex[65], char **text,
+                            size_t *len) __attribute__((warn_unused_result));
 
 /* Call FN for every key the source can list (readdir of ac/): the local store lists every
  * published key, a remote source only the keys in its local cache. A non-zero return of FN

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/prekey_list.h"
 #include "fs/source.h"
 #include "fs/store.h"
 
@@ -41,6 +42,29 @@ static int local_open_blob(struct source *src, const unsigned char sha256[32],
 	}
 	*fd = blob;
 	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static int local_get_prekey_lists(struct source *src, const char prekey_hex[65], char **text,
+                                  size_t *len)
+{
+	struct store *store = store_of(src);
+	unsigned char public_key[32];
+	json_t *lists = NULL;
+	char *t = NULL;
+	size_t n = 0;
+	int ret = store_get_prekey_lists(store, prekey_hex, &t, &n);
+	if (ret < 0)
+		return ret;
+	store_public_key(store, public_key);
+	ret = prekey_lists_verify(t, n, public_key, prekey_hex, &lists);
+	json_decref(lists);
+	if (ret < 0) {
+		free(t);
+		return ret;
+	}
+	*text = t;
+	*len = n;
 	return 0;
 }
 
@@ -104,6 +128,7 @@ static void local_close(struct source *src)
 static const struct source_ops local_ops = {
 	.get_manifest = local_get_manifest,
 	.open_blob = local_open_blob,
+	.get_prekey_lists = local_get_prekey_lists,
 	.foreach_key = local_foreach_key,
 	.foreach_blob = local_foreach_blob,
 	.catch_up = local_catch_up,
@@ -138,6 +163,12 @@ int source_open_blob(struct source *src, const unsigned char sha256[32], uint64_
                      int *fd, uint64_t *size)
 {
 	return src->ops->open_blob(src, sha256, expect_size, fd, size);
+}
+
+int source_get_prekey_lists(struct source *src, const char prekey_hex[65], char **text,
+                            size_t *len)
+{
+	return src->ops->get_prekey_lists(src, prekey_hex, text, len);
 }
 
 int source_foreach_key(struct source *src, int (*fn)(void *ctx, const char key_hex[65]),

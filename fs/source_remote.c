@@ -1,7 +1,9 @@
 /* The remote source: a cachepotd (or any HTTP cache in front of one) read over HTTP(S) with
  * libcurl, behind a local cache that holds only what was verified.
  *
- * Wire. GET <url>v1/manifests/<key> (the signed manifest text) and GET <url>v1/blobs/<sha256>.
+ * Wire. GET <url>v1/manifests/<key> (the signed manifest text), GET <url>v1/blobs/<sha256>, and
+ * GET <url>v1/prekeys/<pre-key> (signed pre-key lists, fs/prekey_list.h: verified like a
+ * manifest, for the pre-key asked for, and never cached here since they change).
  * 200 is the object, 404 is "not published" (-ENOENT, never remembered: a key published a
  * second later is found at the next lookup), anything else is -EIO. No redirect is followed,
  * only http and https are spoken, and no proxy is used unless the proxy option names one (the
@@ -59,6 +61,7 @@
 #include "base/clock.h"
 #include "base/hex.h"
 #include "base/io.h"
+#include "fs/prekey_list.h"
 #include "fs/source.h"
 #include "hash/digest.h"
 
@@ -595,6 +598,48 @@ static int remote_get_manifest(struct source *src, const char key_hex[65], struc
 	return -EIO;   /* fetched, yet evicted before it could be read, three times over */
 }
 
+/* ---- Pre-key lists ---- */
+
+/* GET the pre-key lists of PREKEY_HEX (past every cache when PAST_CACHES) and verify them. They
+ * change (fs/prekey_list.h), so they are never kept in the cache directory. */
+static int get_verified_prekey_lists(struct source_remote *r, const char prekey_hex[65],
+                                     int past_caches, struct transfer *t)
+{
+	char path[80];
+	json_t *lists = NULL;
+	snprintf(path, sizeof(path), "v1/prekeys/%s", prekey_hex);
+	int ret = http_get(r, path, past_caches, t);
+	if (ret == 0 && (ret = prekey_lists_verify_trusted(t->buf ? t->buf : "", t->len, &r->trust,
+	                                                    prekey_hex, &lists)) < 0)
+		fprintf(stderr, "cachepot-fs: pre-key lists of %s from %s%s fail verification (not "
+		        "signed by a trusted key, or for another pre-key); refused\n", prekey_hex, r->url,
+		        past_caches ? " (past caches)" : "");
+	json_decref(lists);
+	return ret;
+}
+
+static int remote_get_prekey_lists(struct source *src, const char prekey_hex[65], char **text,
+                                   size_t *len)
+{
+	struct source_remote *r = remote_of(src);
+	struct transfer t = { .fd = -1, .max = PREKEY_LISTS_MAX_TEXT };
+	if (!digest_hex_valid(prekey_hex))
+		return -EINVAL;
+	int ret = get_verified_prekey_lists(r, prekey_hex, 0, &t);
+	if (ret == -EBADMSG) {
+		free(t.buf);
+		t = (struct transfer){ .fd = -1, .max = PREKEY_LISTS_MAX_TEXT };
+		ret = get_verified_prekey_lists(r, prekey_hex, 1, &t);
+	}
+	if (ret < 0) {
+		free(t.buf);
+		return ret;
+	}
+	*text = t.buf;
+	*len = t.len;
+	return 0;
+}
+
 /* ---- Blobs ---- */
 
 static int blob_from_cache(struct source_remote *r, const unsigned char sha[32],
@@ -807,6 +852,7 @@ static void remote_close(struct source *src)
 static const struct source_ops remote_ops = {
 	.get_manifest = remote_get_manifest,
 	.open_blob = remote_open_blob,
+	.get_prekey_lists = remote_get_prekey_lists,
 	.foreach_key = remote_foreach_key,
 	.foreach_blob = remote_foreach_blob,
 	.catch_up = remote_catch_up,

@@ -25,11 +25,13 @@
 #include "fs/store.h"
 #include "fs/tree.h"
 #include "hash/digest.h"
+#include "hash/prekey.h"
 #include "base/io.h"
 #include "base/path.h"
 
 #define PREFIX_ACTION 'a'
 #define PREFIX_BLOB 'b'
+#define PREFIX_PREKEY 'p'
 #define INDEX_KEY_SIZE 33
 #define BLOB_RECORD_SIZE 24
 #define KEY_FILE_MAX 4096          /* a PEM Ed25519 key is ~120 bytes */
@@ -938,6 +940,63 @@ out:
 	free(shas);
 	free(sizes);
 	return ret;
+}
+
+/* ---- Pre-key lists ---- */
+
+int store_add_prekey_list(struct store *s, const char prekey_hex[65], json_t *list)
+{
+	unsigned char prekey[32];
+	char ikey[INDEX_KEY_SIZE], *old = NULL, *text = NULL, *err = NULL;
+	size_t old_len = 0, text_len = 0;
+	json_t *lists = NULL, *merged = NULL;
+	int ret, changed = 1;
+
+	if (!writer(s))
+		return -EROFS;
+	if (digest_from_hex(prekey_hex, prekey) < 0 || prekey_hex[64] != 0 || !prekey_list_valid(list))
+		return -EINVAL;
+	index_key(ikey, PREFIX_PREKEY, prekey);
+	pthread_mutex_lock(&s->publish_lock);
+	ret = get_value(s, ikey, &old, &old_len);
+	if (ret == 0 && prekey_lists_verify(old, old_len, s->public_key, prekey_hex, &lists) < 0)
+		lists = NULL;   /* unreadable: replaced */
+	if (ret < 0 && ret != -ENOENT)
+		goto out;
+	ret = -ENOMEM;
+	merged = prekey_lists_add(lists, list, &changed);
+	if (!merged)
+		goto out;
+	ret = 2;
+	if (!changed)
+		goto out;
+	if ((ret = prekey_lists_sign(prekey_hex, merged, s->signing_key, &text, &text_len)) < 0)
+		goto out;
+	rocksdb_put(s->db, s->async_write, ikey, sizeof(ikey), text, text_len, &err);
+	ret = err ? errno_of_rocksdb(err) : 0;
+out:
+	pthread_mutex_unlock(&s->publish_lock);
+	json_decref(lists);
+	json_decref(merged);
+	free(old);
+	free(text);
+	return ret;
+}
+
+int store_get_prekey_lists(struct store *s, const char prekey_hex[65], char **text, size_t *len)
+{
+	unsigned char prekey[32];
+	char ikey[INDEX_KEY_SIZE];
+	if (digest_from_hex(prekey_hex, prekey) < 0 || prekey_hex[64] != 0)
+		return -EINVAL;
+	index_key(ikey, PREFIX_PREKEY, prekey);
+	uint_fast64_t before = atomic_load(&s->catch_ups_started);
+	int ret = get_value(s, ikey, text, len);
+	if (ret != -ENOENT || writer(s))
+		return ret;
+	if ((ret = catch_up_since(s, before)) < 0)
+		return ret;
+	return get_value(s, ikey, text, len);
 }
 
 static int foreach_prefix(struct store *s, char prefix,

@@ -9,6 +9,8 @@
  *                          'a' + 32-byte action key -> signed manifest text (fs/manifest.h)
  *                          'b' + 32-byte sha256     -> blob record, 24 bytes little endian:
  *                                                      u64 size, u64 refs, i64 last use (unix s)
+ *                          'p' + 32-byte pre-key    -> signed pre-key lists (fs/prekey_list.h),
+ *                                                      the one value that changes (see below)
  *   key/                 mode 0711: its files are read by name only
  *   key/ed25519.pem      the store's Ed25519 private key (PKCS#8 PEM), mode 0600
  *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644 (what
@@ -42,6 +44,7 @@
 #include <sys/types.h>
 
 #include "fs/manifest.h"
+#include "fs/prekey_list.h"
 
 #define STORE_DEFAULT_DIR "/var/lib/cachepot"
 
@@ -151,6 +154,23 @@ int store_catch_up(struct store *store);
 int store_foreach_manifest(struct store *store,
                            int (*fn)(void *ctx, const char key_hex[65], const char *text, size_t len),
                            void *ctx);
+
+/* ---- Pre-key lists (direct mode for every machine; fs/prekey_list.h) ----
+ * The lists of a pre-key change: store_add_prekey_list puts LIST (a list of hash/prekey.h,
+ * borrowed) in front of those published before (verified against this store's key; an
+ * unreadable value is replaced), keeps PREKEY_LISTS_MAX, signs the whole and writes it, under
+ * the publishing lock. Not synced: a list lost in a crash costs a client one dep-info pass,
+ * and a list never names a result by itself (the client's key does). Returns 0 when written,
+ * 2 when LIST was first already (nothing written), -EINVAL for a list of the wrong shape,
+ * -EROFS on a reader, -errno. */
+int store_add_prekey_list(struct store *store, const char prekey_hex[65], json_t *list)
+    __attribute__((warn_unused_result));
+
+/* The signed text of PREKEY_HEX's lists in *TEXT (malloc'd, NUL-terminated) of *LEN bytes, not
+ * verified here; -ENOENT when there is none. A miss on a reader catches up and looks again, as
+ * store_get_manifest does. */
+int store_get_prekey_lists(struct store *store, const char prekey_hex[65], char **text, size_t *len)
+    __attribute__((warn_unused_result));
 
 /* Blob records of the index. */
 struct store_blob_record { uint64_t size, refs; int64_t last_use; };
