@@ -16,6 +16,7 @@
 #include "base/io.h"
 #include "base/path.h"
 #include "daemon/daemon.h"
+#include "daemon/direct_publish.h"
 #include "daemon/toolchain_merge.h"
 #include "fs/manifest.h"
 #include "fs/store.h"
@@ -409,6 +410,11 @@ static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 		METRIC_INC(d, nondeterministic);
 	if (ret == 0)
 		METRIC_INC(d, jobs_published);
+	/* What a client that never built this job needs to find it without a dep-info pass. */
+	ret = direct_publish(d->store, job, &m);
+	if (ret < 0)
+		fprintf(stderr, "cachepotd: the pre-key list of %s was not published: %s\n", key_hex,
+			strerror(-ret));
 	ret = job_published_answer(d, key_hex, body);
 	if (ret < 0) {
 		*body = json_error("reading back the manifest: %s", strerror(-ret));

@@ -4,7 +4,7 @@ libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h \
 	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/toolchain_merge.c \
 	daemon/toolchain_merge.h daemon/server.c daemon/server.h \
 	daemon/listen.c daemon/listen.h daemon/etag.c daemon/etag.h daemon/peers.c daemon/peers.h \
-	daemon/upload.c daemon/upload.h
+	daemon/upload.c daemon/upload.h daemon/direct_publish.c daemon/direct_publish.h
 
 sbin_PROGRAMS += cachepotd
 cachepotd_SOURCES = daemon/main.c

@@ -916,6 +916,45 @@ static void manifest_get(struct daemon *d, struct evhttp_request *req, const cha
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+/* The pre-key lists of PREKEY (fs/prekey_list.h). Unlike a manifest they change when a new
+ * list goes in front, so the answer is not immutable: "no-cache" lets an HTTP cache keep it but
+ * makes it ask again each time, and the ETag is the SHA-256 of the text, so an unchanged object
+ * costs a 304. A stale copy would only cost a client its dep-info pass. */
+static void prekeys_get(struct daemon *d, struct evhttp_request *req, const char *prekey)
+{
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	unsigned char sha[DIGEST_SIZE];
+	char *text = NULL, tag[DIGEST_HEX_SIZE], etag[DIGEST_HEX_SIZE + 2];
+	size_t len = 0;
+	int ret;
+
+	if (!digest_hex_valid(prekey)) {
+		send_error(req, 400, "a pre-key is 64 lowercase hex digits");
+		return;
+	}
+	ret = store_get_prekey_lists(d->store, prekey, &text, &len);
+	if (ret == 0)
+		ret = digest_buffer(text, len, sha);
+	if (ret < 0) {
+		free(text);
+		send_error(req, ret == -ENOENT ? 404 : 500, ret == -ENOENT ? "no list" : strerror(-ret));
+		return;
+	}
+	digest_to_hex(sha, tag);
+	snprintf(etag, sizeof(etag), "\"%s\"", tag);
+	evhttp_add_header(h, "Cache-Control", "public, no-cache");
+	evhttp_add_header(h, "ETag", etag);
+	if (etag_matches(evhttp_find_header(evhttp_request_get_input_headers(req), "If-None-Match"), tag)) {
+		free(text);
+		evhttp_send_reply(req, 304, "Not Modified", NULL);
+		return;
+	}
+	evhttp_add_header(h, "Content-Type", "application/json");
+	evbuffer_add(evhttp_request_get_output_buffer(req), text, len);
+	free(text);
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
 /* ---- metrics and status ---- */
 
 static void metrics_get(struct daemon *d, struct evhttp_request *req)
@@ -1037,6 +1076,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		upload_put(d, req, UPLOAD_TOOLCHAIN, rest);
 	else if (PREFIX(EVHTTP_REQ_GET, "/v1/manifests/"))
 		manifest_get(d, req, rest);
+	else if (PREFIX(EVHTTP_REQ_GET, "/v1/prekeys/"))
+		prekeys_get(d, req, rest);
 	else
 		send_error(req, 404, "no such endpoint");
 #undef ROUTE
