@@ -20,7 +20,7 @@
 #define STATS_FILE_MAX (1 << 20)
 
 static const char *const counters[] = { "hits", "misses", "fallbacks", "errors", "compile_failures",
-	"bytes_from_cache", "us_from_cache", "us_saved_estimate" };
+	"bytes_from_cache", "us_from_cache", "us_saved_estimate", "direct_hits", "published_list_hits" };
 
 /* The cache directory exists and was checked (client/cache_dir.h) when C names one. */
 static int lock_stats(const struct client_config *c)
@@ -100,6 +100,8 @@ void stats_record(const struct client_config *c, const struct stats_delta *d)
 	root = load_stats(c);
 	if (root) {
 		add(root, "hits", d->hits);
+		add(root, "direct_hits", d->direct_hits);
+		add(root, "published_list_hits", d->published_list_hits);
 		add(root, "misses", d->misses);
 		add(root, "fallbacks", d->fallbacks);
 		add(root, "errors", d->errors);
@@ -151,6 +153,8 @@ int stats_command_show(const struct client_config *c, int json)
 		total_nc += (uint64_t)json_integer_value(v);
 #define N(k) ((long long)json_integer_value(json_object_get(root, k)))
 	printf("Cache hits                     %lld\n", N("hits"));
+	printf("  without a dep-info pass      %lld\n", N("direct_hits"));
+	printf("    from a published list      %lld\n", N("published_list_hits"));
 	printf("Cache misses (compiled)        %lld\n", N("misses"));
 	printf("Fallbacks to local rustc       %lld\n", N("fallbacks"));
 	printf("  cache errors                 %lld\n", N("errors"));

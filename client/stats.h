@@ -11,6 +11,8 @@
 
 struct stats_delta {
 	unsigned hits, misses, fallbacks, errors, compile_failures;
+	unsigned direct_hits;          /* hits found without the dep-info pass (direct mode) */
+	unsigned published_list_hits;  /* ... through a list the daemon published */
 	int not_cacheable;          /* an enum rustc_reason to count, or -1 */
 	const char *refused_hit;    /* why a hit was refused (counted under refused_hits), or NULL */
 	uint64_t bytes_from_cache;  /* output bytes written from the cache */

@@ -30,6 +30,7 @@
 #include "base/io.h"
 #include "client/submit.h"
 #include "fs/manifest.h"
+#include "fs/prekey_list.h"
 #include "hash/invocation.h"
 #include "hash/job.h"
 
@@ -392,6 +393,43 @@ static void load_trust(const struct client_config *config, struct manifest_trust
 			return;
 }
 
+/* The pinned keys, loaded when first needed (by a published list or a hit). */
+struct wrapper_trust {
+	const struct client_config *config;
+	struct manifest_trust keys;
+	int loaded;
+};
+
+static const struct manifest_trust *trust_get(struct wrapper_trust *t)
+{
+	if (!t->loaded) {
+		load_trust(t->config, &t->keys);
+		t->loaded = 1;
+	}
+	return &t->keys;
+}
+
+/* invocation_options.published_lists: the lists the daemon published under PREKEY_HEX, read
+ * at <mount>/pk/<pre-key> and believed only when signed by a pinned key for that pre-key
+ * (fs/prekey_list.h). Whatever they say, a hit still needs a manifest under the key computed
+ * from them (serve_from_mount). */
+static int published_lists(void *ctx, const char prekey_hex[DIGEST_HEX_SIZE], json_t **lists)
+{
+	struct wrapper_trust *trust = ctx;
+	char path[PATH_MAX], *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	*lists = NULL;
+	if (snprintf(path, sizeof(path), "%s/pk/%s", trust->config->mount, prekey_hex) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	ret = io_read_file_at(AT_FDCWD, path, O_NOFOLLOW, PREKEY_LISTS_MAX_TEXT, &text, &len);
+	if (ret == 0)
+		ret = prekey_lists_verify_trusted(text, len, trust_get(trust), prekey_hex, lists);
+	free(text);
+	return ret;
+}
+
 /* The warning of a refused hit (REFUSED one of the REFUSED_* names). */
 static const char *refusal_text(const char *refused)
 {
@@ -447,9 +485,9 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	struct invocation inv;
 	char key_hex[DIGEST_HEX_SIZE], err[512], direct_dir[PATH_MAX];
 	uint64_t t0 = monotonic_us(), t_serve, recorded_ms = 0;
-	struct manifest_trust trust;
+	struct wrapper_trust trust = { .config = config };
 	const char *refused = NULL;
-	int status = 0, trust_loaded = 0, ret;
+	int status = 0, ret;
 	enum submit_result submitted;
 
 	if (config->disable)
@@ -458,9 +496,12 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	    && snprintf(direct_dir, sizeof(direct_dir), "%s/direct", config->cache_dir) < (int)sizeof(direct_dir)) {
 		options.direct_dir = direct_dir;
 		options.use_direct = config->direct;
+		options.published_lists = published_lists;
+		options.published_ctx = &trust;
 	}
-	/* At most twice: a direct key serves hits only, so a miss on one takes the full dep-info
-	 * pass (which also records the input list for next time) and looks again. */
+	/* A direct key serves hits only: a miss on one tries the next list (the local one, then
+	 * the published ones, at most 1 + PREKEY_LISTS_MAX), then the full dep-info pass (which
+	 * also records the input list for next time) and looks again. */
 	for (;;) {
 		ret = invocation_build(&inv, argv[0], argc - 1, argv + 1, &options);
 		if (ret < 0) {
@@ -476,20 +517,20 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 			return exec_rustc(argv);
 		}
 		digest_to_hex(inv.key, key_hex);
-		if (!trust_loaded) {
-			load_trust(config, &trust);
-			trust_loaded = 1;
-		}
 		t_serve = monotonic_us();
-		ret = serve_from_mount(config, &trust, &inv, &status, &delta, &recorded_ms, &refused);
+		ret = serve_from_mount(config, trust_get(&trust), &inv, &status, &delta, &recorded_ms, &refused);
 		if (ret == 0) {
 			delta.hits = 1;
+			delta.direct_hits = inv.direct;
+			delta.published_list_hits = inv.direct && inv.direct_published;
+			invocation_direct_keep(&inv, &options);
 			delta.us_from_cache = monotonic_us() - t0;
 			delta.us_saved_estimate = recorded_ms * 1000;
 			/* The split is what bench/run reports as the cost of a hit. */
 			log_line(config, "hit %s %s (%.1f ms, %s, toolchain %.2f ms, dep-info %.2f ms, "
 				 "inputs+key %.2f ms, serve %.2f ms)", key_hex, inv.args.crate_name,
-				 delta.us_from_cache / 1e3, inv.direct ? "direct" : "full pass",
+				 delta.us_from_cache / 1e3,
+				 inv.direct ? inv.direct_published ? "direct, published list" : "direct" : "full pass",
 				 inv.us_toolchain / 1e3, inv.us_dep_info / 1e3, inv.us_hash / 1e3,
 				 (monotonic_us() - t_serve) / 1e3);
 			goto done;
@@ -505,8 +546,8 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		}
 		if (!inv.direct)
 			break;
+		options.direct_from = inv.direct_next;
 		invocation_release(&inv);
-		options.use_direct = 0;
 	}
 
 	if (inv.link.id[0] && link_failed_before(config, key_hex)) {
@@ -531,7 +572,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	}
 	if (submitted != SUBMIT_OK)
 		goto fallback;
-	ret = serve_from_mount(config, &trust, &inv, &status, &delta, &recorded_ms, &refused);
+	ret = serve_from_mount(config, trust_get(&trust), &inv, &status, &delta, &recorded_ms, &refused);
 	if (ret < 0 && refused) {
 		snprintf(err, sizeof(err), "published %.16s but refused it: %s", key_hex, refusal_text(refused));
 		goto fallback;

@@ -38,7 +38,7 @@ corpus="$SHARED_DIR/corpus/small"
 [ -d "$corpus" ] || skip_all "no corpus"
 ip netns add "cplan-probe-$$" 2> /dev/null || skip_all "cannot create network namespaces"
 ip netns del "cplan-probe-$$"
-tap_plan 44
+tap_plan 45
 
 # --- which pieces are here ---
 missing=""
@@ -358,16 +358,23 @@ if needs listen listen-tls remote-fs remote-submit print-public-key; then
 	h=$(stat_of client2 hits) m=$(stat_of client2 misses) f=$(stat_of client2 fallbacks)
 	check "client2: every cacheable unit hits ($h of $n_units; misses: $m$(grep ' miss ' "$T/c2/wrapper.log" | awk '{printf " %s", $4}'); $f fallbacks)" \
 		test "$h" -eq "$n_units" -a "$m" -eq 0 -a "$f" -eq 0
+	ph=$(stat_of client2 published_list_hits)
+	check "client2: every hit found without the dep-info pass, through the worker's published lists ($ph of $h)" \
+		test "$ph" -eq "$h"
 	sums "$T/c2/elsewhere/deeper/work" > "$T/c2/sums"
 	differ=$(diff "$T/c1/sums" "$T/c2/sums" | awk '/^>/ {print $3}' | sed 's|-[0-9a-f]*\.| .|' | tr '\n' ' ')
 	check "client2: $(wc -l < "$T/c1/sums") rlibs, rmetas, proc-macros and the binary byte-identical to client1's (differ: ${differ:-none})" \
 		sh -c "test -s '$T/c1/sums' && cmp -s '$T/c1/sums' '$T/c2/sums'"
-	reads=$(from_client2 "$line" | wc -l) hits=$(from_client2 "$line" | grep -c ' cache=HIT ')
-	check "nginx: client2's reads were served from its cache ($hits of $reads HIT)" \
+	# Pre-key lists change, so nginx passes them through (no-cache): they are the only reads
+	# that reach the worker.
+	lookups=$(from_client2 "$line" | grep -c '"GET /v1/prekeys/')
+	reads=$(from_client2 "$line" | grep -vc '"GET /v1/prekeys/') hits=$(from_client2 "$line" | grep -v '"GET /v1/prekeys/' | grep -c ' cache=HIT ')
+	check "nginx: client2's reads of manifests and blobs were served from its cache ($hits of $reads HIT)" \
 		test "$reads" -gt 0 -a "$hits" -eq "$reads"
 	# The second /metrics read counts itself.
 	worker_seen=$((req1 - req0 - 1))
-	check "the worker saw none of client2's requests ($worker_seen did reach it)" test "$worker_seen" -eq 0
+	check "the worker saw none of client2's requests but its $lookups pre-key lookups ($worker_seen did reach it)" \
+		test "$lookups" -gt 0 -a "$worker_seen" -eq "$lookups"
 	if build worker "$T/w/work" "$T/w/b1.log"; then ok "worker: warm build on its own machine (${elapsed_ms} ms; client2 took ${c2_ms} ms)"
 	else not_ok "worker: warm build on its own machine"; diag "$T/w/b1.log"; fi
 	echo "# figures: client2 warm ${c2_ms} ms through nginx, worker warm ${elapsed_ms} ms on its own mount;" \
@@ -376,6 +383,7 @@ else
 	todo "client1: cold build through the remote worker" "client1: the misses were compiled on the worker" \
 		"client1: textkit alone" \
 		"client2: warm build, fresh caches, another path" "client2: every cacheable unit hits" \
+		"client2: every hit found without the dep-info pass, through the worker's published lists" \
 		"client2: rlibs, rmetas, proc-macros and the binary byte-identical to client1's" "nginx: client2's reads were served from its cache" \
 		"the worker saw none of client2's requests" "worker: warm build on its own machine"
 fi
