@@ -1,6 +1,6 @@
 # sandbox/: run one untrusted compile with nothing of the host to reach (see sandbox/sandbox.h).
 libcachepot_a_SOURCES += sandbox/sandbox.c sandbox/sandbox.h sandbox/seccomp.c sandbox/seccomp.h \
-	sandbox/cgroup.c sandbox/cgroup.h
+	sandbox/cgroup.c sandbox/cgroup.h sandbox/docker.c sandbox/docker.h sandbox/internal.h
 EXTRA_DIST += tests/sandbox/make-toolchain.sh
 
 # Real bwrap, real rustc, as root: the sandbox's run, reproducibility and escape catalogue.
@@ -18,3 +18,5 @@ tests_sandbox_sandbox_run_LDADD = libcachepot.a $(DEP_LIBS)
 EXTRA_DIST += bench/sandbox-startup.sh
 TESTS += tests/sandbox/toolchain.sh
 EXTRA_DIST += tests/sandbox/toolchain.sh
+TESTS += tests/sandbox/docker.sh
+EXTRA_DIST += tests/sandbox/docker.sh

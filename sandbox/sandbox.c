@@ -63,6 +63,7 @@
 #include "base/path.h"
 #include "base/roots.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/internal.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
 
@@ -91,12 +92,6 @@
  * rlimit is max_processes exactly. */
 #define NPROC_ABOVE_PIDS_MAX 16
 
-/* What a result holds between sandbox_run and sandbox_result_release. */
-struct sandbox_hold {
-	int uid_lease; /* the bound socket that leases result->uid, or -1 */
-	int output_fd; /* O_RDONLY|O_DIRECTORY of the output tmpfs's root, or -1 */
-};
-
 void sandbox_limits_default(struct sandbox_limits *limits)
 {
 	limits->timeout_ms = 10 * 60 * 1000;
@@ -110,7 +105,7 @@ void sandbox_limits_default(struct sandbox_limits *limits)
 	limits->capture_bytes = 16u << 20;
 }
 
-static void fill_limits(const struct sandbox_limits *in, struct sandbox_limits *out)
+void sandbox_fill_limits(const struct sandbox_limits *in, struct sandbox_limits *out)
 {
 	struct sandbox_limits d;
 
@@ -158,7 +153,7 @@ int sandbox_ids_check(char *msg, size_t msglen)
 	return rc;
 }
 
-static void hold_free(struct sandbox_hold *hold)
+void sandbox_hold_free(struct sandbox_hold *hold)
 {
 	if (!hold)
 		return;
@@ -173,7 +168,7 @@ void sandbox_result_release(struct sandbox_result *result)
 {
 	free(result->out);
 	free(result->err);
-	hold_free(result->hold);
+	sandbox_hold_free(result->hold);
 	memset(result, 0, sizeof(*result));
 }
 
@@ -190,7 +185,7 @@ int sandbox_result_output_fd(const struct sandbox_result *result)
 /* Lease a uid of SANDBOX_UID_FIRST + 1.. (see the top of this file), trying from SEED on. Returns
  * the socket that holds the lease (close it to end the lease) with *UID set, or -errno
  * (-EAGAIN: every uid of the range is leased). */
-static int uid_lease(uint64_t seed, unsigned *uid)
+int sandbox_uid_lease(uint64_t seed, unsigned *uid)
 {
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0), rc = -EAGAIN;
 
@@ -565,11 +560,13 @@ struct supervision {
 	int reaped;           /* bwrap was waited for: run->status and run->usage are its own */
 };
 
-static int spec_check(const struct sandbox_spec *spec)
+int sandbox_spec_check(const struct sandbox_spec *spec)
 {
 	size_t n_env = 0;
 
-	if (!spec || !spec->toolchain_dir || !spec->argv || !spec->argv[0] ||
+	if (!spec || (spec->backend != SANDBOX_BACKEND_BWRAP &&
+		      spec->backend != SANDBOX_BACKEND_DOCKER) ||
+	    !spec->toolchain_dir || !spec->argv || !spec->argv[0] ||
 	    spec->argv[0][0] != '/' || (spec->n_binds && !spec->binds) ||
 	    spec->n_binds > MAX_BINDS ||
 	    (!spec->output_host_dir != !spec->output_dest) ||
@@ -585,13 +582,9 @@ static int spec_check(const struct sandbox_spec *spec)
 	return 0;
 }
 
-/* Mount the output tmpfs on spec->output_host_dir, 0700 and owned by the run's uid, after
- * making sure its mount point exists in the input tree, and open its root: the outputs are
- * collected through that fd, so what is collected is this tmpfs, whatever the path shows by
- * then. */
-static int run_mount_output(struct run *run)
+int sandbox_mount_output(const struct sandbox_spec *spec, const struct sandbox_limits *lim,
+			 unsigned uid, unsigned gid, struct sandbox_hold *hold, int *mounted)
 {
-	const struct sandbox_spec *spec = run->spec;
 	char mount_opts[128];
 	int rc;
 
@@ -602,14 +595,13 @@ static int run_mount_output(struct run *run)
 			return rc;
 	}
 	snprintf(mount_opts, sizeof(mount_opts), "size=%" PRIu64 ",mode=0700,uid=%u,gid=%u",
-		 run->lim.output_bytes, run->uid, run->drop_privileges ? run->uid : (unsigned)getegid());
+		 lim->output_bytes, uid, gid);
 	if (mount("cachepot-out", spec->output_host_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
 		  mount_opts) < 0)
 		return -errno;
-	run->output_mounted = 1;
-	run->hold->output_fd = open(spec->output_host_dir,
-				    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	return run->hold->output_fd < 0 ? -errno : 0;
+	*mounted = 1;
+	hold->output_fd = open(spec->output_host_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	return hold->output_fd < 0 ? -errno : 0;
 }
 
 /* The trees, opened here as root in the order build_bwrap_argv binds them. */
@@ -655,7 +647,7 @@ static int run_prepare(struct run *run)
 		return -ENOMEM;
 	*run->hold = (struct sandbox_hold){ .uid_lease = -1, .output_fd = -1 };
 	if (run->drop_privileges) {
-		rc = uid_lease((uint64_t)syscall(SYS_gettid) * 2654435761u + run->start_us, &run->uid);
+		rc = sandbox_uid_lease((uint64_t)syscall(SYS_gettid) * 2654435761u + run->start_us, &run->uid);
 		if (rc < 0)
 			return rc;
 		run->hold->uid_lease = rc;
@@ -675,7 +667,10 @@ static int run_prepare(struct run *run)
 	if ((rc = pipe_cloexec(run->out_pipe)) < 0 || (rc = pipe_cloexec(run->err_pipe)) < 0 ||
 	    (rc = pipe_cloexec(run->exec_pipe)) < 0)
 		return rc;
-	if (run->spec->output_host_dir && (rc = run_mount_output(run)) < 0)
+	if (run->spec->output_host_dir &&
+	    (rc = sandbox_mount_output(run->spec, &run->lim, run->uid,
+				       run->drop_privileges ? run->uid : (unsigned)getegid(),
+				       run->hold, &run->output_mounted)) < 0)
 		return rc;
 	if ((rc = run_open_trees(run)) < 0)
 		return rc;
@@ -920,7 +915,7 @@ static void run_release(struct run *run, int rc)
 	for (int i = 0; i < run->n_tree_fds; i++)
 		close_fd(&run->tree_fds[i]);
 	if (rc < 0) {
-		hold_free(run->hold);
+		sandbox_hold_free(run->hold);
 		run->hold = NULL;
 	}
 	if (rc < 0 && run->output_mounted)
@@ -939,10 +934,12 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 	int rc;
 
 	memset(result, 0, sizeof(*result));
-	rc = spec_check(spec);
+	rc = sandbox_spec_check(spec);
 	if (rc < 0)
 		return rc;
-	fill_limits(&spec->limits, &run.lim);
+	if (spec->backend == SANDBOX_BACKEND_DOCKER)
+		return sandbox_docker_run(spec, result);
+	sandbox_fill_limits(&spec->limits, &run.lim);
 	run.drop_privileges = geteuid() == 0;
 	run.start_us = monotonic_us();
 
@@ -956,4 +953,20 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 	}
 	run_release(&run, rc);
 	return rc;
+}
+
+int sandbox_backend_parse(const char *name, enum sandbox_backend *backend)
+{
+	if (strcmp(name, "bwrap") == 0)
+		*backend = SANDBOX_BACKEND_BWRAP;
+	else if (strcmp(name, "docker") == 0)
+		*backend = SANDBOX_BACKEND_DOCKER;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+const char *sandbox_backend_name(enum sandbox_backend backend)
+{
+	return backend == SANDBOX_BACKEND_DOCKER ? "docker" : "bwrap";
 }

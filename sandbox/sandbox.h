@@ -1,7 +1,8 @@
 /* The sandbox: run one untrusted command (rustc and the proc-macros it loads) with nothing of the
  * host to reach.
  *
- * One interface, backends behind it; the one built here is bubblewrap (BWRAP_PATH). A run gets:
+ * One interface, two backends behind it, chosen by spec->backend: bubblewrap (BWRAP_PATH, the
+ * default; what follows describes it) and docker (sandbox/docker.h says what differs). A run gets:
  *   - fresh user, mount, pid, network (no interface but its own loopback), ipc, uts and cgroup
  *     namespaces; all capabilities dropped; a new session; it dies with the calling thread;
  *   - a root made only of the toolchain tree (TREE/rust at /rust, TREE/usr at /usr, /lib and
@@ -41,6 +42,8 @@
 #define SANDBOX_UID_COUNT 65536u
 #define SANDBOX_TREES_GID SANDBOX_UID_FIRST
 
+#define SANDBOX_DOCKER_DEFAULT_SOCKET "/var/run/docker.sock"
+
 /* A read-only bind of host path HOST at DEST inside the sandbox. */
 struct sandbox_bind {
 	const char *host;
@@ -59,6 +62,19 @@ struct sandbox_limits {
 	uint64_t shm_bytes;      /* size of the /dev/shm tmpfs */
 	size_t capture_bytes;    /* max captured stdout and stderr each; the rest dropped, flagged */
 };
+
+/* Which sandbox runs a spec. The job sees the same tree at the same paths in each. */
+enum sandbox_backend {
+	SANDBOX_BACKEND_BWRAP = 0, /* bubblewrap, the default */
+	SANDBOX_BACKEND_DOCKER,    /* a fresh container per run, through dockerd (sandbox/docker.h) */
+};
+
+/* The backend named NAME ("bwrap" or "docker"): 0 with *BACKEND set, or -EINVAL. */
+int sandbox_backend_parse(const char *name, enum sandbox_backend *backend)
+    __attribute__((warn_unused_result));
+
+/* The name sandbox_backend_parse takes for BACKEND. */
+const char *sandbox_backend_name(enum sandbox_backend backend);
 
 /* A toolchain tree, the directory spec->toolchain_dir names (hash/toolchain.c computes its id,
  * the daemon unpacks uploads into one, tests/sandbox/make-toolchain.sh builds one for the tests):
@@ -91,6 +107,12 @@ struct sandbox_spec {
 	 * unless allow_no_cgroup_limits: then it has rlimits alone (RLIMIT_AS for memory). */
 	const char *cgroup_root;
 	int allow_no_cgroup_limits;
+	enum sandbox_backend backend;
+	/* docker only: dockerd's API socket (NULL: SANDBOX_DOCKER_DEFAULT_SOCKET), and the name
+	 * the toolchain's image is tagged by, [0-9a-z_.-]{1,128} (the toolchain id; NULL or
+	 * another form: one made of the tree directory's device, inode and change time). */
+	const char *docker_socket;
+	const char *toolchain_id;
 };
 
 struct sandbox_result {
@@ -136,6 +158,11 @@ int sandbox_result_output_fd(const struct sandbox_result *result)
  * result is released too: its fd keeps a detached tmpfs until then). 0 or -errno (-EINVAL
  * when nothing is mounted there). */
 int sandbox_output_release(const char *output_host_dir);
+
+/* Whether dockerd answers on SOCKET (NULL: SANDBOX_DOCKER_DEFAULT_SOCKET): 0 with its version
+ * in MSG; -errno with the reason in MSG (a sentence). For a start-up check and the tests. */
+int sandbox_docker_check(const char *socket, char *msg, size_t msglen)
+    __attribute__((warn_unused_result));
 
 /* Whether runs can have memory and pids limits under CGROUP_ROOT (NULL: /sys/fs/cgroup): a
  * cgroup is made with both limits and removed again (on cgroup v2 this moves the caller into

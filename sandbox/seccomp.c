@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "sandbox/seccomp.h"
 
 /* Denied with EPERM. Names libseccomp does not know on this architecture are skipped. */
@@ -110,4 +112,65 @@ out:
 		close(fd);
 	seccomp_release(ctx);
 	return rc;
+}
+
+/* One docker profile rule: NAMES get ERRNO, when ARG0 (if non-NULL) matches. */
+static int profile_add(json_t *syscalls, json_t *names, int err, json_t *arg0)
+{
+	json_t *rule = json_pack("{s:o, s:s, s:i}", "names", names, "action", "SCMP_ACT_ERRNO",
+				 "errnoRet", err);
+
+	if (!rule) {
+		json_decref(arg0);
+		return -ENOMEM;
+	}
+	if (arg0 && json_object_set_new(rule, "args", json_pack("[o]", arg0)) < 0) {
+		json_decref(rule);
+		return -ENOMEM;
+	}
+	return json_array_append_new(syscalls, rule) < 0 ? -ENOMEM : 0;
+}
+
+static json_t *profile_arg0(const char *op, unsigned long value, unsigned long value_two)
+{
+	return json_pack("{s:i, s:I, s:I, s:s}", "index", 0, "value", (json_int_t)value,
+			 "valueTwo", (json_int_t)value_two, "op", op);
+}
+
+char *sandbox_seccomp_docker_profile(void)
+{
+	json_t *profile, *syscalls = json_array(), *denied = json_array();
+	char *text = NULL;
+	size_t i;
+	int rc = 0;
+
+	profile = json_pack("{s:s, s:[s], s:o}", "defaultAction", "SCMP_ACT_ALLOW", "architectures",
+			    "SCMP_ARCH_X86_64", "syscalls", syscalls);
+	if (!profile || !denied)
+		goto out;
+	/* runc skips names its libseccomp does not know, as sandbox_seccomp_memfd does */
+	for (i = 0; i < sizeof(denied_syscalls) / sizeof(denied_syscalls[0]); i++)
+		if (json_array_append_new(denied, json_string(denied_syscalls[i])) < 0)
+			goto out;
+	rc = profile_add(syscalls, denied, EPERM, NULL);
+	denied = NULL;
+	if (rc == 0)
+		rc = profile_add(syscalls, json_pack("[s]", "clone3"), ENOSYS, NULL);
+	for (i = 0; rc == 0 && i < sizeof(clone_namespace_flags) / sizeof(clone_namespace_flags[0]);
+	     i++)
+		rc = profile_add(syscalls, json_pack("[s]", "clone"), EPERM,
+				 profile_arg0("SCMP_CMP_MASKED_EQ", clone_namespace_flags[i],
+					      clone_namespace_flags[i]));
+	if (rc == 0)
+		rc = profile_add(syscalls, json_pack("[s, s]", "socket", "socketpair"), EAFNOSUPPORT,
+				 profile_arg0("SCMP_CMP_NE", AF_UNIX, 0));
+	if (rc == 0)
+		rc = profile_add(syscalls, json_pack("[s]", "personality"), EPERM,
+				 profile_arg0("SCMP_CMP_NE", PERSONALITY_QUERY, 0));
+	if (rc == 0)
+		text = json_dumps(profile, JSON_COMPACT);
+out:
+	json_decref(denied);
+	json_decref(profile);
+	return text;
 }

@@ -16,4 +16,11 @@
  * positioned at offset 0, opened O_CLOEXEC. Returns the fd (the caller closes it) or -errno. */
 int sandbox_seccomp_memfd(void) __attribute__((warn_unused_result));
 
+/* The same filter as a docker seccomp profile (the JSON of `docker run --security-opt
+ * seccomp=FILE`), made from the same tables: default allow, the same EPERM list, clone3 ENOSYS,
+ * clone with a CLONE_NEW* flag EPERM, socket and socketpair of any family but AF_UNIX
+ * EAFNOSUPPORT, personality but its query EPERM; only the x86-64 ABI listed (runc then denies
+ * the others rather than killing). Returns a new string (the caller frees it) or NULL. */
+char *sandbox_seccomp_docker_profile(void);
+
 #endif

@@ -28,7 +28,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: sandbox-run [-t TOOLCHAIN] [-i INPUT] [-o OUTDIR [-O DEST]] "
 			"[-b HOST:DEST]... [-C CWD] [-e N=V]... [-T MS] [-m BYTES] [-p N] "
-			"[-c BYTES] [-n REPEAT] -- ARGV...\n");
+			"[-c BYTES] [-n REPEAT] [-B bwrap|docker] -- ARGV...\n");
 	exit(2);
 }
 
@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 	memset(&spec, 0, sizeof(spec));
 	spec.toolchain_dir = "tests/sandbox/toolchain";
 	spec.binds = binds;
-	while ((opt = getopt(argc, argv, "t:i:o:O:b:C:e:T:m:p:c:n:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:i:o:O:b:C:e:T:m:p:c:n:B:")) != -1) {
 		switch (opt) {
 		case 't': spec.toolchain_dir = optarg; break;
 		case 'i': spec.input_dir = optarg; break;
@@ -83,6 +83,10 @@ int main(int argc, char **argv)
 		case 'p': spec.limits.max_processes = (unsigned)number(optarg); break;
 		case 'c': spec.limits.capture_bytes = (size_t)number(optarg); break;
 		case 'n': repeat = (unsigned long)number(optarg); break;
+		case 'B':
+			if (sandbox_backend_parse(optarg, &spec.backend) < 0)
+				usage();
+			break;
 		default: usage();
 		}
 	}
