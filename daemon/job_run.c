@@ -335,6 +335,9 @@ static enum job_outcome run_sandbox(struct daemon *d, const struct job *job,
 	spec.envp = envp;
 	sandbox_limits_default(&spec.limits);
 	spec.allow_no_cgroup_limits = d->cfg->allow_no_cgroup_limits;
+	spec.backend = d->cfg->sandbox;
+	spec.docker_socket = d->cfg->docker_socket;
+	spec.toolchain_id = strrchr(toolchain_dir, '/') ? strrchr(toolchain_dir, '/') + 1 : NULL;
 	spec.limits.output_bytes = d->cfg->max_output_bytes;
 	if (d->cfg->timeout_ms)
 		spec.limits.timeout_ms = d->cfg->timeout_ms;

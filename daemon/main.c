@@ -56,6 +56,8 @@ static const struct option options[] = {
 	{ "tls-key", required_argument, NULL, OPT_SETTING },
 	{ "client-ca", required_argument, NULL, OPT_SETTING },
 	{ "allow-no-cgroup-limits", no_argument, NULL, OPT_SETTING },
+	{ "sandbox", required_argument, NULL, OPT_SETTING },
+	{ "docker-socket", required_argument, NULL, OPT_SETTING },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -70,7 +72,7 @@ static void usage(FILE *f)
 		"                 [--upload-idle-seconds N]\n"
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
-		"                 [--allow-no-cgroup-limits]\n"
+		"                 [--allow-no-cgroup-limits] [--sandbox bwrap|docker] [--docker-socket PATH]\n"
 		"       cachepotd [--store DIR] --fsck\n"
 		"       cachepotd [--store DIR] --print-public-key\n"
 		"Compile rustc jobs in sandboxes and publish them into the store (see cachepotd(8)).\n"
@@ -253,6 +255,14 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "cachepotd: %s%s\n", err,
 		ret < 0 ? "; jobs run with rlimits alone (--allow-no-cgroup-limits)" : "");
+	if (cfg.sandbox == SANDBOX_BACKEND_DOCKER) {
+		ret = sandbox_docker_check(cfg.docker_socket, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "cachepotd: --sandbox docker: %s\n", err);
+			goto out;
+		}
+		fprintf(stderr, "cachepotd: sandbox docker: %s\n", err);
+	}
 	ret = sandbox_ids_check(err, sizeof(err));
 	if (ret < 0) {
 		fprintf(stderr, "cachepotd: %s: jobs would share it; remove it or renumber it\n", err);

@@ -46,6 +46,8 @@ void daemon_config_release(struct daemon_config *cfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->client_ca);
+	free(cfg->docker_socket);
+	cfg->docker_socket = NULL;
 	cfg->store_dir = cfg->socket_path = NULL;
 	cfg->listen = cfg->listen_tls = cfg->tls_cert = cfg->tls_key = cfg->client_ca = NULL;
 }
@@ -143,6 +145,8 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 		str = &cfg->tls_key;
 	else if (name_is(name, "client-ca"))
 		str = &cfg->client_ca;
+	else if (name_is(name, "docker-socket"))
+		str = &cfg->docker_socket;
 	if (str) {
 		char *copy;
 		if (value[0] != '/')
@@ -154,6 +158,12 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 		free(*str);
 		*str = copy;
 		return 0;
+	}
+	if (name_is(name, "sandbox")) {
+		if (sandbox_backend_parse(value, &cfg->sandbox) == 0)
+			return 0;
+		return error_format(err, errlen, -EINVAL, "%s: bwrap or docker expected, not '%s'",
+				    name, value);
 	}
 	if (name_is(name, "allow-no-cgroup-limits")) {
 		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {

@@ -5,8 +5,8 @@
  * "--" and with '-' or '_' alike (store, socket, jobs, queue, allow-uid, allow-gid,
  * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
  * memory-bytes, max-connections-per-peer, unused-toolchain-seconds, listen, listen-tls,
- * tls-cert, tls-key, client-ca, allow-no-cgroup-limits, the last "yes" or "no"; on the command
- * line it takes no value and means yes). Later settings override earlier ones; the command line
+ * tls-cert, tls-key, client-ca, sandbox (bwrap or docker), docker-socket, allow-no-cgroup-limits,
+ * the last "yes" or "no"; on the command line it takes no value and means yes). Later settings override earlier ones; the command line
  * overrides the file.
  * Numbers are decimal with an optional K, M, G or T suffix (powers of 1024).
  */
@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "sandbox/sandbox.h"
 
 #define DAEMON_DEFAULT_STORE "/var/lib/cachepot"
 #define DAEMON_DEFAULT_SOCKET "/run/cachepot/cachepotd.sock"
@@ -46,6 +48,8 @@ struct daemon_config {
 	uint64_t memory_bytes;       /* sandbox memory; 0 = the sandbox default */
 	unsigned max_connections_per_peer;   /* per uid (Unix socket) or address (TCP) */
 	int allow_no_cgroup_limits;  /* run jobs with rlimits alone when no cgroup limits apply */
+	enum sandbox_backend sandbox;  /* which sandbox runs the jobs (default bwrap) */
+	char *docker_socket;         /* dockerd's API socket, owned; NULL: the sandbox default */
 	unsigned unused_toolchain_seconds;   /* an upload no job named is removed after it; 0 never */
 	unsigned upload_idle_seconds;        /* an upload in parts with no part for this long is dropped */
 	/* The network (daemon/listen.h); each owned, NULL when not set. */

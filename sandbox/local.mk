@@ -20,3 +20,6 @@ TESTS += tests/sandbox/toolchain.sh
 EXTRA_DIST += tests/sandbox/toolchain.sh
 TESTS += tests/sandbox/docker.sh
 EXTRA_DIST += tests/sandbox/docker.sh
+# The daemon through each backend: same keys, same bytes (tests/daemon/lib.sh).
+TESTS += tests/daemon/sandbox-backends.sh
+EXTRA_DIST += tests/daemon/sandbox-backends.sh
