@@ -2,7 +2,8 @@
 # of outside input"). They are built and run only on request, never by `make all`, `make check`
 # or CI, because they need clang and take minutes:
 #
-#   make fuzz                        build fuzz/fuzz_{args,depinfo,job,manifest,etag} with clang
+#   make fuzz                        build fuzz/fuzz_{args,depinfo,job,manifest,etag,toolchain}
+#                                    with clang
 #   make fuzz-run FUZZ_SECONDS=60    run each for that long; fails if any finds a crash
 #   make fuzz-run FUZZ_TARGETS=job FUZZ_FLAGS='-jobs=2 -workers=2'   one target, extra flags
 #
@@ -16,6 +17,9 @@
 #             checks behind the signature are reached                      (fs/manifest.c)
 #   etag      etag_matches on an If-None-Match value: a 304 only for a header naming the tag
 #                                                                          (daemon/etag.c)
+#   toolchain toolchain_unpack on an uploaded archive, unpacked into a scratch directory under
+#             $TMPDIR or /dev/shm: nothing escapes toolchains/, no temporary tree survives, an
+#             accepted tree has the id asked for               (daemon/toolchain_unpack.c)
 #
 # Each target is compiled from the library sources it needs (not libcachepot.a, which is built
 # with gcc and without coverage instrumentation) with -fsanitize=fuzzer,address,undefined; UBSan
@@ -26,12 +30,15 @@
 #
 # Seeds: args/ are cargo's invocations from tests/data/invocations-debug.jsonl, NUL-separated,
 # plus an @argfile body; depinfo/ is rustc --emit=dep-info output (escaped spaces, env-deps,
-# binary deps); job/ is the wire JSON of `cachepot --explain`; manifest/ is a signed manifest.
+# binary deps); job/ is the wire JSON of `cachepot --explain`; manifest/ is a signed manifest;
+# toolchain/ is one small tree (a name past ustar's 100 bytes among its files) as GNU tar
+# writes it in three formats: tar -b 1 --sort=name --owner=0 --group=0 --numeric-owner
+# --mtime=@0 --format={pax,gnu,ustar} (pax with --pax-option=delete=atime,delete=ctime).
 
 FUZZ_CC = clang
 FUZZ_SECONDS = 60
 FUZZ_FLAGS =
-FUZZ_TARGETS = args depinfo job manifest etag
+FUZZ_TARGETS = args depinfo job manifest etag toolchain
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter
 FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir) -include $(srcdir)/base/banned.h \
@@ -44,8 +51,12 @@ FUZZ_JOB_SRC = $(srcdir)/fuzz/fuzz_job.c $(srcdir)/hash/job.c $(srcdir)/hash/arg
 	$(srcdir)/hash/digest.c $(srcdir)/base/hex.c $(srcdir)/base/io.c $(srcdir)/base/error.c \
 	$(srcdir)/base/field_hasher.c $(srcdir)/base/path.c
 FUZZ_MANIFEST_SRC = $(srcdir)/fuzz/fuzz_manifest.c $(srcdir)/fs/manifest.c $(srcdir)/hash/digest.c \
-	$(srcdir)/base/hex.c $(srcdir)/base/path.c
+	$(srcdir)/base/hex.c $(srcdir)/base/path.c $(srcdir)/base/io.c
 FUZZ_ETAG_SRC = $(srcdir)/fuzz/fuzz_etag.c $(srcdir)/daemon/etag.c
+FUZZ_TOOLCHAIN_SRC = $(srcdir)/fuzz/fuzz_toolchain.c $(srcdir)/daemon/toolchain_unpack.c \
+	$(srcdir)/hash/toolchain.c $(srcdir)/hash/link_tree.c $(srcdir)/hash/pathmap.c \
+	$(srcdir)/hash/digest.c $(srcdir)/fs/tree.c $(srcdir)/base/field_hasher.c $(srcdir)/base/io.c \
+	$(srcdir)/base/hex.c $(srcdir)/base/error.c $(srcdir)/base/path.c
 
 fuzz/fuzz_args: $(FUZZ_ARGS_SRC) $(srcdir)/hash/args.h config.h
 	@$(MKDIR_P) fuzz
@@ -68,7 +79,14 @@ fuzz/fuzz_etag: $(FUZZ_ETAG_SRC) $(srcdir)/daemon/etag.h config.h
 	@$(MKDIR_P) fuzz
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(FUZZ_ETAG_SRC) $(FUZZ_LIBS)
 
-fuzz: fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag
+fuzz/fuzz_toolchain: $(FUZZ_TOOLCHAIN_SRC) $(srcdir)/daemon/toolchain_unpack.h \
+		$(srcdir)/hash/toolchain.h $(srcdir)/fs/tree.h config.h
+	@$(MKDIR_P) fuzz
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(ARCHIVE_CFLAGS) $(EVENT_CFLAGS) $(FUZZ_CFLAGS) -o $@ \
+		$(FUZZ_TOOLCHAIN_SRC) $(ARCHIVE_LIBS) $(EVENT_LIBS) $(FUZZ_LIBS)
+
+fuzz: fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag \
+	fuzz/fuzz_toolchain
 
 # One target after the other (the machines are small); every target runs even when an earlier
 # one failed, and the rule fails at the end if any did. The summary is libFuzzer's own: the
@@ -94,10 +112,11 @@ fuzz-run: fuzz
 
 clean-fuzz:
 	rm -rf fuzz/work fuzz/artifacts
-	rm -f fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag
+	rm -f fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag \
+		fuzz/fuzz_toolchain
 
 .PHONY: fuzz fuzz-run clean-fuzz
 
 EXTRA_DIST += fuzz/fuzz_args.c fuzz/fuzz_depinfo.c fuzz/fuzz_job.c fuzz/fuzz_manifest.c \
-	fuzz/fuzz_etag.c fuzz/args.dict fuzz/depinfo.dict fuzz/job.dict fuzz/manifest.dict \
-	fuzz/etag.dict fuzz/corpus
+	fuzz/fuzz_etag.c fuzz/fuzz_toolchain.c fuzz/args.dict fuzz/depinfo.dict fuzz/job.dict \
+	fuzz/manifest.dict fuzz/etag.dict fuzz/toolchain.dict fuzz/corpus
