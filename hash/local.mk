@@ -2,7 +2,7 @@
 libcachepot_a_SOURCES += hash/digest.c hash/digest.h hash/args.c hash/args.h \
 	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h hash/toolchain_archive.c hash/link_tree.c \
 	hash/pathmap.c hash/pathmap.h hash/depinfo.c hash/depinfo.h hash/invocation.c hash/invocation.h \
-	hash/prekey.c hash/prekey.h
+	hash/prekey.c hash/prekey.h hash/c_args.c hash/c_args.h
 
 check_PROGRAMS += tests/hash/test_digest
 TESTS += tests/hash/test_digest
@@ -21,6 +21,12 @@ tests_hash_test_depinfo_LDADD = $(TEST_LDADD)
 tests_hash_test_job_SOURCES = tests/hash/test_job.c
 tests_hash_test_job_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_job_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/hash/test_c_args
+TESTS += tests/hash/test_c_args
+tests_hash_test_c_args_SOURCES = tests/hash/test_c_args.c
+tests_hash_test_c_args_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_c_args_LDADD = $(TEST_LDADD)
 
 TESTS += tests/hash/key-changes.sh tests/hash/key-stability.sh
 EXTRA_DIST += tests/hash/key-changes.sh tests/hash/key-stability.sh tests/data/invocations-debug.jsonl \
