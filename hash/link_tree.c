@@ -1,9 +1,11 @@
-/* The link part of the toolchain: collected from the host's C compiler driver; see toolchain.h.
+/* The parts of the toolchain collected from the host's C compiler driver: the link part and
+ * the C part; see toolchain.h.
  *
- * What a link opens is asked of the driver itself (`-print-prog-name`, `-print-file-name`,
- * `-print-search-dirs`), with a fixed environment, and linker scripts are followed to the files
- * they name. Every file must lie under /usr (or /lib, /lib64, which Debian merges into it): a
- * part that needs anything else is not collected at all, and link units are then not cached.
+ * What a link or a compile opens is asked of the driver itself (`-print-prog-name`,
+ * `-print-file-name`, `-print-search-dirs`), with a fixed environment, and linker scripts are
+ * followed to the files they name. Every file must lie under /usr (or /lib, /lib64, which
+ * Debian merges into it): a part that needs anything else is not collected at all, and link
+ * units (or C compiles) are then not cached.
  */
 #include "config.h"
 
@@ -381,5 +383,83 @@ int toolchain_link_collect(const struct toolchain *base, const char *driver, str
 		toolchain_release(link);
 	free(real);
 	link_collect_release(&c);
+	return ret;
+}
+
+/* A program the driver runs by a bare name (gcc's "as"): the first one along the PATH the
+ * queries (and a C job) run with, added at usr/bin/NAME, where the job's PATH finds it. */
+static int add_program_on_path(struct link_collect *c, const char *name)
+{
+	static const char *const dirs[] = { "/usr/bin", "/bin" };
+	char path[PATH_MAX], rel[PATH_MAX];
+	size_t before = c->b.n;
+	struct stat st;
+	int ret;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (snprintf(path, sizeof(path), "%s/%s", dirs[i], name) >= (int)sizeof(path))
+			return -ENAMETOOLONG;
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || access(path, X_OK) < 0)
+			continue;
+		snprintf(rel, sizeof(rel), "usr/bin/%s", name);
+		ret = toolchain_builder_add(&c->b, path, rel);
+		if (ret == 0 && c->b.n > before)
+			ret = toolchain_builder_add_closure(&c->b, c->b.files[before].host_path, NULL);
+		return ret;
+	}
+	return -ENOENT;
+}
+
+/* Is the driver at REAL a clang (which compiles with itself, no cc1)? Its real name says so. */
+static int driver_is_clang(const char *real)
+{
+	const char *slash = strrchr(real, '/');
+	return strstr(slash ? slash + 1 : real, "clang") != NULL;
+}
+
+int toolchain_c_collect(const char *driver, const char *driver_rel, const char *compiler, struct toolchain *c)
+{
+	struct link_collect lc = { 0 };
+	char *real = NULL, *as = NULL;
+	int ret;
+
+	memset(c, 0, sizeof(*c));
+	if (strcmp(driver_rel, TOOLCHAIN_C_DRIVER) != 0 && strcmp(driver_rel, TOOLCHAIN_CXX_DRIVER) != 0)
+		return -EINVAL;
+	real = realpath(driver, NULL);
+	if (!real)
+		return -errno;
+	ret = toolchain_builder_add(&lc.b, real, driver_rel);
+	if (ret == 0)
+		ret = toolchain_builder_add_closure(&lc.b, real, NULL);
+	/* gcc runs cc1 or cc1plus from its own directories; clang is its own compiler proper. */
+	if (ret == 0)
+		ret = add_driver_program(&lc, real, compiler, !driver_is_clang(real), NULL);
+	if (ret == 0)
+		ret = ask_driver(real, "-print-prog-name=as", &as);
+	if (ret == 0 && as[0] == '/') {
+		size_t before = lc.b.n;
+		ret = add_host_file(&lc, as);
+		if (ret == 0 && lc.b.n > before)
+			ret = toolchain_builder_add_closure(&lc.b, lc.b.files[before].host_path, NULL);
+	} else if (ret == 0 && strchr(as, '/') == NULL && as[0]) {
+		ret = add_program_on_path(&lc, as);
+	} else if (ret == 0) {
+		ret = -ENOENT;
+	}
+	if (ret == 0)
+		ret = toolchain_builder_finish(&lc.b, c);
+	if (ret == 0) {
+		c->rustc = real;
+		c->sysroot = strdup("");
+		real = NULL;
+		if (!c->sysroot)
+			ret = -ENOMEM;
+	}
+	if (ret < 0)
+		toolchain_release(c);
+	free(as);
+	free(real);
+	link_collect_release(&lc);
 	return ret;
 }

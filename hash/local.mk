@@ -47,6 +47,12 @@ tests_hash_test_cache_files_SOURCES = tests/hash/test_cache_files.c
 tests_hash_test_cache_files_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_cache_files_LDADD = $(TEST_LDADD)
 
+check_PROGRAMS += tests/hash/test_c_tree
+TESTS += tests/hash/test_c_tree
+tests_hash_test_c_tree_SOURCES = tests/hash/test_c_tree.c
+tests_hash_test_c_tree_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_c_tree_LDADD = $(TEST_LDADD)
+
 check_PROGRAMS += tests/hash/test_toolchain_tree
 TESTS += tests/hash/test_toolchain_tree
 tests_hash_test_toolchain_tree_SOURCES = tests/hash/test_toolchain_tree.c

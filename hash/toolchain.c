@@ -224,10 +224,18 @@ int toolchain_builder_add_closure(struct toolchain_builder *l, const char *file,
 		real = realpath(path, NULL);
 		if (!real)
 			continue;
-		if (strncmp(real, sysroot, strlen(sysroot)) == 0 && real[strlen(sysroot)] == '/') {
+		if (sysroot && strncmp(real, sysroot, strlen(sysroot)) == 0 && real[strlen(sysroot)] == '/') {
 			free(real);
 			continue;
 		}
+		free(real);
+		/* The library goes where the loader found it, in the directory of the path ldd
+		 * printed, not of the file a symlink there leads to: Debian's libclang-cpp.so.14 is
+		 * found in /lib/x86_64-linux-gnu, a link into /usr/lib/llvm-14/lib, where a loader
+		 * without the host's ld.so.cache would never look. */
+		ret = path_normalise(path, NULL, &real);
+		if (ret < 0)
+			break;
 		slash = strrchr(real, '/');
 		*slash = '\0';
 		/* Debian merges /lib into /usr/lib; a library from /lib/x goes to usr/lib/x. */
@@ -526,6 +534,18 @@ static int collect_link(const void *arg, const char *real, struct toolchain *tc)
 	return toolchain_link_collect(arg, real, tc);
 }
 
+/* What a C part is collected for, besides the driver. */
+struct c_part_request {
+	const char *driver_rel;
+	const char *compiler;
+};
+
+static int collect_c(const void *arg, const char *real, struct toolchain *tc)
+{
+	const struct c_part_request *req = arg;
+	return toolchain_c_collect(real, req->driver_rel, req->compiler, tc);
+}
+
 int toolchain_get(const char *rustc, const char *cache_dir, struct toolchain *tc)
 {
 	return cached_collect(rustc, NULL, cache_dir, collect_base, NULL, tc);
@@ -539,6 +559,18 @@ int toolchain_link_get(const struct toolchain *base, const char *driver, const c
 	/* One entry per base tree and driver: the part is collected with the base's rustc. */
 	snprintf(prefix, sizeof(prefix), "link\n%s", base->id);
 	return cached_collect(driver, prefix, cache_dir, collect_link, base, link);
+}
+
+int toolchain_c_get(const char *driver, const char *driver_rel, const char *compiler, const char *cache_dir,
+		    struct toolchain *c)
+{
+	const struct c_part_request req = { driver_rel, compiler };
+	char prefix[256];
+
+	/* One entry per driver, name and compiler proper. */
+	if (snprintf(prefix, sizeof(prefix), "c\n%s\n%s", driver_rel, compiler) >= (int)sizeof(prefix))
+		return -ENAMETOOLONG;
+	return cached_collect(driver, prefix, cache_dir, collect_c, &req, c);
 }
 
 /* --- the id of an unpacked tree ------------------------------------------------------------- */

@@ -112,7 +112,40 @@ int toolchain_link_collect(const struct toolchain *base, const char *driver, str
 int toolchain_link_get(const struct toolchain *base, const char *driver, const char *cache_dir,
 		       struct toolchain *link) __attribute__((warn_unused_result));
 
-/* --- building a tree (hash/ only: the base tree above and the link part, link_tree.c) --- */
+/* --- the C part ---------------------------------------------------------------------------
+ *
+ * What the sandbox needs to compile one preprocessed C or C++ unit to an object (the client
+ * preprocesses, hash/c_invocation.h), as a tree of its own with an id of its own (the same
+ * recipe), the only tree a C job sees (no rust/):
+ *   usr/bin/cc or usr/bin/c++               the driver, under the name of the mode it runs in
+ *                                           (clang picks C or C++ by its name; gcc and g++ are
+ *                                           programs of their own, and keep theirs)
+ *   usr/lib/gcc/<triple>/<v>/cc1[plus]      the compiler proper for the unit's language, where
+ *                                           the driver finds it (clang is its own: none)
+ *   usr/bin/as                              the assembler the driver runs, found along the
+ *                                           PATH of a C job (ROOT_LINK_PATH) when the driver
+ *                                           names it without a directory
+ *   usr/...                                 the shared-library closure of each
+ * Neither the linker nor collect2: a job compiles with -c. Found as the link part is, by
+ * asking the driver (-print-prog-name), with the same fixed environment. For a C part,
+ * tc->rustc holds the driver's real path and tc->sysroot is "". */
+#define TOOLCHAIN_C_DRIVER "usr/bin/cc"
+#define TOOLCHAIN_CXX_DRIVER "usr/bin/c++"
+
+/* Collect the C part for the driver DRIVER (a path), placed at DRIVER_REL (TOOLCHAIN_C_DRIVER
+ * or TOOLCHAIN_CXX_DRIVER), for units of the language whose compiler proper is COMPILER ("cc1"
+ * or "cc1plus"). Runs the driver. Returns 0, -EXDEV when a file lies outside /usr, -ENOENT when
+ * a gcc driver has no COMPILER or no assembler is found, -errno otherwise. */
+int toolchain_c_collect(const char *driver, const char *driver_rel, const char *compiler, struct toolchain *c)
+	__attribute__((warn_unused_result));
+
+/* Like toolchain_c_collect, answered from the cache under CACHE_DIR as toolchain_get is (keyed
+ * by DRIVER_REL, COMPILER and the driver's real path, valid while every file keeps its size,
+ * mtime and inode). */
+int toolchain_c_get(const char *driver, const char *driver_rel, const char *compiler, const char *cache_dir,
+		    struct toolchain *c) __attribute__((warn_unused_result));
+
+/* --- building a tree (hash/ only: the base tree above, the link and C parts, link_tree.c) --- */
 
 /* Files being gathered; zero-initialise, then add, then finish or release. */
 struct toolchain_builder {
@@ -126,8 +159,8 @@ struct toolchain_builder {
 int toolchain_builder_add(struct toolchain_builder *b, const char *host, const char *rel)
 	__attribute__((warn_unused_result));
 
-/* Run `ldd FILE` and add every library it resolves outside SYSROOT under usr/ (the loader at
- * usr/lib64/). Returns 0 or -errno (-ENOEXEC when ldd fails). */
+/* Run `ldd FILE` and add every library it resolves outside SYSROOT (NULL: none is left out)
+ * under usr/ (the loader at usr/lib64/). Returns 0 or -errno (-ENOEXEC when ldd fails). */
 int toolchain_builder_add_closure(struct toolchain_builder *b, const char *file, const char *sysroot)
 	__attribute__((warn_unused_result));
 
