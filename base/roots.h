@@ -20,7 +20,12 @@
  *                                         read-only; covered by the toolchain id, never an input
  *   ROOT_RUSTC       /rust/bin/rustc      argv[0] of every job
  *   ROOT_LINK_PATH   /usr/bin             PATH of a job that links (rustc runs cc from it: the
- *                                         link part's usr/bin/cc); in the job's env, so keyed
+ *                                         link part's usr/bin/cc) and of a C job (the driver
+ *                                         runs as from it); in the job's env, so keyed
+ *   ROOT_C_DRIVER    /usr/bin/cc          argv[0] of a C job whose driver runs as a C driver,
+ *   ROOT_CXX_DRIVER  /usr/bin/c++         and of one whose driver runs as a C++ driver (the C
+ *                                         part's usr/bin/cc or usr/bin/c++)
+ *   ROOT_C_UNIT      /cachepot/unit       where a C job's preprocessed unit lies
  */
 #ifndef CACHEPOT_BASE_ROOTS_H
 #define CACHEPOT_BASE_ROOTS_H
@@ -35,5 +40,8 @@
 #define ROOT_SYSROOT "/rust"
 #define ROOT_RUSTC ROOT_SYSROOT "/bin/rustc"
 #define ROOT_LINK_PATH "/usr/bin"
+#define ROOT_C_DRIVER "/usr/bin/cc"
+#define ROOT_CXX_DRIVER "/usr/bin/c++"
+#define ROOT_C_UNIT ROOT_INPUTS "/unit"
 
 #endif

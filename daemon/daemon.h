@@ -33,6 +33,7 @@ struct daemon_metrics {
 	uint64_t jobs_missing_blobs;      /* 424 */
 	uint64_t jobs_key_mismatch;       /* 409: the client's key is not ours */
 	uint64_t jobs_published;
+	uint64_t jobs_c_published;        /* of which C and C++ compiles */
 	uint64_t jobs_compile_failed;     /* 422 */
 	uint64_t jobs_errors;             /* 500: setup, I/O */
 	uint64_t jobs_cancelled;          /* dropped from the queue at shutdown */

@@ -327,6 +327,8 @@ static enum job_outcome run_sandbox(struct daemon *d, const struct job *job,
 	for (size_t i = 0; i < job->argc; i++)
 		argv[i] = job->argv[i];
 	spec.toolchain_dir = toolchain_dir;
+	/* A C job sees its C part alone: the driver and its programs under /usr. */
+	spec.toolchain_without_rust = job->kind == JOB_KIND_C;
 	spec.input_dir = scratch->input_path;
 	spec.output_host_dir = scratch->output_path;
 	spec.output_dest = ROOT_OUT;
@@ -413,6 +415,8 @@ static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 		METRIC_INC(d, nondeterministic);
 	if (ret == 0)
 		METRIC_INC(d, jobs_published);
+	if (ret == 0 && job->kind == JOB_KIND_C)
+		METRIC_INC(d, jobs_c_published);
 	/* What a client that never built this job needs to find it without a dep-info pass. */
 	ret = direct_publish(d->store, job, &m);
 	if (ret < 0)

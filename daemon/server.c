@@ -978,6 +978,7 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 		C(jobs_missing_blobs, "jobs refused with 424: blobs or toolchain missing"),
 		C(jobs_key_mismatch, "jobs refused with 409: key differs from the recomputed one"),
 		C(jobs_published, "results published"),
+		C(jobs_c_published, "results published of C and C++ compiles"),
 		C(jobs_compile_failed, "compiles that failed (422)"),
 		C(jobs_errors, "jobs that failed inside the daemon (500)"),
 		C(jobs_cancelled, "queued jobs cancelled at shutdown"),

@@ -89,6 +89,8 @@ int job_key(const struct job *job, unsigned char key[DIGEST_SIZE], FILE *dump)
 		goto out;
 	if (dump)
 		fprintf(dump, "# %s\n", JOB_KEY_TAG);
+	if (job->kind == JOB_KIND_C)
+		hash_string(&h, 'K', "c");
 	hash_string(&h, 'T', job->toolchain);
 	if (job->link_toolchain[0])
 		hash_string(&h, 'L', job->link_toolchain);
@@ -143,6 +145,7 @@ json_t *job_to_json(const struct job *job)
 	}
 	if (!bad)
 		bad = json_object_set_new(root, "version", json_integer(1))
+		      || (job->kind == JOB_KIND_C && json_object_set_new(root, "kind", json_string("c")))
 		      || json_object_set_new(root, "toolchain", json_string(job->toolchain))
 		      || (job->link_toolchain[0]
 			  && json_object_set_new(root, "link_toolchain", json_string(job->link_toolchain)))
@@ -202,8 +205,12 @@ static int parse_argv(const json_t *argv, struct job *job, char *err, size_t err
 			return error_format(err, errlen, -EINVAL,
 					    "argv[%zu]: not a string of at most %d bytes", i,
 					    JOB_ARG_LEN_MAX);
-		if (i == 0 && strcmp(s, ROOT_RUSTC) != 0)
+		if (i == 0 && job->kind == JOB_KIND_RUSTC && strcmp(s, ROOT_RUSTC) != 0)
 			return error_format(err, errlen, -EINVAL, "argv[0] must be %s", ROOT_RUSTC);
+		if (i == 0 && job->kind == JOB_KIND_C && strcmp(s, ROOT_C_DRIVER) != 0
+		    && strcmp(s, ROOT_CXX_DRIVER) != 0)
+			return error_format(err, errlen, -EINVAL, "argv[0] of a C job must be %s or %s",
+					    ROOT_C_DRIVER, ROOT_CXX_DRIVER);
 		if (s[0] == '@')
 			return error_format(err, errlen, -EINVAL,
 					    "argv[%zu]: @argfiles are not accepted", i);
@@ -298,6 +305,14 @@ int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
 		ret = error_format(err, errlen, -EINVAL, "version: 1 expected");
 		goto fail;
 	}
+	if (json_object_get(json, "kind")) {
+		const char *kind = json_cstring(json_object_get(json, "kind"), 16);
+		if (!kind || strcmp(kind, "c") != 0) {
+			ret = error_format(err, errlen, -EINVAL, "kind: \"c\" or absent expected");
+			goto fail;
+		}
+		job->kind = JOB_KIND_C;
+	}
 	toolchain = json_cstring(json_object_get(json, "toolchain"), 64);
 	if (!toolchain || !digest_hex_valid(toolchain)) {
 		ret = error_format(err, errlen, -EINVAL,
@@ -305,6 +320,10 @@ int job_from_json(const json_t *json, struct job *job, char *err, size_t errlen)
 		goto fail;
 	}
 	memcpy(job->toolchain, toolchain, DIGEST_HEX_SIZE);
+	if (json_object_get(json, "link_toolchain") && job->kind == JOB_KIND_C) {
+		ret = error_format(err, errlen, -EINVAL, "a C job has no link part");
+		goto fail;
+	}
 	if (json_object_get(json, "link_toolchain")) {
 		const char *link = json_cstring(json_object_get(json, "link_toolchain"), 64);
 		if (!link || !digest_hex_valid(link)) {
@@ -348,6 +367,36 @@ void job_names_free(char **names, size_t n)
 	free(names);
 }
 
+/* The object of a C job: the one -o, which names a file directly in ROOT_OUT. */
+static int c_expected_output(const struct job *job, char ***names, size_t *n)
+{
+	static const char out[] = ROOT_OUT "/";
+	const char *object = NULL;
+	size_t len;
+
+	for (size_t i = 1; i < job->argc; i++) {
+		if (strncmp(job->argv[i], "-o", 2) != 0)
+			continue;
+		if (object || job->argv[i][2] != '\0' || i + 1 >= job->argc)
+			return -EINVAL;
+		object = job->argv[++i];
+	}
+	if (!object || strncmp(object, out, sizeof(out) - 1) != 0)
+		return -EINVAL;
+	object += sizeof(out) - 1;
+	len = strlen(object);
+	if (!path_component_valid(object, len) || (len >= 2 && strcmp(object + len - 2, ".d") == 0))
+		return -EINVAL;
+	*names = calloc(1, sizeof(**names));
+	if (!*names || !((*names)[0] = strdup(object))) {
+		free(*names);
+		*names = NULL;
+		return -ENOMEM;
+	}
+	*n = 1;
+	return 0;
+}
+
 int job_expected_outputs(const struct job *job, char ***names, size_t *n)
 {
 	struct rustc_args args;
@@ -360,6 +409,8 @@ int job_expected_outputs(const struct job *job, char ***names, size_t *n)
 	*n = 0;
 	if (job->argc < 1)
 		return -EINVAL;
+	if (job->kind == JOB_KIND_C)
+		return c_expected_output(job, names, n);
 	ret = rustc_args_parse(&args, (int)job->argc - 1, job->argv + 1);
 	if (ret < 0)
 		return ret;

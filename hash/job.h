@@ -1,14 +1,17 @@
 /* The job: everything a sandboxed compile can see, its wire format (JSON) and its key.
  *
- * A job is built by the client from a local rustc invocation (hash/invocation.h) and rebuilt by
- * the daemon from what it materialised; both hash it with job_key. The key (v1) is
+ * A job is built by the client from a local rustc invocation (hash/invocation.h) or C compile
+ * (hash/c_invocation.h) and rebuilt by the daemon from what it materialised; both hash it with
+ * job_key. The key (v1) is
  *
  *   SHA-256("cachepot-job-v1\0" || fields)
  *
  * where every field is written as a one-byte tag, its length as a little-endian u64, then its
  * bytes, so no two different jobs can produce the same byte stream by moving a boundary:
  *
- *   'T' toolchain id (64 hex chars)
+ *   'K' kind, "c"                      only in C jobs (a C or C++ compile of a preprocessed
+ *                                      unit): rustc jobs keep the keys they had
+ *   'T' toolchain id (64 hex chars)    the C part's id in a C job
  *   'L' link-part id (64 hex chars)    only in jobs that link (proc-macro, bin, dylib,
  *                                      cdylib): lib jobs keep the keys they had
  *   'n' argc (u64 LE, 8 bytes)         then 'a' one per argument, in order
@@ -20,7 +23,8 @@
  * Any change to this recipe bumps the tag string; tests/hash/test_job.c pins a golden vector.
  *
  * Wire JSON of a job:
- *   {"version":1, "toolchain":"<hex>", ["link_toolchain":"<hex>",] "argv":["/rust/bin/rustc",...],
+ *   {"version":1, ["kind":"c",] "toolchain":"<hex>", ["link_toolchain":"<hex>",]
+ *    "argv":["/rust/bin/rustc",...],
  *    "env":[["NAME","VALUE"],...], "cwd":"/cachepot/...",
  *    "inputs":[{"path":"/cachepot/...","mode":420,"sha256":"<hex>"},...]}
  */
@@ -57,12 +61,21 @@ struct job_env {
 	char *value;
 };
 
+/* What a job runs: rustc over the base tree (and the link part), or a C or C++ driver over the
+ * C part alone, compiling one preprocessed unit with -c to one object. */
+enum job_kind {
+	JOB_KIND_RUSTC = 0,
+	JOB_KIND_C,
+};
+
 /* Every pointer is owned by the job and freed by job_release. */
 struct job {
-	char toolchain[DIGEST_HEX_SIZE];   /* hex toolchain id */
+	enum job_kind kind;
+	char toolchain[DIGEST_HEX_SIZE];   /* hex toolchain id (of the C part, for a C job) */
 	char link_toolchain[DIGEST_HEX_SIZE]; /* hex id of the link part, "" when the job does not
 					     link; the sandbox then sees both trees merged */
-	char **argv;                       /* argv[0] is ROOT_RUSTC; paths canonical */
+	char **argv;                       /* argv[0] is ROOT_RUSTC (C jobs: ROOT_C_DRIVER or
+					      ROOT_CXX_DRIVER); paths canonical */
 	size_t argc;
 	struct job_env *env;               /* sorted by name, names unique */
 	size_t n_env;
@@ -86,8 +99,9 @@ int job_key(const struct job *job, unsigned char key[DIGEST_SIZE], FILE *dump)
 /* The job as wire JSON; a new reference, NULL on allocation failure. */
 json_t *job_to_json(const struct job *job);
 
-/* Parse and validate wire JSON into JOB (zeroed first). Rejects: a version other than 1, a
- * toolchain that is not 64 hex digits, argv[0] other than ROOT_RUSTC, arguments starting with '@'
+/* Parse and validate wire JSON into JOB (zeroed first). Rejects: a version other than 1, a kind
+ * other than "c", a toolchain that is not 64 hex digits, argv[0] other than ROOT_RUSTC (for a C
+ * job: ROOT_C_DRIVER or ROOT_CXX_DRIVER, and no link part), arguments starting with '@'
  * (the daemon must never read a file named by a client), input paths that are not canonical
  * (absolute, under /cachepot/, no empty, "." or ".." components, not under /cachepot/out),
  * modes other than 0644/0755, duplicates, and anything beyond the JOB_*_MAX bounds.
@@ -100,8 +114,11 @@ int job_path_valid(const char *path);
 
 /* The names (relative to --out-dir) of the outputs rustc writes for JOB, from its argv: for
  * link, lib<crate><extra>.rlib (lib, rlib), lib<crate><extra>.so (proc-macro, dylib, cdylib),
- * <crate><extra> (bin); lib<crate><extra>.rmeta for metadata, <crate><extra>.d for dep-info. *NAMES is a malloc'd array of malloc'd strings; free with job_names_free.
- * Returns 0, -EINVAL when argv does not say (no --crate-name), -ENOMEM. */
+ * <crate><extra> (bin); lib<crate><extra>.rmeta for metadata, <crate><extra>.d for dep-info.
+ * For a C job, the one object: NAME of its single "-o ROOT_OUT/NAME" (NAME one component, not
+ * a ".d", which a client would read as dep-info). *NAMES is a malloc'd array of malloc'd
+ * strings; free with job_names_free.
+ * Returns 0, -EINVAL when argv does not say (no --crate-name; no or another -o), -ENOMEM. */
 int job_expected_outputs(const struct job *job, char ***names, size_t *n)
 	__attribute__((warn_unused_result));
 void job_names_free(char **names, size_t n);

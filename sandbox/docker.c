@@ -366,6 +366,9 @@ static int image_tar(const char *toolchain_dir, int fd)
 	for (int i = 0; rc == 0 && i < 2; i++) {
 		const char *top = i == 0 ? "rust" : "usr";
 		int fd2 = openat(rootfd, top, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		/* A C part of the toolchain has usr/ alone (spec->toolchain_without_rust). */
+		if (fd2 < 0 && errno == ENOENT && i == 0)
+			continue;
 		if (fd2 < 0) {
 			rc = -errno;
 			break;

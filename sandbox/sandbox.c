@@ -12,7 +12,8 @@
  *        0 /dev/null, 1 the stdout pipe, 2 the stderr pipe,
  *        3 (CHILD_FD_SECCOMP) the seccomp memfd, 4 (CHILD_FD_EXEC_ERR) the exec-error pipe,
  *          the only one left close-on-exec,
- *        5 (CHILD_FD_FIRST_BIND) and up: O_PATH fds of TREE/rust, TREE/usr, the input dir (if
+ *        5 (CHILD_FD_FIRST_BIND) and up: O_PATH fds of TREE/rust (not for a tree without
+ *          one), TREE/usr, the input dir (if
  *          any), each extra bind, the output dir (if any), in that order;
  *      everything above the last is closed;
  *   3. the parent polls the pipes and a pidfd of bwrap until both pipes are closed and bwrap
@@ -271,7 +272,8 @@ static void argv_release(struct argv_builder *a)
 }
 
 /* bwrap's command line for SPEC (limits already filled in). The trees are bound from fds
- * CHILD_FD_FIRST_BIND.. in this order: TREE/rust, TREE/usr, input dir, binds, output dir. */
+ * CHILD_FD_FIRST_BIND.. in this order: TREE/rust (unless toolchain_without_rust), TREE/usr,
+ * input dir, binds, output dir. */
 static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbox_limits *lim,
 			    struct argv_builder *a)
 {
@@ -287,9 +289,11 @@ static int build_bwrap_argv(const struct sandbox_spec *spec, const struct sandbo
 	argv_add(a, "ALL");
 	argv_add(a, "--hostname");
 	argv_add(a, "cachepot");
-	argv_add(a, "--ro-bind-fd");
-	argv_add_u64(a, fd++);
-	argv_add(a, ROOT_SYSROOT);
+	if (!spec->toolchain_without_rust) {
+		argv_add(a, "--ro-bind-fd");
+		argv_add_u64(a, fd++);
+		argv_add(a, ROOT_SYSROOT);
+	}
 	argv_add(a, "--ro-bind-fd");
 	argv_add_u64(a, fd++);
 	argv_add(a, "/usr");
@@ -615,7 +619,8 @@ static int run_open_trees(struct run *run)
 	if ((size_t)snprintf(rust, sizeof(rust), "%s/rust", spec->toolchain_dir) >= sizeof(rust) ||
 	    (size_t)snprintf(usr, sizeof(usr), "%s/usr", spec->toolchain_dir) >= sizeof(usr))
 		return -ENAMETOOLONG;
-	paths[n_paths++] = rust;
+	if (!spec->toolchain_without_rust)
+		paths[n_paths++] = rust;
 	paths[n_paths++] = usr;
 	if (spec->input_dir)
 		paths[n_paths++] = spec->input_dir;

@@ -91,6 +91,8 @@ const char *sandbox_backend_name(enum sandbox_backend backend);
  * in them is the tree builder's promise. */
 struct sandbox_spec {
 	const char *toolchain_dir;   /* a toolchain tree (above), required */
+	int toolchain_without_rust;  /* the tree has usr/ alone (a C part, hash/toolchain.h):
+	                                nothing is bound at /rust */
 	const char *input_dir;       /* host dir bound read-only at /cachepot (may be NULL) */
 	const char *output_host_dir; /* host dir (existing, empty): sandbox_run mounts a tmpfs of
 	                                limits.output_bytes on it and binds it read-write at

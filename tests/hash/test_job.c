@@ -263,6 +263,125 @@ START_TEST(test_link_jobs)
 }
 END_TEST
 
+/* A C job: a preprocessed unit compiled with -c to one object over the C part. */
+static const char golden_c_key[] = "6c2033780290154a2cb4948bbb45f7562fb38a280d1400742c0219d55d3ae8bd";
+
+static void golden_c_job(struct job *job)
+{
+	static const char *const argv[] = { ROOT_C_DRIVER, "-O0", "-ffunction-sections", "-fdata-sections",
+		"-fPIC", "-g", "-fno-omit-frame-pointer", "-m64", "-Wall", "-Wextra", "-x", "cpp-output", "-c",
+		ROOT_C_UNIT "/squares.i", "-o", ROOT_OUT "/squares.o" };
+	memset(job, 0, sizeof(*job));
+	job->kind = JOB_KIND_C;
+	snprintf(job->toolchain, sizeof(job->toolchain), "%s",
+		 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
+	job->argc = sizeof(argv) / sizeof(argv[0]);
+	job->argv = calloc(job->argc, sizeof(char *));
+	for (size_t i = 0; i < job->argc; i++)
+		job->argv[i] = strdup(argv[i]);
+	job->n_env = 1;
+	job->env = calloc(1, sizeof(*job->env));
+	job->env[0].name = strdup("PATH");
+	job->env[0].value = strdup(ROOT_LINK_PATH);
+	job->cwd = strdup(ROOT_CWD);
+	job->n_inputs = 1;
+	job->inputs = calloc(1, sizeof(*job->inputs));
+	job->inputs[0].path = strdup(ROOT_C_UNIT "/squares.i");
+	job->inputs[0].mode = 0644;
+	for (int i = 0; i < DIGEST_SIZE; i++)
+		job->inputs[0].sha256[i] = (unsigned char)i;
+	ck_assert_int_eq(job_normalise(job), 0);
+}
+
+/* The C kind is in the key ('K') and the wire JSON; rustc jobs are as they were (the golden
+ * vector above); a C job names ROOT_C_DRIVER or ROOT_CXX_DRIVER, has no link part, and its
+ * one output is its -o's. */
+START_TEST(test_c_jobs)
+{
+	static const char sha[] = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+	struct job job, back;
+	char c_key[DIGEST_HEX_SIZE], as_rustc[DIGEST_HEX_SIZE], other[DIGEST_HEX_SIZE], err[200];
+	char **names;
+	size_t n;
+	json_t *j, *bad;
+
+	golden_c_job(&job);
+	key_hex(&job, c_key);
+	ck_assert_str_eq(c_key, golden_c_key);
+	job.kind = JOB_KIND_RUSTC;
+	key_hex(&job, as_rustc);
+	ck_assert_str_ne(as_rustc, c_key);
+	job.kind = JOB_KIND_C;
+
+	j = job_to_json(&job);
+	ck_assert_str_eq(json_string_value(json_object_get(j, "kind")), "c");
+	ck_assert_int_eq(job_from_json(j, &back, err, sizeof(err)), 0);
+	ck_assert_int_eq(back.kind, JOB_KIND_C);
+	key_hex(&back, other);
+	ck_assert_str_eq(other, c_key);
+	job_release(&back);
+	/* the rustc job's JSON has no kind */
+	{
+		struct job rustc_job;
+		json_t *rj;
+		golden_job(&rustc_job);
+		rj = job_to_json(&rustc_job);
+		ck_assert_ptr_null(json_object_get(rj, "kind"));
+		json_decref(rj);
+		job_release(&rustc_job);
+	}
+
+	bad = json_deep_copy(j);
+	json_object_set_new(bad, "kind", json_string("go"));
+	ck_assert_int_eq(job_from_json(bad, &back, err, sizeof(err)), -EINVAL);
+	json_decref(bad);
+	bad = json_deep_copy(j);
+	json_array_set_new(json_object_get(bad, "argv"), 0, json_string(ROOT_RUSTC));
+	ck_assert_int_eq(job_from_json(bad, &back, err, sizeof(err)), -EINVAL);
+	json_decref(bad);
+	bad = json_deep_copy(j);
+	json_array_set_new(json_object_get(bad, "argv"), 0, json_string("/usr/bin/gcc"));
+	ck_assert_int_eq(job_from_json(bad, &back, err, sizeof(err)), -EINVAL);
+	json_decref(bad);
+	bad = json_deep_copy(j);
+	json_array_set_new(json_object_get(bad, "argv"), 0, json_string(ROOT_CXX_DRIVER));
+	ck_assert_int_eq(job_from_json(bad, &back, err, sizeof(err)), 0);
+	job_release(&back);
+	json_decref(bad);
+	bad = json_deep_copy(j);
+	json_object_set_new(bad, "link_toolchain", json_string(sha));
+	ck_assert_int_eq(job_from_json(bad, &back, err, sizeof(err)), -EINVAL);
+	json_decref(bad);
+	/* a rustc job may not name a C driver */
+	bad = json_deep_copy(j);
+	json_object_del(bad, "kind");
+	ck_assert_int_eq(job_from_json(bad, &back, err, sizeof(err)), -EINVAL);
+	json_decref(bad);
+	json_decref(j);
+
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_str_eq(names[0], "squares.o");
+	job_names_free(names, n);
+	free(job.argv[15]);
+	job.argv[15] = strdup(ROOT_OUT "/sub/squares.o");
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), -EINVAL);
+	free(job.argv[15]);
+	job.argv[15] = strdup(ROOT_OUT "/squares.d");
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), -EINVAL);
+	free(job.argv[15]);
+	job.argv[15] = strdup("/tmp/squares.o");
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), -EINVAL);
+	free(job.argv[15]);
+	job.argv[15] = strdup(ROOT_OUT "/..");
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), -EINVAL);
+	free(job.argv[14]);
+	job.argv[14] = strdup("-c");
+	ck_assert_int_eq(job_expected_outputs(&job, &names, &n), -EINVAL);
+	job_release(&job);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("job");
@@ -276,6 +395,7 @@ int main(void)
 	tcase_add_test(tc, test_validation);
 	tcase_add_test(tc, test_expected_outputs);
 	tcase_add_test(tc, test_link_jobs);
+	tcase_add_test(tc, test_c_jobs);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
