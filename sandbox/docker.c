@@ -563,10 +563,13 @@ static char *container_body(const struct sandbox_spec *spec, const struct sandbo
 		 lim->tmp_bytes);
 	/* the log file holds what is captured and a margin, never an unbounded stream */
 	snprintf(log_size, sizeof(log_size), "%zu", 2 * lim->capture_bytes + (1u << 20));
-	body = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:n}", "Image", image,
-			 "Cmd", cmd, "Env", env, "WorkingDir", spec->cwd ? spec->cwd : "/", "User",
-			 user, "Hostname", "cachepot", "NetworkDisabled", 1, "AttachStdin", 0,
-			 "OpenStdin", 0, "Tty", 0, "Entrypoint");
+	/* the label lets an operator find a container a crash left behind:
+	 * docker ps -a --filter label=cachepot.sandbox */
+	body = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:n, s:{s:s}}",
+			 "Image", image, "Cmd", cmd, "Env", env, "WorkingDir",
+			 spec->cwd ? spec->cwd : "/", "User", user, "Hostname", "cachepot",
+			 "NetworkDisabled", 1, "AttachStdin", 0, "OpenStdin", 0, "Tty", 0,
+			 "Entrypoint", "Labels", "cachepot.sandbox", "run");
 	cmd = env = NULL;
 	if (!body)
 		goto out;

@@ -140,8 +140,9 @@ struct sandbox_result {
 /* Run SPEC and fill RESULT (which the caller then releases with sandbox_result_release, in
  * every case). Returns 0 when the job ran, whatever its status; -errno when the sandbox could
  * not be set up (bad spec: -EINVAL; no cgroup limits and the spec does not allow that:
- * -ENOTSUP; bubblewrap failed before starting the command: -EIO, with its message in
- * RESULT->err). On error the output tmpfs is not left mounted. */
+ * -ENOTSUP; bubblewrap, or dockerd, failed before starting the command: -EIO, with its
+ * message in RESULT->err). On error the output tmpfs is not left mounted, and with docker no
+ * container is left. */
 int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
     __attribute__((warn_unused_result));
 
