@@ -2,7 +2,7 @@
 # of outside input"). They are built and run only on request, never by `make all`, `make check`
 # or CI, because they need clang and take minutes:
 #
-#   make fuzz                        build fuzz/fuzz_{args,depinfo,job,manifest,etag,toolchain}
+#   make fuzz                        build fuzz/fuzz_{args,depinfo,job,manifest,etag,toolchain,prekey_list}
 #                                    with clang
 #   make fuzz-run FUZZ_SECONDS=60    run each for that long; fails if any finds a crash
 #   make fuzz-run FUZZ_TARGETS=job FUZZ_FLAGS='-jobs=2 -workers=2'   one target, extra flags
@@ -20,6 +20,8 @@
 #   toolchain toolchain_unpack on an uploaded archive, unpacked into a scratch directory under
 #             $TMPDIR or /dev/shm: nothing escapes toolchains/, no temporary tree survives, an
 #             accepted tree has the id asked for               (daemon/toolchain_unpack.c)
+#   prekey_list  prekey_lists_verify on the raw bytes, and on the input signed with a test key
+#             so the checks behind the signature are reached         (fs/prekey_list.c)
 #
 # Each target is compiled from the library sources it needs (not libcachepot.a, which is built
 # with gcc and without coverage instrumentation) with -fsanitize=fuzzer,address,undefined; UBSan
@@ -38,7 +40,7 @@
 FUZZ_CC = clang
 FUZZ_SECONDS = 60
 FUZZ_FLAGS =
-FUZZ_TARGETS = args depinfo job manifest etag toolchain
+FUZZ_TARGETS = args depinfo job manifest etag toolchain prekey_list
 FUZZ_CFLAGS = -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined -Wall -Wextra -Wno-unused-parameter
 FUZZ_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir) -include $(srcdir)/base/banned.h \
@@ -57,6 +59,10 @@ FUZZ_TOOLCHAIN_SRC = $(srcdir)/fuzz/fuzz_toolchain.c $(srcdir)/daemon/toolchain_
 	$(srcdir)/hash/toolchain.c $(srcdir)/hash/link_tree.c $(srcdir)/hash/pathmap.c \
 	$(srcdir)/hash/digest.c $(srcdir)/fs/tree.c $(srcdir)/base/field_hasher.c $(srcdir)/base/io.c \
 	$(srcdir)/base/hex.c $(srcdir)/base/error.c $(srcdir)/base/path.c
+FUZZ_PREKEY_LIST_SRC = $(srcdir)/fuzz/fuzz_prekey_list.c $(srcdir)/fs/prekey_list.c \
+	$(srcdir)/fs/manifest.c $(srcdir)/hash/prekey.c $(srcdir)/hash/job.c $(srcdir)/hash/args.c \
+	$(srcdir)/hash/digest.c $(srcdir)/base/hex.c $(srcdir)/base/io.c $(srcdir)/base/error.c \
+	$(srcdir)/base/field_hasher.c $(srcdir)/base/path.c
 
 fuzz/fuzz_args: $(FUZZ_ARGS_SRC) $(srcdir)/hash/args.h config.h
 	@$(MKDIR_P) fuzz
@@ -85,8 +91,13 @@ fuzz/fuzz_toolchain: $(FUZZ_TOOLCHAIN_SRC) $(srcdir)/daemon/toolchain_unpack.h \
 	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(ARCHIVE_CFLAGS) $(EVENT_CFLAGS) $(FUZZ_CFLAGS) -o $@ \
 		$(FUZZ_TOOLCHAIN_SRC) $(ARCHIVE_LIBS) $(EVENT_LIBS) $(FUZZ_LIBS)
 
+fuzz/fuzz_prekey_list: $(FUZZ_PREKEY_LIST_SRC) $(srcdir)/fs/prekey_list.h $(srcdir)/fs/manifest.h \
+		$(srcdir)/hash/prekey.h $(srcdir)/hash/job.h config.h
+	@$(MKDIR_P) fuzz
+	$(FUZZ_CC) $(FUZZ_CPPFLAGS) $(FUZZ_CFLAGS) -o $@ $(FUZZ_PREKEY_LIST_SRC) $(FUZZ_LIBS)
+
 fuzz: fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag \
-	fuzz/fuzz_toolchain
+	fuzz/fuzz_toolchain fuzz/fuzz_prekey_list
 
 # One target after the other (the machines are small); every target runs even when an earlier
 # one failed, and the rule fails at the end if any did. The summary is libFuzzer's own: the
@@ -113,10 +124,11 @@ fuzz-run: fuzz
 clean-fuzz:
 	rm -rf fuzz/work fuzz/artifacts
 	rm -f fuzz/fuzz_args fuzz/fuzz_depinfo fuzz/fuzz_job fuzz/fuzz_manifest fuzz/fuzz_etag \
-		fuzz/fuzz_toolchain
+		fuzz/fuzz_toolchain fuzz/fuzz_prekey_list
 
 .PHONY: fuzz fuzz-run clean-fuzz
 
 EXTRA_DIST += fuzz/fuzz_args.c fuzz/fuzz_depinfo.c fuzz/fuzz_job.c fuzz/fuzz_manifest.c \
 	fuzz/fuzz_etag.c fuzz/fuzz_toolchain.c fuzz/args.dict fuzz/depinfo.dict fuzz/job.dict \
-	fuzz/manifest.dict fuzz/etag.dict fuzz/toolchain.dict fuzz/corpus
+	fuzz/manifest.dict fuzz/etag.dict fuzz/toolchain.dict fuzz/corpus fuzz/fuzz_prekey_list.c \
+	fuzz/prekey_list.dict
