@@ -12,9 +12,14 @@ cachepot_submit_SOURCES = client/submit_main.c client/daemon_client.c client/dae
 cachepot_submit_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(ARCHIVE_LIBS)
 
 TESTS += tests/client/cargo-build.sh tests/client/link-units.sh tests/client/cc-crate.sh tests/client/remote.sh \
-	tests/client/cache-dir.sh tests/client/hit-verify.sh tests/client/direct-published.sh
+	tests/client/cache-dir.sh tests/client/hit-verify.sh tests/client/direct-published.sh tests/client/cc-cache.sh
 EXTRA_DIST += tests/client/cargo-build.sh tests/client/link-units.sh tests/client/cc-crate.sh tests/client/remote.sh \
-	tests/client/cache-dir.sh tests/client/hit-verify.sh tests/client/direct-published.sh \
+	tests/client/cache-dir.sh tests/client/hit-verify.sh tests/client/direct-published.sh tests/client/cc-cache.sh \
+	tests/client/cc-cache-workspace/Cargo.toml tests/client/cc-cache-workspace/.cargo/config.toml \
+	tests/client/cc-cache-workspace/build.rs tests/client/cc-cache-workspace/src/main.rs \
+	tests/client/cc-cache-workspace/csrc/squares.c tests/client/cc-cache-workspace/csrc/squares.h \
+	tests/client/cc-cache-workspace/csrc/cubes.c tests/client/cc-cache-workspace/csrc/cubes.h \
+	tests/client/cc-cache-workspace/csrc/mix.c tests/client/cc-cache-workspace/csrc/triangle.cpp \
 	tests/client/cc-workspace/Cargo.toml tests/client/cc-workspace/.cargo/config.toml \
 	tests/client/cc-workspace/build.rs tests/client/cc-workspace/src/main.rs \
 	tests/client/cc-workspace/csrc/squares.c tests/client/cc-workspace/csrc/squares.h \

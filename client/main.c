@@ -19,7 +19,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: cachepot RUSTC ARGS...            compile through the cache (RUSTC_WRAPPER)\n"
-		"       cachepot --explain RUSTC ARGS...  print the job and key, compile nothing\n"
+		"       cachepot CC ARGS...               compile C or C++ through the cache (the cc crate)\n"
+		"       cachepot --explain RUSTC|CC ARGS... print the job and key, compile nothing\n"
 		"       cachepot --show-stats [--json]    print the statistics\n"
 		"       cachepot --zero-stats             reset the statistics\n"
 		"       cachepot fsck [-q] [STORE]        verify a store\n"
@@ -48,30 +49,32 @@ static int run_fsck(int argc, char **argv)
 	return 2;
 }
 
+/* Where `cachepot PROGRAM` found PROGRAM. */
+static char program_path[PATH_MAX];
+
 /* `cachepot PROGRAM ARGS...`: find PROGRAM as the shell would and say what it is. Returns -1
- * for a rustc, with ARGV[0] now its path, or the exit status when PROGRAM could not be run;
- * runs anything that is not a rustc in place of this process, before any configuration is
+ * for a rustc, with ARGV[0] now its path; -2 for a C or C++ compiler, found at program_path
+ * (ARGV[0] stays as given: clang reads its mode from it); or the exit status when PROGRAM
+ * could not be run. Runs anything else in place of this process, before any configuration is
  * read or statistics are written, so it costs only the lookup. */
-static int run_unless_rustc(int argc, char **argv)
+static int run_unless_compiler(int argc, char **argv)
 {
-	static char path[PATH_MAX];
-	int ret = compiler_find(argv[0], path, sizeof(path));
+	int ret = compiler_find(argv[0], program_path, sizeof(program_path));
 
 	if (ret < 0)
 		return compiler_not_found(argv[0], ret);
-	switch (compiler_identify(argv[0], path, argc - 1, argv + 1)) {
+	switch (compiler_identify(argv[0], program_path, argc - 1, argv + 1)) {
 	case COMPILER_RUSTC:
 		/* The rustc path execs and hashes the file found, not a bare name. Its argv[0]
 		 * keeps the name's last component, which is what a rustup proxy reads. */
-		argv[0] = path;
+		argv[0] = program_path;
 		return -1;
 	case COMPILER_C:
-		/* C and C++ compiles are not cached yet: run the compiler as is. */
-		return compiler_exec(path, argv);
+		return -2;
 	case COMPILER_OTHER:
 		break;
 	}
-	return compiler_exec(path, argv);
+	return compiler_exec(program_path, argv);
 }
 
 /* Use CONFIG's cache directory only when it passes cache_dir_prepare; otherwise say why, once,
@@ -95,7 +98,7 @@ static void settle_cache_dir(struct client_config *config)
 int main(int argc, char **argv)
 {
 	struct client_config config;
-	int ret;
+	int c_compiler = 0, ret;
 
 	if (argc < 2) {
 		usage(stderr);
@@ -112,9 +115,10 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "fsck") == 0)
 		return run_fsck(argc - 1, argv + 1);
 	if (argv[1][0] != '-') {
-		ret = run_unless_rustc(argc - 1, argv + 1);
+		ret = run_unless_compiler(argc - 1, argv + 1);
 		if (ret >= 0)
 			return ret;
+		c_compiler = ret == -2;
 	}
 	ret = client_config_load(&config);
 	if (ret < 0) {
@@ -132,7 +136,9 @@ int main(int argc, char **argv)
 	else if (argv[1][0] == '-') {
 		usage(stderr);
 		ret = 2;
-	} else
+	} else if (c_compiler)
+		ret = wrapper_c_main(&config, program_path, argc - 1, argv + 1);
+	else
 		ret = wrapper_main(&config, argc - 1, argv + 1);
 	client_config_release(&config);
 	return ret;

@@ -43,6 +43,18 @@ static int lock_stats(const struct client_config *c)
 	return fd;
 }
 
+/* Give OBJ every counter, and the not_cacheable and refused_hits objects, it lacks. */
+static void complete_counters(json_t *obj)
+{
+	if (!json_is_object(json_object_get(obj, "not_cacheable")))
+		json_object_set_new(obj, "not_cacheable", json_object());
+	if (!json_is_object(json_object_get(obj, "refused_hits")))
+		json_object_set_new(obj, "refused_hits", json_object());
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		if (!json_is_integer(json_object_get(obj, counters[i])))
+			json_object_set_new(obj, counters[i], json_integer(0));
+}
+
 static json_t *load_stats(const struct client_config *c)
 {
 	char path[PATH_MAX], *text = NULL;
@@ -56,13 +68,12 @@ static json_t *load_stats(const struct client_config *c)
 		json_decref(root);
 		root = json_object();
 	}
-	if (root && !json_is_object(json_object_get(root, "not_cacheable")))
-		json_object_set_new(root, "not_cacheable", json_object());
-	if (root && !json_is_object(json_object_get(root, "refused_hits")))
-		json_object_set_new(root, "refused_hits", json_object());
-	for (size_t i = 0; root && i < sizeof(counters) / sizeof(counters[0]); i++)
-		if (!json_is_integer(json_object_get(root, counters[i])))
-			json_object_set_new(root, counters[i], json_integer(0));
+	if (root && !json_is_object(json_object_get(root, "c")))
+		json_object_set_new(root, "c", json_object());
+	if (root) {
+		complete_counters(root);
+		complete_counters(json_object_get(root, "c"));
+	}
 	return root;
 }
 
@@ -99,21 +110,24 @@ void stats_record(const struct client_config *c, const struct stats_delta *d)
 	}
 	root = load_stats(c);
 	if (root) {
-		add(root, "hits", d->hits);
+		json_t *into = d->c_compile ? json_object_get(root, "c") : root;
+		add(into, "hits", d->hits);
 		add(root, "direct_hits", d->direct_hits);
 		add(root, "published_list_hits", d->published_list_hits);
-		add(root, "misses", d->misses);
-		add(root, "fallbacks", d->fallbacks);
-		add(root, "errors", d->errors);
-		add(root, "compile_failures", d->compile_failures);
-		add(root, "bytes_from_cache", d->bytes_from_cache);
-		add(root, "us_from_cache", d->us_from_cache);
-		add(root, "us_saved_estimate", d->us_saved_estimate);
-		if (d->not_cacheable >= 0)
+		add(into, "misses", d->misses);
+		add(into, "fallbacks", d->fallbacks);
+		add(into, "errors", d->errors);
+		add(into, "compile_failures", d->compile_failures);
+		add(into, "bytes_from_cache", d->bytes_from_cache);
+		add(into, "us_from_cache", d->us_from_cache);
+		add(into, "us_saved_estimate", d->us_saved_estimate);
+		if (!d->c_compile && d->not_cacheable >= 0)
 			add(json_object_get(root, "not_cacheable"),
 			    rustc_reason_name((enum rustc_reason)d->not_cacheable), 1);
+		if (d->c_compile && d->c_not_cacheable > C_CACHEABLE)
+			add(json_object_get(into, "not_cacheable"), c_reason_name((enum c_reason)d->c_not_cacheable), 1);
 		if (d->refused_hit)
-			add(json_object_get(root, "refused_hits"), d->refused_hit, 1);
+			add(json_object_get(into, "refused_hits"), d->refused_hit, 1);
 		if (save_stats(c, root) < 0)
 			fprintf(stderr, "cachepot: warning: statistics not saved in %s\n", c->cache_dir);
 	}
@@ -125,6 +139,31 @@ static int no_cache_dir(void)
 {
 	fprintf(stderr, "cachepot: no usable cache directory, so no statistics are kept\n");
 	return 1;
+}
+
+/* The C and C++ compiles, apart from rustc's. */
+static void print_c_section(json_t *cs)
+{
+	const char *name;
+	json_t *v;
+	uint64_t total_nc = 0;
+
+	json_object_foreach(json_object_get(cs, "not_cacheable"), name, v)
+		total_nc += (uint64_t)json_integer_value(v);
+#define N(k) ((long long)json_integer_value(json_object_get(cs, k)))
+	printf("C/C++ compiles\n");
+	printf("  Cache hits                   %lld\n", N("hits"));
+	printf("  Cache misses (compiled)      %lld\n", N("misses"));
+	printf("  Fallbacks to local compiler  %lld\n", N("fallbacks"));
+	printf("    cache errors               %lld\n", N("errors"));
+	printf("    failed sandbox compiles    %lld\n", N("compile_failures"));
+	json_object_foreach(json_object_get(cs, "refused_hits"), name, v)
+		printf("    refused: %-19s %lld\n", name, (long long)json_integer_value(v));
+	printf("  Not cacheable                %llu\n", (unsigned long long)total_nc);
+	json_object_foreach(json_object_get(cs, "not_cacheable"), name, v)
+		printf("    %-26s %lld\n", name, (long long)json_integer_value(v));
+	printf("  Bytes served from the cache  %lld\n", N("bytes_from_cache"));
+#undef N
 }
 
 int stats_command_show(const struct client_config *c, int json)
@@ -166,8 +205,9 @@ int stats_command_show(const struct client_config *c, int json)
 		printf("  %-28s %lld\n", name, (long long)json_integer_value(v));
 	printf("Bytes served from the cache    %lld\n", N("bytes_from_cache"));
 	printf("Time serving from the cache    %.3f s\n", N("us_from_cache") / 1e6);
-	printf("Statistics in                  %s\n", c->cache_dir);
 #undef N
+	print_c_section(json_object_get(root, "c"));
+	printf("Statistics in                  %s\n", c->cache_dir);
 	json_decref(root);
 	return 0;
 }
@@ -185,10 +225,12 @@ int stats_command_zero(const struct client_config *c)
 		return 1;
 	}
 	root = json_object();
-	json_object_set_new(root, "not_cacheable", json_object());
-	json_object_set_new(root, "refused_hits", json_object());
-	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
-		json_object_set_new(root, counters[i], json_integer(0));
+	if (root)
+		json_object_set_new(root, "c", json_object());
+	if (root) {
+		complete_counters(root);
+		complete_counters(json_object_get(root, "c"));
+	}
 	ret = save_stats(c, root);
 	json_decref(root);
 	close(fd);

@@ -28,9 +28,11 @@
 
 #include "base/clock.h"
 #include "base/io.h"
+#include "client/compiler.h"
 #include "client/submit.h"
 #include "fs/manifest.h"
 #include "fs/prekey_list.h"
+#include "hash/c_invocation.h"
 #include "hash/invocation.h"
 #include "hash/job.h"
 
@@ -291,10 +293,11 @@ out:
  * the manifest and the recorded streams are checked, no output is left behind when any of them
  * fails its check, and stdout and stderr are replayed only once every output is in place: a
  * refused hit leaves the out dir as it was and prints nothing, so the fallback's rustc is the
- * only one heard. */
+ * only one heard. ERR_BEFORE (ERR_BEFORE_LEN bytes) goes to stderr before the recorded stderr:
+ * what the local preprocessor of a C compile said. */
 static int serve_from_mount(const struct client_config *config, const struct manifest_trust *trust,
-			    const struct invocation *inv, int *status, struct stats_delta *delta,
-			    uint64_t *recorded_ms, const char **refused)
+			    const struct invocation *inv, const char *err_before, size_t err_before_len, int *status,
+			    struct stats_delta *delta, uint64_t *recorded_ms, const char **refused)
 {
 	char key_hex[DIGEST_HEX_SIZE], path[PATH_MAX];
 	struct manifest m;
@@ -353,6 +356,8 @@ static int serve_from_mount(const struct client_config *config, const struct man
 	 * would be rustc's. */
 	if (out_len && io_write_all(STDOUT_FILENO, out_text, out_len) < 0)
 		fprintf(stderr, "cachepot: warning: rustc's recorded output could not be written\n");
+	if (err_before_len)
+		(void)!io_write_all(STDERR_FILENO, err_before, err_before_len);
 	if (err_len)
 		(void)!io_write_all(STDERR_FILENO, err_text, err_len);
 	*status = m.exit_status;
@@ -518,7 +523,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		}
 		digest_to_hex(inv.key, key_hex);
 		t_serve = monotonic_us();
-		ret = serve_from_mount(config, trust_get(&trust), &inv, &status, &delta, &recorded_ms, &refused);
+		ret = serve_from_mount(config, trust_get(&trust), &inv, NULL, 0, &status, &delta, &recorded_ms, &refused);
 		if (ret == 0) {
 			delta.hits = 1;
 			delta.direct_hits = inv.direct;
@@ -572,7 +577,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	}
 	if (submitted != SUBMIT_OK)
 		goto fallback;
-	ret = serve_from_mount(config, trust_get(&trust), &inv, &status, &delta, &recorded_ms, &refused);
+	ret = serve_from_mount(config, trust_get(&trust), &inv, NULL, 0, &status, &delta, &recorded_ms, &refused);
 	if (ret < 0 && refused) {
 		snprintf(err, sizeof(err), "published %.16s but refused it: %s", key_hex, refusal_text(refused));
 		goto fallback;
@@ -599,4 +604,99 @@ fallback:
 	invocation_release(&inv);
 	stats_record(config, &delta);
 	return exec_rustc(argv);
+}
+
+/* The C and C++ path: as wrapper_main, without direct mode (the preprocessor is the pass that
+ * finds the inputs, and it is the unit that is hashed) and without remembering failures (a C
+ * compile that fails in the sandbox fails here too: it is the source's, and it shows). */
+int wrapper_c_main(const struct client_config *config, const char *driver, int argc, char **argv)
+{
+	struct c_invocation_options options = { .cache_dir = config->cache_dir, .envp = environ };
+	struct stats_delta delta = { .not_cacheable = -1, .c_compile = 1 };
+	struct c_invocation ci;
+	struct manifest_trust trust;
+	char key_hex[DIGEST_HEX_SIZE], err[512];
+	uint64_t t0 = monotonic_us(), recorded_ms = 0;
+	const char *refused = NULL;
+	const char *source;
+	int status = 0, ret;
+	enum submit_result submitted;
+
+	if (config->disable)
+		return compiler_exec(driver, argv);
+	ret = c_invocation_build(&ci, driver, argv[0], argc - 1, argv + 1, &options);
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "%s", strerror(-ret));
+		goto fallback;
+	}
+	source = ci.args.source ? ci.args.source : "-";
+	if (ci.reason != C_CACHEABLE) {
+		delta.c_not_cacheable = ci.reason;
+		log_line(config, "not cacheable (%s: %s): %s", c_reason_name(ci.reason), ci.reason_detail, source);
+		c_invocation_release(&ci);
+		stats_record(config, &delta);
+		return compiler_exec(driver, argv);
+	}
+	digest_to_hex(ci.inv.key, key_hex);
+	load_trust(config, &trust);
+	ret = serve_from_mount(config, &trust, &ci.inv, ci.preprocessor_stderr, ci.preprocessor_stderr_len, &status,
+			       &delta, &recorded_ms, &refused);
+	if (ret == 0) {
+		delta.hits = 1;
+		delta.us_from_cache = monotonic_us() - t0;
+		delta.us_saved_estimate = recorded_ms * 1000;
+		log_line(config, "hit %s %s (%.1f ms, toolchain %.2f ms, preprocess %.2f ms, hash %.2f ms)", key_hex,
+			 source, delta.us_from_cache / 1e3, ci.us_toolchain / 1e3, ci.us_preprocess / 1e3,
+			 ci.us_hash / 1e3);
+		goto done;
+	}
+	if (refused) {
+		snprintf(err, sizeof(err), "hit %.16s refused: %s", key_hex, refusal_text(refused));
+		goto fallback;
+	}
+	if (ret != -ENOENT) {
+		snprintf(err, sizeof(err), "the mount at %s cannot serve %.16s: %s", config->mount, key_hex,
+			 strerror(-ret));
+		goto fallback;
+	}
+	submitted = submit_via_helper(config, &ci.inv, err, sizeof(err));
+	if (submitted == SUBMIT_COMPILE_FAILED) {
+		delta.compile_failures = 1;
+		delta.fallbacks = 1;
+		log_line(config, "compile failed in the sandbox %s %s: %s", key_hex, source, err);
+		c_invocation_release(&ci);
+		stats_record(config, &delta);
+		return compiler_exec(driver, argv);
+	}
+	if (submitted != SUBMIT_OK)
+		goto fallback;
+	ret = serve_from_mount(config, &trust, &ci.inv, ci.preprocessor_stderr, ci.preprocessor_stderr_len, &status,
+			       &delta, &recorded_ms, &refused);
+	if (ret < 0 && refused) {
+		snprintf(err, sizeof(err), "published %.16s but refused it: %s", key_hex, refusal_text(refused));
+		goto fallback;
+	}
+	if (ret < 0) {
+		snprintf(err, sizeof(err), "published %.16s but the mount at %s cannot serve it: %s", key_hex,
+			 config->mount, strerror(-ret));
+		goto fallback;
+	}
+	delta.misses = 1;
+	delta.us_from_cache = monotonic_us() - t0;
+	log_line(config, "miss %s %s (%.1f ms, preprocess %.2f ms)", key_hex, source, delta.us_from_cache / 1e3,
+		 ci.us_preprocess / 1e3);
+done:
+	c_invocation_release(&ci);
+	stats_record(config, &delta);
+	return status;
+
+fallback:
+	fprintf(stderr, "cachepot: warning: %s; compiling locally\n", err);
+	log_line(config, "fallback: %s", err);
+	delta.fallbacks = 1;
+	delta.errors = 1;
+	delta.refused_hit = refused;
+	c_invocation_release(&ci);
+	stats_record(config, &delta);
+	return compiler_exec(driver, argv);
 }

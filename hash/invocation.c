@@ -515,7 +515,8 @@ static int add_env(struct invocation *inv, const char *name, size_t name_len, co
 	return grown[job->n_env - 1].name && grown[job->n_env - 1].value ? 0 : -ENOMEM;
 }
 
-static int setup_roots(struct invocation *inv, char *const *envp, const char *registry)
+int invocation_map_roots(struct path_map *map, const char *cwd, const char *out_dir, char *const *envp,
+			 const char *registry, const char *sysroot)
 {
 	const char *out_dir_env = env_get(envp, "OUT_DIR");
 	const char *cargo_home = env_get(envp, "CARGO_HOME");
@@ -523,24 +524,25 @@ static int setup_roots(struct invocation *inv, char *const *envp, const char *re
 	char *target = NULL, *tmp = NULL;
 	int ret;
 
-	ret = path_normalise(inv->args.dep_dir ? inv->args.dep_dir : inv->out_dir, inv->cwd, &tmp);
+	ret = path_normalise(out_dir, cwd, &tmp);
 	if (ret < 0)
 		return ret;
 	target = find_target_dir(tmp);
 	free(tmp);
 	tmp = NULL;
-	ret = path_map_add(&inv->map, inv->toolchain.sysroot, ROOT_SYSROOT);
+	if (sysroot)
+		ret = path_map_add(map, sysroot, ROOT_SYSROOT);
 	if (ret == 0 && target)
-		ret = path_map_add(&inv->map, target, ROOT_TARGET);
+		ret = path_map_add(map, target, ROOT_TARGET);
 	if (ret == 0)
-		ret = path_map_add(&inv->map, registry, ROOT_REGISTRY);
+		ret = path_map_add(map, registry, ROOT_REGISTRY);
 	if (ret == 0 && cargo_home && cargo_home[0] == '/')
-		ret = path_map_add(&inv->map, cargo_home, ROOT_CARGO_HOME);
+		ret = path_map_add(map, cargo_home, ROOT_CARGO_HOME);
 	else if (ret == 0 && home && home[0] == '/') {
 		if (asprintf(&tmp, "%s/.cargo", home) < 0)
 			ret = -ENOMEM;
 		else
-			ret = path_map_add(&inv->map, tmp, ROOT_CARGO_HOME);
+			ret = path_map_add(map, tmp, ROOT_CARGO_HOME);
 		free(tmp);
 		tmp = NULL;
 	}
@@ -548,8 +550,8 @@ static int setup_roots(struct invocation *inv, char *const *envp, const char *re
 		ret = path_normalise(out_dir_env, NULL, &tmp);
 		if (ret == 0) {
 			char *mapped = NULL;
-			if (path_map_to_canonical(&inv->map, tmp, &mapped) == -ENOENT)
-				ret = path_map_add(&inv->map, tmp, ROOT_OUT_DIR);
+			if (path_map_to_canonical(map, tmp, &mapped) == -ENOENT)
+				ret = path_map_add(map, tmp, ROOT_OUT_DIR);
 			free(mapped);
 		}
 		free(tmp);
@@ -558,13 +560,19 @@ static int setup_roots(struct invocation *inv, char *const *envp, const char *re
 	 * the registry); added last so every more specific root wins. */
 	if (ret == 0) {
 		char *mapped = NULL;
-		int r = path_map_to_canonical(&inv->map, inv->cwd, &mapped);
+		int r = path_map_to_canonical(map, cwd, &mapped);
 		free(mapped);
-		if (r == -ENOENT || (r == 0 && strcmp(inv->cwd, "/") == 0))
-			ret = path_map_add(&inv->map, inv->cwd, ROOT_CWD);
+		if (r == -ENOENT || (r == 0 && strcmp(cwd, "/") == 0))
+			ret = path_map_add(map, cwd, ROOT_CWD);
 	}
 	free(target);
 	return ret;
+}
+
+static int setup_roots(struct invocation *inv, char *const *envp, const char *registry)
+{
+	return invocation_map_roots(&inv->map, inv->cwd, inv->args.dep_dir ? inv->args.dep_dir : inv->out_dir, envp,
+				    registry, inv->toolchain.sysroot);
 }
 
 static int build_rewrite_map(struct invocation *inv)

@@ -102,6 +102,14 @@ void invocation_release(struct invocation *inv);
  * this machine. Call it after a hit: a list that missed is not worth keeping. Best effort. */
 void invocation_direct_keep(const struct invocation *inv, const struct invocation_options *options);
 
+/* Add to MAP the canonical roots of a compile run in CWD (absolute, normalised) whose outputs
+ * go to OUT_DIR (relative to CWD or absolute): SYSROOT (unless NULL), the cargo target dir
+ * holding OUT_DIR (the nearest ancestor with cargo's CACHEDIR.TAG), REGISTRY, CARGO_HOME (else
+ * $HOME/.cargo) and a build script's OUT_DIR from ENVP, and CWD itself unless it lies under one
+ * of them. Returns 0 or -errno. */
+int invocation_map_roots(struct path_map *map, const char *cwd, const char *out_dir, char *const *envp,
+			 const char *registry, const char *sysroot) __attribute__((warn_unused_result));
+
 /* Resolve a rustup proxy to the real rustc of its active toolchain (`rustc --print sysroot`).
  * *OUT is malloc'd. Returns 0 or -errno. */
 int rustc_resolve(const char *rustc, char **out) __attribute__((warn_unused_result));

@@ -2,7 +2,7 @@
 libcachepot_a_SOURCES += hash/digest.c hash/digest.h hash/args.c hash/args.h \
 	hash/job.c hash/job.h hash/toolchain.c hash/toolchain.h hash/toolchain_archive.c hash/link_tree.c \
 	hash/pathmap.c hash/pathmap.h hash/depinfo.c hash/depinfo.h hash/invocation.c hash/invocation.h \
-	hash/prekey.c hash/prekey.h hash/c_args.c hash/c_args.h
+	hash/prekey.c hash/prekey.h hash/c_args.c hash/c_args.h hash/c_invocation.c hash/c_invocation.h
 
 check_PROGRAMS += tests/hash/test_digest
 TESTS += tests/hash/test_digest
@@ -46,6 +46,12 @@ TESTS += tests/hash/test_cache_files
 tests_hash_test_cache_files_SOURCES = tests/hash/test_cache_files.c
 tests_hash_test_cache_files_CFLAGS = $(TEST_CFLAGS)
 tests_hash_test_cache_files_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/hash/test_c_invocation
+TESTS += tests/hash/test_c_invocation
+tests_hash_test_c_invocation_SOURCES = tests/hash/test_c_invocation.c
+tests_hash_test_c_invocation_CFLAGS = $(TEST_CFLAGS)
+tests_hash_test_c_invocation_LDADD = $(TEST_LDADD)
 
 check_PROGRAMS += tests/hash/test_c_tree
 TESTS += tests/hash/test_c_tree
