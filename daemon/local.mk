@@ -34,3 +34,5 @@ EXTRA_DIST += tests/daemon/lib.sh tests/daemon/jobs.sh tests/daemon/hostile.sh \
 dist_man_MANS += daemon/cachepotd.8
 TESTS += tests/daemon/toolchain-dirs.sh
 EXTRA_DIST += tests/daemon/toolchain-dirs.sh
+TESTS += tests/daemon/unpublished.sh
+EXTRA_DIST += tests/daemon/unpublished.sh

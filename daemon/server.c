@@ -271,13 +271,16 @@ static void blob_get(struct daemon *d, struct evhttp_request *req, const char *h
 	unsigned char sha[DIGEST_SIZE];
 	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
 	struct stat st;
-	int fd;
+	int fd, published;
 
 	if (digest_from_hex(hex, sha) < 0 || strlen(hex) != 64) {
 		send_error(req, 400, "a blob name is 64 lowercase hex digits");
 		return;
 	}
-	fd = store_open_blob(d->store, sha);
+	/* Only blobs a published manifest names: an uploaded input (a client's sources) is in
+	 * cas/ for the daemon's jobs, not for anyone who can guess its hash (fs/store.h). */
+	published = store_blob_published(d->store, sha);
+	fd = published > 0 ? store_open_blob(d->store, sha) : published == 0 ? -ENOENT : published;
 	if (fd < 0) {
 		send_error(req, fd == -ENOENT ? 404 : 500, fd == -ENOENT ? "no such blob" : strerror(-fd));
 		return;
@@ -313,11 +316,16 @@ static int note_if_missing(struct daemon *d, const unsigned char sha[DIGEST_SIZE
 	return json_array_append_new(missing, json_string(hex)) < 0 ? -ENOMEM : 0;
 }
 
+/* Which of a job's input blobs the daemon lacks: the first step of an upload, so a writer's
+ * question only. Answered to anyone, it would tell whether some client uploaded given bytes. */
 static void blobs_missing(struct daemon *d, struct evhttp_request *req)
 {
-	json_t *query = body_json(d, req), *list, *missing, *v;
+	json_t *query, *list, *missing, *v;
 	size_t i;
 
+	if (!require_writer(d, req))
+		return;
+	query = body_json(d, req);
 	if (!query)
 		return;
 	list = json_object_get(query, "blobs");

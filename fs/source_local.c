@@ -31,6 +31,10 @@ static int local_open_blob(struct source *src, const unsigned char sha256[32],
                            uint64_t expect_size, int *fd, uint64_t *size)
 {
 	(void)expect_size;   /* the mount's hash on first open checks it */
+	/* Only what a manifest names: an uploaded input (a client's sources) is not for readers. */
+	int published = store_blob_published(store_of(src), sha256);
+	if (published <= 0)
+		return published < 0 ? published : -ENOENT;
 	int blob = store_open_blob(store_of(src), sha256);
 	if (blob < 0)
 		return blob;
@@ -97,11 +101,12 @@ static int blob_walk_step(void *ctx, const unsigned char sha256[32],
                           const struct store_blob_record *rec)
 {
 	struct blob_walk *walk = ctx;
-	(void)rec;
+	if (rec->refs == 0)
+		return 0;    /* not named by a manifest (an uploaded input): not listed */
 	return walk->fn(walk->ctx, sha256);
 }
 
-/* The blobs the index knows (a blob in cas/ without a record is still found by lookup). */
+/* The blobs published manifests name (store_blob_published: the records with references). */
 static int local_foreach_blob(struct source *src,
                               int (*fn)(void *ctx, const unsigned char sha256[32]), void *ctx)
 {

@@ -1086,6 +1086,25 @@ int store_get_blob_record(struct store *s, const unsigned char sha[32], struct s
 	return ret;
 }
 
+int store_blob_published(struct store *s, const unsigned char sha[32])
+{
+	struct store_blob_record rec;
+	uint_fast64_t before = atomic_load(&s->catch_ups_started);
+	int ret = store_get_blob_record(s, sha, &rec);
+	if (!writer(s) && (ret == -ENOENT || (ret == 0 && rec.refs == 0))) {
+		/* Not named yet as far as this reader knows: the daemon may have published a
+		 * manifest naming it since our last catch-up. */
+		if ((ret = catch_up_since(s, before)) < 0)
+			return ret;
+		ret = store_get_blob_record(s, sha, &rec);
+	}
+	if (ret == -ENOENT)
+		return 0;
+	if (ret < 0)
+		return ret;
+	return rec.refs > 0;
+}
+
 void store_get_counters(struct store *s, struct store_counters *c)
 {
 	c->nondeterministic = atomic_load(&s->nondeterministic);

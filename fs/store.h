@@ -8,7 +8,9 @@
  *   index/               RocksDB. One column family, keys with a one-byte prefix:
  *                          'a' + 32-byte action key -> signed manifest text (fs/manifest.h)
  *                          'b' + 32-byte sha256     -> blob record, 24 bytes little endian:
- *                                                      u64 size, u64 refs, i64 last use (unix s)
+ *                                                      u64 size, u64 refs, i64 last use (unix s);
+ *                                                      refs > 0: a manifest names it, and only
+ *                                                      then is it served (store_blob_published)
  *                          'p' + 32-byte pre-key    -> signed pre-key lists (fs/prekey_list.h),
  *                                                      the one value that changes (see below)
  *   key/                 mode 0711: its files are read by name only
@@ -182,6 +184,16 @@ int store_foreach_blob_record(struct store *store,
 /* The record of one blob: 0, -ENOENT, -EBADMSG (malformed record). */
 int store_get_blob_record(struct store *store, const unsigned char sha256[32],
                           struct store_blob_record *rec);
+
+/* Whether a published manifest names blob SHA256 (as an output, stdout or stderr): 1, 0, or
+ * -errno (-EBADMSG for a malformed record). Readers of the store serve only such blobs (GET
+ * /v1/blobs/, the mount's cas/ and its listing): a blob a client uploaded as a job's input
+ * (its sources) is in cas/ for the daemon's jobs, and stays unseen by everyone else until a
+ * manifest names the same bytes. The mark is the record's refs, which store_publish raises in
+ * the same synced batch as the manifest and nothing lowers, so it holds for every store this
+ * code has written. On a reader a 0 first catches up with the writer and looks again, as
+ * store_get_manifest does. */
+int store_blob_published(struct store *store, const unsigned char sha256[32]);
 
 /* Counters of this process since store_open. */
 struct store_counters { uint64_t nondeterministic, published, blobs_written, bytes_written; };

@@ -60,7 +60,7 @@ print("# stat %s: it exists" % sys.argv[1])
 sys.exit(1)' "$1"
 }
 
-tap_plan 59
+tap_plan 63
 
 head -c 300000 /dev/urandom > "$work/a.rlib"
 printf 'dep-info\n' > "$work/a.d"
@@ -123,6 +123,17 @@ check "a key not yet published is ENOENT" enoent "$mnt/ac/$late"
 timeout 30 "$tool" publish "$store" "$late" late.rlib="$work/late.rlib" >/dev/null
 check "a key published after mounting is found at the next lookup" \
 	cmp "$work/late.rlib" "$mnt/ac/$late/late.rlib"
+
+# A blob put into the store that no manifest names (what a client uploads as a job's input) is
+# not served: ENOENT through cas/ and not listed, until a key naming the same bytes is published.
+head -c 4000 /dev/urandom > "$work/input.rs"
+isha=$(timeout 30 "$tool" put "$store" "$work/input.rs")
+check "an uploaded blob no manifest names is ENOENT through cas/" enoent "$mnt/cas/$isha"
+check "... and cas/ does not list it" sh -c "! ls '$mnt/cas' | grep -qx '$isha'"
+timeout 30 "$tool" publish "$store" "$(head -c 32 /dev/urandom | sha256sum | cut -c1-64)" \
+	input.rs="$work/input.rs" >/dev/null
+check "once a published key names the same bytes, cas/ reads them" cmp "$work/input.rs" "$mnt/cas/$isha"
+check "... and lists them" sh -c "ls '$mnt/cas' | grep -qx '$isha'"
 
 # 16 readers through the mount while this process publishes: only whole keys, every key
 # published before a lookup began is found by it.

@@ -140,6 +140,12 @@ check "cachepot-certs.sh: a CA, a server certificate for $ip_w and a client cert
 mkdir -p "$T/w/mnt" "$T/c1/mnt" "$T/c2/mnt" "$T/ngx/cache" "$T/ngx/tmp"
 wsock="$T/w/cachepotd.sock"
 wcurl() { curl -s --max-time 10 --unix-socket "$wsock" "$@"; }
+# A blob for nginx to cache (below): one a published manifest names, since the worker serves
+# no other (an uploaded input answers 404); published before the worker holds the store.
+printf 'a blob read through the proxy\n' > "$T/blob"
+pblob=$(sha256sum < "$T/blob" | cut -d' ' -f1)
+timeout 30 "$top_builddir/tests/fs/store-tool" publish "$T/w/store" "$(printf proxy | sha256sum | cut -c1-64)" \
+	proxy.txt="$T/blob" > /dev/null || bail "cannot publish a blob into the worker's store"
 start_worker() {
 	set -- --store "$T/w/store" --socket "$wsock" --jobs 2
 	needs listen && set -- "$@" --listen "$ip_w:8080"
@@ -213,10 +219,7 @@ a=$(via "$ns_1" "/v1/manifests/$nokey") b=$(via "$ns_1" "/v1/manifests/$nokey")
 after=$(metric cachepotd_http_requests_total)
 check "nginx: a missing manifest is not cached (answers '$a', '$b'; both reached the worker)" \
 	test "$a" = "404 MISS" -a "$b" = "404 MISS" -a $((after - before)) -ge 3
-# A blob put into the worker's store through its socket, then read through nginx.
-printf 'a blob read through the proxy\n' > "$T/blob"
-pblob=$(sha256sum < "$T/blob" | cut -d' ' -f1)
-wcurl -f -o /dev/null -X PUT --data-binary @"$T/blob" "http://w/v1/blobs/$pblob" || bail "cannot put a blob into the worker's store"
+# A published blob of the worker's store ($pblob, above), read through nginx.
 line=$(($(wc -l < "$T/ngx/access.log") + 1))
 before=$(metric cachepotd_http_requests_total)
 a=$(via "$ns_1" "/v1/blobs/$pblob") b=$(via "$ns_2" "/v1/blobs/$pblob")
