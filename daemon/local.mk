@@ -36,3 +36,5 @@ TESTS += tests/daemon/toolchain-dirs.sh
 EXTRA_DIST += tests/daemon/toolchain-dirs.sh
 TESTS += tests/daemon/unpublished.sh
 EXTRA_DIST += tests/daemon/unpublished.sh
+TESTS += tests/daemon/load.sh
+EXTRA_DIST += tests/daemon/load.sh

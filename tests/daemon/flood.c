@@ -11,6 +11,16 @@
  *   flood idle SOCKET N
  *       N connections that send nothing; after 1 s prints "closed=K" (how many the daemon
  *       closed), a line "ready", and holds the rest until stdin ends.
+ *   flood storm SOCKET PATH N DECLARED
+ *       Keep N connections going until stdin ends (tests/daemon/load.sh). Each is a PUT of
+ *       PATH announcing DECLARED bytes (Content-Length). The even ones send the whole header,
+ *       then trickle the body (1 KiB every 100 ms); the odd ones send the request line and the
+ *       Content-Length and then stall in the headers, one more header line every second, so the
+ *       daemon cannot answer until its header limit or timeout. A connection that is answered or
+ *       closed is opened again 1 s later. Prints "ready" once N were opened, then, when stdin
+ *       ends, "connections=C open=O max_open=M answered=N413/N403/NOTHER closed=K sent=BYTES"
+ *       (C opened in all, O open at the end, K closed without an answer, BYTES of body and
+ *       header sent after the first header line).
  * The requests are written by hand on purpose: they are the malformed or incomplete ones.
  */
 #include "config.h"
@@ -225,6 +235,128 @@ static int flood_body(const char *sock, const char *path, unsigned n, unsigned l
 	return 0;
 }
 
+struct storm_slot {
+	int fd;                        /* -1 while waiting to connect again */
+	uint64_t next_us;              /* when to connect again, or to send the next bytes */
+	char answer[64];
+	size_t answer_len;
+};
+
+/* Open SLOT's connection I and send its head (the whole header for the even ones, the first
+ * lines for the odd ones). 0, or -1 when it could not connect (tried again later). */
+static int storm_open(struct storm_slot *slot, unsigned i, const char *sock, const char *path,
+		      unsigned long long declared)
+{
+	char head[512];
+	int len = snprintf(head, sizeof(head), "PUT %s HTTP/1.1\r\nHost: d\r\nContent-Length: %llu\r\n%s",
+			   path, declared, i % 2 ? "" : "\r\n");
+
+	slot->answer_len = 0;
+	slot->fd = connect_unix(sock);
+	if (slot->fd < 0)
+		return -1;
+	if (write_all(slot->fd, head, (size_t)len) < 0) {
+		close(slot->fd);
+		slot->fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+static int flood_storm(const char *sock, const char *path, unsigned n, unsigned long long declared)
+{
+	static const char zeros[1024];
+	struct storm_slot *slots = calloc(n, sizeof(*slots));
+	unsigned long long connections = 0, sent = 0;
+	unsigned n413 = 0, n403 = 0, nother = 0, nclosed = 0, open = 0, max_open = 0;
+	int ready = 0, stdin_open = 1;
+
+	if (!slots)
+		return 1;
+	for (unsigned i = 0; i < n; i++)
+		slots[i].fd = -1;
+	while (stdin_open) {
+		struct pollfd in = { .fd = 0, .events = POLLIN };
+		uint64_t now = monotonic_us();
+
+		open = 0;
+		for (unsigned i = 0; i < n; i++) {
+			struct storm_slot *c = &slots[i];
+			if (c->fd < 0 && now >= c->next_us) {
+				if (storm_open(c, i, sock, path, declared) == 0)
+					connections++;
+				c->next_us = now + (i % 2 ? 1000000 : 100000);
+			}
+			if (c->fd < 0)
+				continue;
+			/* What the daemon said, or that it closed. */
+			for (;;) {
+				char buf[4096];
+				ssize_t r = recv(c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+				if (r > 0) {
+					size_t take = (size_t)r;
+					if (take > sizeof(c->answer) - 1 - c->answer_len)
+						take = sizeof(c->answer) - 1 - c->answer_len;
+					memcpy(c->answer + c->answer_len, buf, take);
+					c->answer_len += take;
+					c->answer[c->answer_len] = '\0';
+					continue;
+				}
+				if (r < 0 && (errno == EAGAIN || errno == EINTR))
+					break;
+				/* Closed (or reset): count what it was, and come back in 1 s. */
+				if (strncmp(c->answer, "HTTP/1.1 ", 9) == 0 && c->answer_len >= 12) {
+					int status = atoi(c->answer + 9);
+					if (status == 413)
+						n413++;
+					else if (status == 403)
+						n403++;
+					else
+						nother++;
+				} else {
+					nclosed++;
+				}
+				close(c->fd);
+				c->fd = -1;
+				c->next_us = now + 1000000;
+				break;
+			}
+			if (c->fd < 0)
+				continue;
+			open++;
+			if (now >= c->next_us) {
+				ssize_t w;
+				if (i % 2)
+					w = send(c->fd, "X-Stall: 1\r\n", 12, MSG_NOSIGNAL | MSG_DONTWAIT);
+				else
+					w = send(c->fd, zeros, sizeof(zeros), MSG_NOSIGNAL | MSG_DONTWAIT);
+				if (w > 0)
+					sent += (unsigned long long)w;
+				c->next_us = now + (i % 2 ? 1000000 : 100000);
+			}
+		}
+		if (open > max_open)
+			max_open = open;
+		if (!ready && connections >= n) {
+			printf("ready\n");
+			fflush(stdout);
+			ready = 1;
+		}
+		if (poll(&in, 1, 20) == 1) {
+			char buf[64];
+			if (read(0, buf, sizeof(buf)) <= 0)
+				stdin_open = 0;
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (slots[i].fd >= 0)
+			close(slots[i].fd);
+	printf("connections=%llu open=%u max_open=%u answered=%u/%u/%u closed=%u sent=%llu\n",
+	       connections, open, max_open, n413, n403, nother, nclosed, sent);
+	free(slots);
+	return 0;
+}
+
 static int flood_idle(const char *sock, unsigned n)
 {
 	int *fds = calloc(n, sizeof(int));
@@ -266,6 +398,12 @@ int main(int argc, char **argv)
 		return flood_body(argv[2], argv[3], n, strtoull(argv[5], NULL, 10),
 				  strtoull(argv[6], NULL, 10), argc == 8 && strcmp(argv[7], "chunked") == 0);
 	}
+	if (argc == 6 && strcmp(argv[1], "storm") == 0) {
+		n = (unsigned)strtoul(argv[4], NULL, 10);
+		if (n == 0 || n > CONNECTIONS_MAX)
+			return 2;
+		return flood_storm(argv[2], argv[3], n, strtoull(argv[5], NULL, 10));
+	}
 	if (argc == 4 && strcmp(argv[1], "idle") == 0) {
 		n = (unsigned)strtoul(argv[3], NULL, 10);
 		if (n == 0 || n > CONNECTIONS_MAX)
@@ -273,6 +411,6 @@ int main(int argc, char **argv)
 		return flood_idle(argv[2], n);
 	}
 	fprintf(stderr, "usage: flood body SOCKET PATH N DECLARED SEND [chunked] | "
-		"flood idle SOCKET N\n");
+		"flood idle SOCKET N | flood storm SOCKET PATH N DECLARED\n");
 	return 2;
 }
