@@ -59,6 +59,7 @@ struct daemon {
 	struct store *store;
 	struct store_trees *trees;    /* toolchains/ and jobs/ of STORE, owned */
 	char hostname[256];           /* the "worker" of every manifest */
+	char store_id[65];            /* the store's public key in hex: labels its docker containers */
 	time_t started;
 	struct event_base *base;      /* the loop thread's */
 	struct server *server;        /* server.c's, opaque to the others */

@@ -339,6 +339,7 @@ static enum job_outcome run_sandbox(struct daemon *d, const struct job *job,
 	spec.allow_no_cgroup_limits = d->cfg->allow_no_cgroup_limits;
 	spec.backend = d->cfg->sandbox;
 	spec.docker_socket = d->cfg->docker_socket;
+	spec.docker_owner = d->store_id;
 	spec.toolchain_id = strrchr(toolchain_dir, '/') ? strrchr(toolchain_dir, '/') + 1 : NULL;
 	spec.limits.output_bytes = d->cfg->max_output_bytes;
 	if (d->cfg->timeout_ms)

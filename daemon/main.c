@@ -247,6 +247,11 @@ int main(int argc, char **argv)
 			ret == -EBUSY ? " (another cachepotd holds it)" : "");
 		goto out;
 	}
+	{
+		unsigned char key[32];
+		store_public_key(d.store, key);
+		hex_encode(key, sizeof(key), d.store_id);
+	}
 	/* Before any worker thread exists: on cgroup v2 this moves the daemon into its leaf. */
 	ret = sandbox_limits_check(NULL, err, sizeof(err));
 	if (ret < 0 && !(ret == -ENOTSUP && cfg.allow_no_cgroup_limits)) {
@@ -262,6 +267,16 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		fprintf(stderr, "cachepotd: sandbox docker: %s\n", err);
+		unsigned removed;
+		ret = sandbox_docker_sweep(cfg.docker_socket, d.store_id, &removed, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "cachepotd: --sandbox docker: removing the containers an earlier "
+					"run left: %s\n", err);
+			goto out;
+		}
+		if (removed)
+			fprintf(stderr, "cachepotd: sandbox docker: removed %u container(s) an earlier run "
+					"of this store left behind\n", removed);
 	}
 	ret = sandbox_ids_check(err, sizeof(err));
 	if (ret < 0) {

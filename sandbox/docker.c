@@ -462,6 +462,19 @@ static int tag_valid(const char *tag)
 	return 1;
 }
 
+/* An owner label value: [0-9a-z]{1,64}, which needs no escaping in a URL's filter. */
+static int owner_valid(const char *owner)
+{
+	size_t n = owner ? strlen(owner) : 0;
+
+	if (n == 0 || n > 64)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((owner[i] >= '0' && owner[i] <= '9') || (owner[i] >= 'a' && owner[i] <= 'z')))
+			return 0;
+	return 1;
+}
+
 /* The image of SPEC's toolchain, imported when it is not there yet: its name in IMAGE. */
 static int image_ensure(struct docker_client *c, const struct sandbox_spec *spec, char *image,
 			size_t imagelen, char *err, size_t errlen)
@@ -563,13 +576,15 @@ static char *container_body(const struct sandbox_spec *spec, const struct sandbo
 		 lim->tmp_bytes);
 	/* the log file holds what is captured and a margin, never an unbounded stream */
 	snprintf(log_size, sizeof(log_size), "%zu", 2 * lim->capture_bytes + (1u << 20));
-	/* the label lets an operator find a container a crash left behind:
+	/* the labels let the owner's next start remove a container a crash left behind
+	 * (sandbox_docker_sweep), and an operator find it:
 	 * docker ps -a --filter label=cachepot.sandbox */
-	body = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:n, s:{s:s}}",
+	body = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:b, s:b, s:b, s:b, s:n, s:{s:s, s:s}}",
 			 "Image", image, "Cmd", cmd, "Env", env, "WorkingDir",
 			 spec->cwd ? spec->cwd : "/", "User", user, "Hostname", "cachepot",
 			 "NetworkDisabled", 1, "AttachStdin", 0, "OpenStdin", 0, "Tty", 0,
-			 "Entrypoint", "Labels", "cachepot.sandbox", "run");
+			 "Entrypoint", "Labels", "cachepot.sandbox", "run", "cachepot.owner",
+			 owner_valid(spec->docker_owner) ? spec->docker_owner : "none");
 	cmd = env = NULL;
 	if (!body)
 		goto out;
@@ -826,5 +841,55 @@ out:
 	result->err_len = result->err ? strlen(result->err) : 0;
 	if (rc != -ENOMEM && rc != -EINVAL && rc != -EPERM && rc != -EAGAIN)
 		rc = -EIO;
+	return rc;
+}
+
+int sandbox_docker_sweep(const char *socket, const char *owner, unsigned *removed, char *msg,
+			 size_t msglen)
+{
+	struct docker_client c;
+	char path[256];
+	json_t *list = NULL, *item;
+	size_t i;
+	int status, rc = 0;
+
+	*removed = 0;
+	if (!owner_valid(owner)) {
+		snprintf(msg, msglen, "owner '%s' is not [0-9a-z]{1,64}", owner ? owner : "");
+		return -EINVAL;
+	}
+	if ((rc = client_init(&c, socket)) < 0) {
+		snprintf(msg, msglen, "%s", strerror(-rc));
+		return rc;
+	}
+	/* filters={"label":["cachepot.owner=OWNER"]}, URL-encoded */
+	snprintf(path, sizeof(path),
+		 "/containers/json?all=1&filters=%%7B%%22label%%22%%3A%%5B%%22cachepot.owner%%3D%s"
+		 "%%22%%5D%%7D",
+		 owner);
+	status = client_json(&c, "GET", path, NULL, DOCKER_CALL_TIMEOUT_MS, &list, msg, msglen);
+	if (status != 200 || !json_is_array(list)) {
+		if (status == 200)
+			snprintf(msg, msglen, "dockerd: GET /containers/json: not a list");
+		rc = status < 0 ? status : -EIO;
+		goto out;
+	}
+	json_array_foreach(list, i, item) {
+		const char *id = json_string_value(json_object_get(item, "Id"));
+		size_t n = id ? strlen(id) : 0;
+
+		if (n == 0 || n > 128 || strspn(id, "0123456789abcdef") != n)
+			continue;
+		snprintf(path, sizeof(path), "/containers/%s?force=1&v=1", id);
+		status = client_json(&c, "DELETE", path, NULL, DOCKER_CALL_TIMEOUT_MS, NULL, msg,
+				     msglen);
+		if (status == 204 || status == 404) /* 404: it went away meanwhile */
+			(*removed)++;
+		else if (rc == 0)
+			rc = status < 0 ? status : -EIO;
+	}
+out:
+	json_decref(list);
+	client_release(&c);
 	return rc;
 }

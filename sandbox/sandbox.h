@@ -115,6 +115,10 @@ struct sandbox_spec {
 	 * another form: one made of the tree directory's device, inode and change time). */
 	const char *docker_socket;
 	const char *toolchain_id;
+	/* docker only: who runs the container, [0-9a-z]{1,64} (cachepotd: its store's public key in
+	 * hex), put in the label cachepot.owner so that sandbox_docker_sweep finds what a crash
+	 * of that owner left behind; NULL: the label is "none". */
+	const char *docker_owner;
 };
 
 struct sandbox_result {
@@ -166,6 +170,12 @@ int sandbox_output_release(const char *output_host_dir);
  * in MSG; -errno with the reason in MSG (a sentence). For a start-up check and the tests. */
 int sandbox_docker_check(const char *socket, char *msg, size_t msglen)
     __attribute__((warn_unused_result));
+
+/* Remove every container (with its volumes) labelled cachepot.owner=OWNER on SOCKET: what a
+ * cachepotd of that store that was killed mid-run left behind. Call it before any run of OWNER
+ * starts. 0 with *REMOVED set, or -errno with the reason in MSG (a sentence). */
+int sandbox_docker_sweep(const char *socket, const char *owner, unsigned *removed, char *msg,
+			 size_t msglen) __attribute__((warn_unused_result));
 
 /* Whether runs can have memory and pids limits under CGROUP_ROOT (NULL: /sys/fs/cgroup): a
  * cgroup is made with both limits and removed again (on cgroup v2 this moves the caller into

@@ -2,7 +2,8 @@
 # A job's result does not depend on the sandbox backend: the same jobs (cfg-if, then crc32fast
 # against its outputs) through `cachepotd --sandbox bwrap` and `--sandbox docker`, each on a
 # fresh store, give the same keys and byte-identical outputs; afterwards dockerd holds no
-# container or volume of ours. `--sandbox docker` with no dockerd stops cachepotd at start.
+# container or volume of ours, and a container a killed daemon left is removed at its next
+# start. `--sandbox docker` with no dockerd stops cachepotd at start.
 # Costs about 60 s with dockerd on a loaded 2-core machine (4 compiles, one import of the
 # toolchain as an image of ~500 MB, made once per toolchain id and kept), 20 s without (the
 # docker half is skipped).
@@ -14,9 +15,9 @@ command -v jq >/dev/null || skip_all "needs jq"
 [ -d "$REGISTRY/cfg-if-1.0.0" ] && [ -d "$REGISTRY/crc32fast-1.3.2" ] || skip_all "needs librust-cfg-if-dev, librust-crc32fast-dev"
 
 DOCKER_SOCK=${CACHEPOT_DOCKER_SOCKET:-/var/run/docker.sock}
-docker_api() { curl -s --max-time 30 --unix-socket "$DOCKER_SOCK" "http://docker$1"; }
+docker_api() { p=$1; shift; curl -s --max-time 30 --unix-socket "$DOCKER_SOCK" "$@" "http://docker$p"; }
 
-tap_plan 12
+tap_plan 14
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 
@@ -26,10 +27,10 @@ timeout 20 "$CACHEPOTD" --store "$T/nodocker-store" --socket "$T/nodocker.sock" 
 rc=$?
 check "--sandbox docker with no dockerd stops cachepotd at start (exit $rc: $(head -c 300 "$T/nodocker.log" | tr '\n' ' '))" \
 	eval '[ $rc != 0 ] && [ $rc != 124 ] && grep -q "sandbox docker.*dockerd" "$T/nodocker.log" && [ ! -S "$T/nodocker.sock" ]'
-timeout 20 "$CACHEPOTD" --store "$T/kvm-store" --socket "$T/kvm.sock" --sandbox kvm > "$T/kvm.log" 2>&1
+timeout 20 "$CACHEPOTD" --store "$T/nosuch-store" --socket "$T/nosuch.sock" --sandbox nosuch > "$T/nosuch.log" 2>&1
 rc=$?
-check "an unknown backend is refused (exit $rc: $(head -c 200 "$T/kvm.log" | tr '\n' ' '))" \
-	eval '[ $rc != 0 ] && [ $rc != 124 ] && grep -q "bwrap or docker expected" "$T/kvm.log"'
+check "an unknown backend is refused (exit $rc: $(head -c 200 "$T/nosuch.log" | tr '\n' ' '))" \
+	eval '[ $rc != 0 ] && [ $rc != 124 ] && grep -q "expected, not .nosuch." "$T/nosuch.log"'
 
 # run_jobs NAME: cfg-if then crc32fast through the running daemon; answers in $T/NAME.*.answer.
 run_jobs() {
@@ -72,12 +73,14 @@ check "... and cachepotd stops cleanly" daemon_stop
 
 # 2. docker, on a fresh store (so nothing is a hit)
 if ! docker_api /_ping | grep -q OK; then
-	for i in 5 6 7 8 9 10 11 12; do ok "# SKIP docker: dockerd does not answer on $DOCKER_SOCK"; done
+	for i in 5 6 7 8 9 10 11 12 13 14; do ok "# SKIP docker: dockerd does not answer on $DOCKER_SOCK"; done
 	exit 0
 fi
-containers_before=$(docker_api '/containers/json?all=1' | jq length)
-volumes_before=$(docker_api /volumes | jq '.Volumes // [] | length')
 STORE=$T/store-docker SOCK=$T/docker.sock
+owner=$("$CACHEPOTD" --store "$STORE" --print-public-key 2>/dev/null)
+# ours: the containers labelled with this store (other tests may run containers meanwhile)
+ours() { docker_api "/containers/json?all=1&filters=%7B%22label%22%3A%5B%22cachepot.owner%3D$owner%22%5D%7D" | jq length; }
+volumes_before=$(docker_api /volumes | jq '.Volumes // [] | length')
 toolchain_install || bail "no toolchain tree in the second store"
 daemon_start --jobs 2 --sandbox docker --docker-socket "$DOCKER_SOCK" || bail "cachepotd --sandbox docker did not start"
 check "the daemon names dockerd at start" grep -q "sandbox docker: dockerd" "$T/daemon.log"
@@ -90,7 +93,24 @@ check "the same outputs, names and hashes ($(wc -l < "$T/docker.outputs") files)
 check "byte-identical output files" diff -r "$T/bwrap.blobs" "$T/docker.blobs"
 check "the same diagnostics on stderr" eval '[ "$(jq -S .stderr "$T/bwrap.crc.answer")" = "$(jq -S .stderr "$T/docker.crc.answer")" ]'
 check "... and cachepotd stops cleanly" daemon_stop
-check "no container or volume left (containers $containers_before -> $(docker_api '/containers/json?all=1' | jq length), volumes $volumes_before -> $(docker_api /volumes | jq '.Volumes // [] | length'))" \
-	eval '[ "$(docker_api "/containers/json?all=1" | jq length)" = "$containers_before" ] &&
-	      [ "$(docker_api /volumes | jq ".Volumes // [] | length")" = "$volumes_before" ] &&
+check "no container or volume left (ours: $(ours), volumes $volumes_before -> $(docker_api /volumes | jq '.Volumes // [] | length'))" \
+	eval '[ "$(ours)" = 0 ] && [ "$(docker_api /volumes | jq ".Volumes // [] | length")" = "$volumes_before" ] &&
 	      [ -z "$(ls -A "$STORE/jobs")" ]'
+
+# A container the daemon left when it was killed mid-run (planted: created, never started,
+# with this store's label) is removed at the next start; another owner's is left alone.
+image=$(docker_api '/images/json' | jq -r '[.[].RepoTags[]? | select(startswith("cachepot-toolchain:"))][0]')
+plant() {
+	printf '{"Image": "%s", "Cmd": ["/bin/true"], "Labels": {"cachepot.owner": "%s"}}' "$image" "$1" |
+		curl -s --max-time 30 --unix-socket "$DOCKER_SOCK" -H 'Content-Type: application/json' \
+			--data-binary @- "http://docker/containers/create" | jq -r .Id
+}
+mine=$(plant "$owner") other=$(plant 0000test$$)
+daemon_start --jobs 1 --sandbox docker --docker-socket "$DOCKER_SOCK" || bail "cachepotd did not restart"
+check "a container left by an earlier run of this store is removed at start (planted $(echo "$mine" | head -c 12), ours now $(ours))" \
+	eval '[ "$mine" != null ] && [ -n "$mine" ] && [ "$(ours)" = 0 ] &&
+	      grep -q "removed 1 container" "$T/daemon.log"'
+check "another owner's container is left alone" \
+	eval '[ "$other" != null ] && docker_api "/containers/$other/json" | jq -e .Id > /dev/null'
+docker_api "/containers/$other?force=1&v=1" -X DELETE > /dev/null
+daemon_stop
