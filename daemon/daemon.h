@@ -45,6 +45,11 @@ struct daemon_metrics {
 	uint64_t toolchains_uploaded;
 	uint64_t toolchains_rejected;     /* bad archive or wrong id */
 	uint64_t nondeterministic;        /* a second, different result for a published key */
+	uint64_t verify_sampled;          /* hits drawn for a check (--verify-sample) */
+	uint64_t verify_dropped;          /* of those, not queued: the check queue was full */
+	uint64_t verify_runs;             /* checks done (daemon/verify.h), sampled or asked for */
+	uint64_t verify_mismatches;       /* of those, a rebuild gave other outputs: marked */
+	uint64_t verify_failed;           /* of those, no comparison (inputs gone, rebuild failed) */
 };
 
 #define METRIC_ADD(d, field, n) __atomic_add_fetch(&(d)->metrics.field, (n), __ATOMIC_RELAXED)

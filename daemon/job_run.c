@@ -372,6 +372,18 @@ out:
 	return outcome;
 }
 
+/* Keep JOB's wire JSON as the job record of KEY_HEX. 0 or -errno. */
+static int job_record_put(struct daemon *d, const struct job *job, const char key_hex[65])
+{
+	json_t *json = job_to_json(job);
+	char *text = json ? json_dumps(json, JSON_COMPACT) : NULL;
+	int ret = text ? store_put_job_record(d->store, key_hex, text, strlen(text)) : -ENOMEM;
+
+	free(text);
+	json_decref(json);
+	return ret;
+}
+
 /* Store what the sandbox of JOB left (the outputs, through the fd of its output tmpfs, and
  * RESULT's stdout and stderr) and publish the manifest of KEY_HEX. JOB_OK with *BODY the
  * published answer, or another outcome with *BODY set. */
@@ -418,6 +430,10 @@ static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 		METRIC_INC(d, jobs_published);
 	if (ret == 0 && job->kind == JOB_KIND_C)
 		METRIC_INC(d, jobs_c_published);
+	/* What a later `cachepot verify KEY` rebuilds from (daemon/verify.h). */
+	if (ret == 0 && (ret = job_record_put(d, job, key_hex)) < 0)
+		fprintf(stderr, "cachepotd: the job record of %s was not written: %s\n", key_hex,
+			strerror(-ret));
 	/* What a client that never built this job needs to find it without a dep-info pass. */
 	ret = direct_publish(d->store, job, &m);
 	if (ret < 0)
@@ -459,8 +475,11 @@ static void count_outcome(struct daemon *d, enum job_outcome outcome)
 		METRIC_INC(d, jobs_errors);
 }
 
-enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_hex[65],
-			     json_t **body)
+/* What job_execute and job_rebuild share: a fresh scratch tree, the toolchain, materialise,
+ * re-key, the sandbox. With INSPECT NULL the outputs are published (unless KEY_HEX already is);
+ * otherwise nothing is written to the store and INSPECT looks at the outputs. */
+static enum job_outcome run_job(struct daemon *d, struct job *job, const char key_hex[65],
+				job_inspect_fn *inspect, void *ctx, json_t **body)
 {
 	struct store_job_scratch scratch;
 	struct sandbox_result result = { 0 };
@@ -500,14 +519,27 @@ enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_h
 	outcome = materialise(d, job, scratch.input_fd, body);
 	if (outcome == JOB_OK)
 		outcome = check_materialised_key(d, job, key_hex, body);
+	if (outcome == JOB_OK && inspect) {
+		outcome = run_sandbox(d, job, &scratch, toolchain_dir, &result, &ran, body);
+		if (outcome == JOB_OK) {
+			int outfd = sandbox_result_output_fd(&result);
+			if (outfd < 0) {
+				*body = json_error("opening the outputs: %s", strerror(-outfd));
+				outcome = JOB_ERROR;
+			} else {
+				outcome = inspect(d, job, outfd, ctx, body);
+				close(outfd);
+			}
+		}
 	/* Unless an earlier identical job published it while this one waited in the queue. */
-	if (outcome == JOB_OK && job_published_answer(d, key_hex, body) != 0) {
+	} else if (outcome == JOB_OK && job_published_answer(d, key_hex, body) != 0) {
 		outcome = run_sandbox(d, job, &scratch, toolchain_dir, &result, &ran, body);
 		if (outcome == JOB_OK)
 			outcome = publish_outputs(d, job, key_hex, &result, body);
 	}
 out:
-	count_outcome(d, outcome);
+	if (!inspect)
+		count_outcome(d, outcome);
 	if (!*body)
 		*body = json_error("out of memory");
 	if (ran)
@@ -518,4 +550,16 @@ out:
 		fprintf(stderr, "cachepotd: removing jobs/%s: %s\n", scratch.name, strerror(-ret));
 	free(toolchain_dir);
 	return outcome;
+}
+
+enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_hex[65],
+			     json_t **body)
+{
+	return run_job(d, job, key_hex, NULL, NULL, body);
+}
+
+enum job_outcome job_rebuild(struct daemon *d, struct job *job, const char key_hex[65],
+			     job_inspect_fn *inspect, void *ctx, json_t **body)
+{
+	return run_job(d, job, key_hex, inspect, ctx, body);
 }

@@ -38,6 +38,18 @@ int job_outcome_status(enum job_outcome outcome);
 enum job_outcome job_execute(struct daemon *d, struct job *job, const char key_hex[65],
 			     json_t **body);
 
+/* What job_rebuild calls with the fd of the rebuilt outputs' directory (borrowed) once rustc
+ * exited 0: JOB_OK, or another outcome with *BODY set. */
+typedef enum job_outcome job_inspect_fn(struct daemon *d, const struct job *job, int outfd,
+					void *ctx, json_t **body);
+
+/* Build JOB again as job_execute would (a fresh scratch tree and sandbox, the inputs
+ * materialised and re-keyed to KEY_HEX) but publish and count nothing (sandbox_runs aside):
+ * when rustc exits 0, return what INSPECT (with CTX) makes of the outputs. Otherwise the
+ * outcome and *BODY are job_execute's. */
+enum job_outcome job_rebuild(struct daemon *d, struct job *job, const char key_hex[65],
+			     job_inspect_fn *inspect, void *ctx, json_t **body);
+
 /* The 200 answer for a published KEY_HEX: {"key":..., "manifest":{signed manifest}}.
  * 0, -ENOENT when not published, -errno. */
 int job_published_answer(struct daemon *d, const char key_hex[65], json_t **body)

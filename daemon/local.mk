@@ -4,7 +4,8 @@ libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h \
 	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/toolchain_merge.c \
 	daemon/toolchain_merge.h daemon/server.c daemon/server.h \
 	daemon/listen.c daemon/listen.h daemon/etag.c daemon/etag.h daemon/peers.c daemon/peers.h \
-	daemon/upload.c daemon/upload.h daemon/direct_publish.c daemon/direct_publish.h
+	daemon/upload.c daemon/upload.h daemon/direct_publish.c daemon/direct_publish.h \
+	daemon/verify.c daemon/verify.h
 
 sbin_PROGRAMS += cachepotd
 cachepotd_SOURCES = daemon/main.c
@@ -38,3 +39,5 @@ TESTS += tests/daemon/unpublished.sh
 EXTRA_DIST += tests/daemon/unpublished.sh
 TESTS += tests/daemon/load.sh
 EXTRA_DIST += tests/daemon/load.sh
+TESTS += tests/daemon/verify.sh
+EXTRA_DIST += tests/daemon/verify.sh

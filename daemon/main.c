@@ -58,6 +58,7 @@ static const struct option options[] = {
 	{ "allow-no-cgroup-limits", no_argument, NULL, OPT_SETTING },
 	{ "sandbox", required_argument, NULL, OPT_SETTING },
 	{ "docker-socket", required_argument, NULL, OPT_SETTING },
+	{ "verify-sample", required_argument, NULL, OPT_SETTING },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -73,6 +74,7 @@ static void usage(FILE *f)
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
 		"                 [--allow-no-cgroup-limits] [--sandbox bwrap|docker] [--docker-socket PATH]\n"
+		"                 [--verify-sample FRACTION]\n"
 		"       cachepotd [--store DIR] --fsck\n"
 		"       cachepotd [--store DIR] --print-public-key\n"
 		"Compile rustc jobs in sandboxes and publish them into the store (see cachepotd(8)).\n"

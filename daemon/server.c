@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -31,6 +32,7 @@
 #include "daemon/pool.h"
 #include "daemon/toolchain_unpack.h"
 #include "daemon/upload.h"
+#include "daemon/verify.h"
 #include "fs/store.h"
 #include "hash/digest.h"
 #include "hash/job.h"
@@ -56,6 +58,10 @@ struct server {
 	struct event *unused_timer;       /* toolchain_retire_unused, every few minutes */
 	struct upload_table uploads;      /* uploads in parts in progress */
 	struct event *upload_timer;       /* upload_sweep of idle ones */
+	struct verify_task *verifies;     /* checks waiting or on the pool, oldest first */
+	unsigned verify_waiting;          /* of those, not yet handed to the pool */
+	unsigned verify_running;          /* of those, on the pool */
+	uint64_t verify_rng;              /* verify_sample_draw's state */
 	int removing_retired;             /* a task removes retired toolchains */
 	int stopping;
 };
@@ -77,6 +83,19 @@ struct inflight {
 	char key[DIGEST_HEX_SIZE];
 	struct waiter *waiters;
 	int status;
+	json_t *body;
+};
+
+/* A check of a published key (daemon/verify.h): waits in the server's VERIFIES until a worker
+ * is idle (verify_pump), then runs on the pool; its FINISH answers WAITERS (the on-demand
+ * requests; none for a sampled hit) and frees it. */
+struct verify_task {
+	struct task task;
+	struct verify_task *next;
+	struct job job;
+	char key[DIGEST_HEX_SIZE];
+	struct waiter *waiters;
+	int submitted;           /* on the pool */
 	json_t *body;
 };
 
@@ -843,6 +862,244 @@ static int job_queue(struct daemon *d, struct evhttp_request *req, struct inflig
 	return 0;
 }
 
+/* ---- rebuild checks (daemon/verify.h) ---- */
+
+static struct verify_task *verify_find(struct daemon *d, const char key_hex[65])
+{
+	for (struct verify_task *v = d->server->verifies; v; v = v->next)
+		if (strcmp(v->key, key_hex) == 0)
+			return v;
+	return NULL;
+}
+
+static void verify_unlink(struct daemon *d, struct verify_task *v)
+{
+	for (struct verify_task **p = &d->server->verifies; *p; p = &(*p)->next)
+		if (*p == v) {
+			*p = v->next;
+			return;
+		}
+}
+
+static void verify_task_run(struct daemon *d, struct task *t)
+{
+	struct verify_task *v = (struct verify_task *)t;
+
+	verify_run(d, &v->job, v->key, &v->body);
+}
+
+/* Answer V's waiters (CODE with BODY, or with V's answer when BODY is NULL), unlink V and free
+ * it. */
+static void verify_task_end(struct daemon *d, struct verify_task *v, int code, json_t *body)
+{
+	verify_unlink(d, v);
+	if (v->submitted)
+		d->server->verify_running--;
+	else
+		d->server->verify_waiting--;
+	if (!body && !v->body)
+		code = 500, body = json_pack("{s:s}", "error", "out of memory");
+	else if (!body)
+		body = json_incref(v->body);
+	else
+		json_incref(body);
+	while (v->waiters) {
+		struct waiter *w = v->waiters;
+		v->waiters = w->next;
+		waiter_answer(d, w, code, body);
+	}
+	json_decref(body);
+	json_decref(v->body);
+	job_release(&v->job);
+	free(v);
+}
+
+static void verify_task_finish(struct daemon *d, struct task *t, int cancelled)
+{
+	struct verify_task *v = (struct verify_task *)t;
+	json_t *body = cancelled ? json_pack("{s:s}", "error", "shutting down") : NULL;
+
+	verify_task_end(d, v, cancelled ? 503 : 200, body);
+	json_decref(body);
+}
+
+/* Hand waiting checks to the pool while fewer than VERIFY_RUNNING_MAX run there, no job waits
+ * in its queue and a worker is idle: a check never takes a worker from a real job, which would
+ * otherwise wait behind a whole compile. */
+static void verify_pump(struct daemon *d)
+{
+	struct server *s = d->server;
+
+	while (!s->stopping && s->verify_waiting > 0 && s->verify_running < VERIFY_RUNNING_MAX) {
+		struct verify_task *v;
+		size_t queued, running;
+		pool_counts(s->pool, &queued, &running);
+		if (queued > 0 || running >= d->cfg->jobs)
+			return;
+		for (v = s->verifies; v && v->submitted; v = v->next)
+			;
+		if (!v || pool_submit(s->pool, &v->task, 0) < 0)
+			return;
+		v->submitted = 1;
+		s->verify_waiting--;
+		s->verify_running++;
+	}
+}
+
+/* Queue a check of KEY_HEX rebuilding JOB (moved into the check: *JOB is zeroed), with W as
+ * its first waiter (or none). 0, -EAGAIN when VERIFY_QUEUE_MAX checks wait already, -ENOMEM. */
+static int verify_enqueue(struct daemon *d, struct job *job, const char key_hex[65], struct waiter *w)
+{
+	struct verify_task *v, **tail;
+
+	if (d->server->verify_waiting >= VERIFY_QUEUE_MAX)
+		return -EAGAIN;
+	v = calloc(1, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v->task.run = verify_task_run;
+	v->task.finish = verify_task_finish;
+	v->job = *job;
+	memset(job, 0, sizeof(*job));
+	memcpy(v->key, key_hex, DIGEST_HEX_SIZE);
+	v->waiters = w;
+	for (tail = &d->server->verifies; *tail; tail = &(*tail)->next)
+		;
+	*tail = v;
+	d->server->verify_waiting++;
+	verify_pump(d);
+	return 0;
+}
+
+/* A hit of KEY_HEX was just answered: check it with the job the client sent (JOB, taken when
+ * drawn) for a fraction --verify-sample of hits. */
+static void verify_sample_hit(struct daemon *d, struct job *job, const char key_hex[65])
+{
+	if (!verify_sample_draw(&d->server->verify_rng, d->cfg->verify_sample) || d->server->stopping)
+		return;
+	METRIC_INC(d, verify_sampled);
+	if (verify_find(d, key_hex))
+		return;    /* the check already waiting covers this hit */
+	if (verify_enqueue(d, job, key_hex, NULL) < 0)
+		METRIC_INC(d, verify_dropped);
+}
+
+/* Drop the checks still waiting (shutdown): their requests get a 503. */
+static void verify_drop_waiting(struct daemon *d)
+{
+	struct verify_task *v = d->server->verifies, *next;
+	json_t *body = json_pack("{s:s}", "error", "shutting down");
+
+	for (; v; v = next) {
+		next = v->next;
+		if (!v->submitted)
+			verify_task_end(d, v, 503, body);
+	}
+	json_decref(body);
+}
+
+/* POST /v1/verify/<key>: rebuild a published key from its job record and compare. A write: it
+ * costs a whole compile. Bounded: a key already being checked is joined, and the queue of
+ * VERIFY_QUEUE_MAX is shared with sampling; over it, 503. */
+static void verify_post(struct daemon *d, struct evhttp_request *req, const char *key)
+{
+	struct job job = { 0 };
+	struct verify_task *v;
+	struct waiter *w;
+	json_error_t jerr;
+	json_t *json = NULL;
+	char *text = NULL, err[256];
+	size_t len = 0;
+	int ret;
+
+	if (!require_writer(d, req))
+		return;
+	if (d->server->stopping) {
+		send_error(req, 503, "shutting down");
+		return;
+	}
+	if (!digest_hex_valid(key)) {
+		METRIC_INC(d, http_bad_requests);
+		send_error(req, 400, "a key is 64 lowercase hex digits");
+		return;
+	}
+	ret = store_get_manifest(d->store, key, &text, &len);
+	free(text);
+	text = NULL;
+	if (ret < 0) {
+		send_error(req, ret == -ENOENT ? 404 : 500, ret == -ENOENT ? "not published" : strerror(-ret));
+		return;
+	}
+	v = verify_find(d, key);
+	if (v) {
+		w = waiter_new(d, req);
+		if (!w) {
+			send_error(req, 500, "out of memory");
+			return;
+		}
+		w->next = v->waiters;
+		v->waiters = w;
+		return;
+	}
+	if (d->server->verify_waiting >= VERIFY_QUEUE_MAX) {
+		send_error(req, 503, "the verify queue is full, retry later");
+		return;
+	}
+	ret = store_get_job_record(d->store, key, &text, &len);
+	if (ret == -ENOENT) {
+		send_error(req, 404, "no job record for this key (published before this daemon kept "
+			   "them): submitting its job again checks it when --verify-sample draws it");
+		return;
+	}
+	if (ret == 0 && !(json = json_loadb(text, len, 0, &jerr)))
+		ret = -EBADMSG;
+	if (ret == 0 && job_from_json(json, &job, err, sizeof(err)) < 0)
+		ret = -EBADMSG;
+	free(text);
+	json_decref(json);
+	if (ret < 0) {
+		send_error(req, 500, ret == -EBADMSG ? "the job record is unreadable" : strerror(-ret));
+		return;
+	}
+	/* Its inputs must still be here (a 424 names those that are not). */
+	if (job_inputs_present(d, req, &job) != 0) {
+		job_release(&job);
+		return;
+	}
+	w = waiter_new(d, req);
+	ret = w ? verify_enqueue(d, &job, key, w) : -ENOMEM;
+	if (ret < 0) {
+		if (w)
+			waiter_drop(d, w);
+		job_release(&job);
+		send_error(req, 500, "out of memory");
+	}
+}
+
+/* GET /v1/verify/<key>: the key's verify mark, when a rebuild differed. Open to every reader,
+ * like the manifest it is about; not cached (a mark may come later). */
+static void verify_get(struct daemon *d, struct evhttp_request *req, const char *key)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret;
+
+	if (!digest_hex_valid(key)) {
+		send_error(req, 400, "a key is 64 lowercase hex digits");
+		return;
+	}
+	ret = store_get_verify_mark(d->store, key, &text, &len);
+	if (ret < 0) {
+		send_error(req, ret == -ENOENT ? 404 : 500, ret == -ENOENT ? "not marked" : strerror(-ret));
+		return;
+	}
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control", "no-store");
+	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+	evbuffer_add(evhttp_request_get_output_buffer(req), text, len);
+	free(text);
+	evhttp_send_reply(req, 200, "OK", NULL);
+}
+
 /* POST /v1/jobs: answer from the store when published, join the identical job in flight, or
  * queue a new one once every input is here. */
 static void job_post(struct daemon *d, struct evhttp_request *req)
@@ -873,6 +1130,7 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 	if (ret == 0) {
 		METRIC_INC(d, jobs_cache_hits);
 		send_json(req, 200, body);
+		verify_sample_hit(d, &job->job, job->key);
 		goto out;
 	}
 	if (ret != -ENOENT) {
@@ -998,6 +1256,12 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 		C(toolchains_uploaded, "toolchains added"),
 		C(toolchains_rejected, "toolchain archives refused"),
 		C(nondeterministic, "second, different results for a published key"),
+		C(verify_sampled, "hits drawn for a rebuild check (--verify-sample)"),
+		C(verify_dropped, "sampled checks dropped: the check queue was full"),
+		C(verify_runs, "rebuild checks done, sampled or asked for (POST /v1/verify/<key>)"),
+		C(verify_mismatches, "rebuild checks whose outputs differed from the published ones "
+		  "(the key is marked)"),
+		C(verify_failed, "rebuild checks that compared nothing: inputs gone, rebuild failed"),
 #undef C
 	};
 
@@ -1028,6 +1292,15 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+static int count_mark(void *ctx, const char key_hex[65], const char *text, size_t len)
+{
+	(void)key_hex;
+	(void)text;
+	(void)len;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
 static void status_get(struct daemon *d, struct evhttp_request *req)
 {
 	size_t queued, running, inflight = 0;
@@ -1043,6 +1316,14 @@ static void status_get(struct daemon *d, struct evhttp_request *req)
 			 "running", (json_int_t)running, "inflight", (json_int_t)inflight,
 			 "sandbox_runs", (json_int_t)METRIC_GET(d, sandbox_runs),
 			 "published", (json_int_t)METRIC_GET(d, jobs_published), "stopping", d->server->stopping);
+	if (body) {
+		unsigned marked = 0;
+		int ret = store_foreach_verify_mark(d->store, count_mark, &marked);
+		json_object_set_new(body, "verify", json_pack("{s:i, s:i, s:f, s:o}",
+			"waiting", (int)d->server->verify_waiting, "running", (int)d->server->verify_running,
+			"sample", d->cfg->verify_sample,
+			"marked", ret < 0 ? json_null() : json_integer(marked)));
+	}
 	send_json(req, 200, body);
 	json_decref(body);
 }
@@ -1087,6 +1368,10 @@ static void handle(struct evhttp_request *req, void *arg)
 		manifest_get(d, req, rest);
 	else if (PREFIX(EVHTTP_REQ_GET, "/v1/prekeys/"))
 		prekeys_get(d, req, rest);
+	else if (PREFIX(EVHTTP_REQ_POST, "/v1/verify/"))
+		verify_post(d, req, rest);
+	else if (PREFIX(EVHTTP_REQ_GET, "/v1/verify/"))
+		verify_get(d, req, rest);
 	else
 		send_error(req, 404, "no such endpoint");
 #undef ROUTE
@@ -1156,6 +1441,7 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 
 	pool_drain_done(d->server->pool);
 	pool_drain_done(d->server->upload_pool);
+	verify_pump(d);
 	if (!d->server->stopping)
 		return;
 	pool_counts(d->server->pool, &queued, &running);
@@ -1189,6 +1475,7 @@ void server_begin_shutdown(struct daemon *d)
 		evconnlistener_disable(s->tls_listener);
 	pool_cancel_queued(s->pool);
 	pool_cancel_queued(s->upload_pool);
+	verify_drop_waiting(d);
 	event_active(s->done_event, EV_READ, 0);
 }
 
@@ -1279,6 +1566,9 @@ int server_start(struct daemon *d)
 	s = d->server = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
+	if (getrandom(&s->verify_rng, sizeof(s->verify_rng), GRND_NONBLOCK) != sizeof(s->verify_rng)
+	    || s->verify_rng == 0)
+		s->verify_rng = (uint64_t)monotonic_us() | 1;
 	s->done_event = event_new(d->base, -1, 0, done_cb, d);
 	if (!s->done_event)
 		return -ENOMEM;
@@ -1350,6 +1640,8 @@ void server_stop(struct daemon *d)
 		return;
 	pool_stop(s->pool);           /* the last answers go to requests evhttp still holds */
 	pool_stop(s->upload_pool);
+	s->stopping = 1;
+	verify_drop_waiting(d);       /* none on the pool any more */
 	upload_table_clear(&s->uploads);   /* no worker holds one any more */
 	if (s->http)
 		evhttp_free(s->http);     /* frees the bound listeners and their sockets too */

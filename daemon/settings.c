@@ -173,6 +173,19 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 		return error_format(err, errlen, -EINVAL, "%s: yes or no expected, not '%s'", name,
 				    value);
 	}
+	if (name_is(name, "verify-sample")) {
+		char *end = NULL;
+		double p;
+		errno = 0;
+		p = strtod(value, &end);
+		/* Plain decimal only: strtod also takes "nan", "inf" and hex floats. */
+		if (errno != 0 || end == value || *end != '\0' || !(p >= 0.0 && p <= 1.0)
+		    || strspn(value, "0123456789.") != strlen(value))
+			return error_format(err, errlen, -EINVAL, "%s: a fraction from 0 to 1 expected "
+					    "(0.01 rebuilds one hit in a hundred), not '%s'", name, value);
+		cfg->verify_sample = p;
+		return 0;
+	}
 	if (name_is(name, "allow-uid"))
 		return parse_ids(value, (unsigned *)cfg->allow_uids, &cfg->n_allow_uids, err, errlen, name);
 	if (name_is(name, "allow-gid"))

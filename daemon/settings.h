@@ -5,7 +5,8 @@
  * "--" and with '-' or '_' alike (store, socket, jobs, queue, allow-uid, allow-gid,
  * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
  * memory-bytes, max-connections-per-peer, unused-toolchain-seconds, listen, listen-tls,
- * tls-cert, tls-key, client-ca, sandbox (bwrap or docker), docker-socket, allow-no-cgroup-limits,
+ * tls-cert, tls-key, client-ca, sandbox (bwrap or docker), docker-socket, verify-sample (a
+ * fraction from 0 to 1, in decimal: 0.01, 1, 0), allow-no-cgroup-limits,
  * the last "yes" or "no"; on the command line it takes no value and means yes). Later settings override earlier ones; the command line
  * overrides the file.
  * Numbers are decimal with an optional K, M, G or T suffix (powers of 1024).
@@ -52,6 +53,7 @@ struct daemon_config {
 	char *docker_socket;         /* dockerd's API socket, owned; NULL: the sandbox default */
 	unsigned unused_toolchain_seconds;   /* an upload no job named is removed after it; 0 never */
 	unsigned upload_idle_seconds;        /* an upload in parts with no part for this long is dropped */
+	double verify_sample;        /* the fraction of hits rebuilt and compared (daemon/verify.h) */
 	/* The network (daemon/listen.h); each owned, NULL when not set. */
 	char *listen;                /* ADDRESS:PORT of plain HTTP, reads only */
 	char *listen_tls;            /* ADDRESS:PORT of TLS, writes with a client certificate */

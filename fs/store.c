@@ -1272,3 +1272,89 @@ int store_sweep_jobs(struct store_trees *t, unsigned *removed)
 	closedir(dir);
 	return ret;
 }
+
+/* ---- Job records and verify marks (daemon/verify.h) ----
+ * Two more prefixes of the one column family, each keyed by an action key:
+ *   'j' + key -> the wire job JSON (hash/job.h) the daemon built and published KEY from, so that
+ *                it can rebuild KEY later on demand; written without sync (a record lost in a
+ *                crash costs only that on-demand check)
+ *   'v' + key -> a verify mark: JSON naming the outputs a rebuild of KEY produced differently,
+ *                written with sync. The published manifest of KEY is never touched: a mark only
+ *                says that KEY does not build reproducibly. */
+#define PREFIX_JOB_RECORD 'j'
+#define PREFIX_VERIFY_MARK 'v'
+
+static int put_keyed(struct store *s, char prefix, const char key_hex[65], const char *text,
+                     size_t len, int sync)
+{
+	unsigned char key[32];
+	char ikey[INDEX_KEY_SIZE], *err = NULL;
+
+	if (!writer(s))
+		return -EROFS;
+	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
+		return -EINVAL;
+	index_key(ikey, prefix, key);
+	rocksdb_put(s->db, sync ? s->sync_write : s->async_write, ikey, sizeof(ikey), text, len, &err);
+	return err ? errno_of_rocksdb(err) : 0;
+}
+
+static int get_keyed(struct store *s, char prefix, const char key_hex[65], char **text, size_t *len)
+{
+	unsigned char key[32];
+	char ikey[INDEX_KEY_SIZE];
+
+	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
+		return -EINVAL;
+	index_key(ikey, prefix, key);
+	uint_fast64_t before = atomic_load(&s->catch_ups_started);
+	int ret = get_value(s, ikey, text, len);
+	if (ret != -ENOENT || writer(s))
+		return ret;
+	if ((ret = catch_up_since(s, before)) < 0)
+		return ret;
+	return get_value(s, ikey, text, len);
+}
+
+int store_put_job_record(struct store *s, const char key_hex[65], const char *text, size_t len)
+{
+	return put_keyed(s, PREFIX_JOB_RECORD, key_hex, text, len, 0);
+}
+
+int store_get_job_record(struct store *s, const char key_hex[65], char **text, size_t *len)
+{
+	return get_keyed(s, PREFIX_JOB_RECORD, key_hex, text, len);
+}
+
+int store_put_verify_mark(struct store *s, const char key_hex[65], const char *text, size_t len)
+{
+	char *old = NULL;
+	size_t old_len = 0;
+	int ret;
+
+	if (!writer(s))
+		return -EROFS;
+	/* The first evidence stays: a mark, like a key, is written once. */
+	pthread_mutex_lock(&s->publish_lock);
+	ret = get_keyed(s, PREFIX_VERIFY_MARK, key_hex, &old, &old_len);
+	if (ret == 0)
+		ret = 2;
+	else if (ret == -ENOENT)
+		ret = put_keyed(s, PREFIX_VERIFY_MARK, key_hex, text, len, 1);
+	pthread_mutex_unlock(&s->publish_lock);
+	free(old);
+	return ret;
+}
+
+int store_get_verify_mark(struct store *s, const char key_hex[65], char **text, size_t *len)
+{
+	return get_keyed(s, PREFIX_VERIFY_MARK, key_hex, text, len);
+}
+
+int store_foreach_verify_mark(struct store *s,
+                              int (*fn)(void *ctx, const char key_hex[65], const char *text, size_t len),
+                              void *ctx)
+{
+	struct manifest_walk walk = { fn, ctx };
+	return foreach_prefix(s, PREFIX_VERIFY_MARK, manifest_walk_step, &walk);
+}

@@ -13,6 +13,9 @@
  *                                                      then is it served (store_blob_published)
  *                          'p' + 32-byte pre-key    -> signed pre-key lists (fs/prekey_list.h),
  *                                                      the one value that changes (see below)
+ *                          'j' + 32-byte action key -> the wire job it was built from
+ *                          'v' + 32-byte action key -> a verify mark: a rebuild differed
+ *                                                      (see "Job records and verify marks")
  *   key/                 mode 0711: its files are read by name only
  *   key/ed25519.pem      the store's Ed25519 private key (PKCS#8 PEM), mode 0600
  *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644 (what
@@ -250,5 +253,26 @@ int store_job_scratch_remove(struct store_trees *trees, struct store_job_scratch
  * sandbox's tmpfs left mounted is detached). Call before any job starts. *REMOVED receives the
  * number of trees removed; returns 0, or the -errno of the last tree that could not be. */
 int store_sweep_jobs(struct store_trees *trees, unsigned *removed);
+
+/* ---- Job records and verify marks (daemon/verify.h) ----
+ * A job record is the wire job JSON (hash/job.h) a published key was built from; a verify mark
+ * is a small JSON document saying that a rebuild of the key gave other outputs (the manifest
+ * itself stays as published). Both are keyed by the action key and written by the daemon only
+ * (-EROFS on a reader); a job record without sync, a mark with sync and once: the first mark of
+ * a key stays (store_put_verify_mark returns 2, writing nothing, when there is one). The getters give a
+ * malloc'd NUL-terminated *TEXT of *LEN bytes (caller frees), -ENOENT when there is none (on a
+ * reader after one catch-up), -EINVAL for a key that is not 64 hex digits. */
+int store_put_job_record(struct store *store, const char key_hex[65], const char *text, size_t len)
+    __attribute__((warn_unused_result));
+int store_get_job_record(struct store *store, const char key_hex[65], char **text, size_t *len)
+    __attribute__((warn_unused_result));
+int store_put_verify_mark(struct store *store, const char key_hex[65], const char *text, size_t len)
+    __attribute__((warn_unused_result));
+int store_get_verify_mark(struct store *store, const char key_hex[65], char **text, size_t *len)
+    __attribute__((warn_unused_result));
+/* Call FN for every verify mark in key order, as store_foreach_manifest. */
+int store_foreach_verify_mark(struct store *store,
+                              int (*fn)(void *ctx, const char key_hex[65], const char *text, size_t len),
+                              void *ctx);
 
 #endif
