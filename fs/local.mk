@@ -1,5 +1,5 @@
 # fs/: the store and cachepot-fs (see DESIGN.md "The store", "The mount").
-libcachepot_a_SOURCES += fs/store.c fs/store.h fs/manifest.c fs/manifest.h fs/fsck.c fs/fsck.h \
+libcachepot_a_SOURCES += fs/store.c fs/store.h fs/gc.c fs/gc.h fs/manifest.c fs/manifest.h fs/fsck.c fs/fsck.h \
 	fs/source.h fs/source_local.c fs/source_remote.c fs/tree.c fs/tree.h \
 	fs/prekey_list.c fs/prekey_list.h
 
@@ -31,3 +31,9 @@ TESTS += tests/fs/test_prekey_list
 tests_fs_test_prekey_list_SOURCES = tests/fs/test_prekey_list.c
 tests_fs_test_prekey_list_CFLAGS = $(TEST_CFLAGS)
 tests_fs_test_prekey_list_LDADD = $(TEST_LDADD)
+
+check_PROGRAMS += tests/fs/test_gc
+TESTS += tests/fs/test_gc
+tests_fs_test_gc_SOURCES = tests/fs/test_gc.c
+tests_fs_test_gc_CFLAGS = $(TEST_CFLAGS)
+tests_fs_test_gc_LDADD = $(TEST_LDADD)

@@ -14,6 +14,7 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,11 @@
 #define PREFIX_ACTION 'a'
 #define PREFIX_BLOB 'b'
 #define PREFIX_PREKEY 'p'
+#define PREFIX_USE 'u'
+#define PREFIX_PIN 'n'
+#define GENERATION_KEY "g"
+#define HOLD_BUCKETS 1024
+#define NOSPACE_BYTES (4u << 20)   /* below this much free, a failed index write is ENOSPC */
 #define INDEX_KEY_SIZE 33
 #define BLOB_RECORD_SIZE 24
 #define KEY_FILE_MAX 4096          /* a PEM Ed25519 key is ~120 bytes */
@@ -57,6 +63,16 @@ struct store {
 	pthread_mutex_t catch_up_lock;        /* one catch-up at a time */
 	atomic_uint_fast64_t catch_ups_started;
 	atomic_uint_fast64_t nondeterministic, published, blobs_written, bytes_written;
+	atomic_uint_fast64_t keys_evicted, blobs_removed, bytes_freed;
+	/* Blobs committed by this process that no manifest may name yet (a job's outputs before
+	 * its publish, a client's uploads before its job): eviction keeps their files. Under
+	 * publish_lock; see "Eviction" below. */
+	struct blob_hold {
+		struct blob_hold *next;
+		unsigned char sha[32];
+		uint64_t count;
+		int64_t since;
+	} *holds[HOLD_BUCKETS];
 };
 
 struct store_blob_writer {
@@ -92,6 +108,20 @@ static void blob_rel_path(const unsigned char sha[32], char out[3 + DIGEST_HEX_S
 static int errno_of_rocksdb(char *err)
 {
 	free(err);
+	return -EIO;
+}
+
+/* A failed index WRITE: ENOSPC when the file system of the store is (nearly) full, as the
+ * kernel says, since RocksDB's C API does not give the errno; otherwise as errno_of_rocksdb. */
+static int errno_of_rocksdb_write(const struct store *s, char *err)
+{
+	struct statvfs v;
+	free(err);
+	if (fstatvfs(s->cas_fd, &v) == 0) {
+		uint64_t blocks = geteuid() == 0 ? v.f_bfree : v.f_bavail;
+		if (blocks * (uint64_t)v.f_frsize < NOSPACE_BYTES || (v.f_files && v.f_favail == 0))
+			return -ENOSPC;
+	}
 	return -EIO;
 }
 
@@ -440,6 +470,12 @@ void store_close(struct store *s)
 		close(s->dir_fd);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);   /* after rocksdb_close: the next writer may start now */
+	for (size_t b = 0; b < HOLD_BUCKETS; b++)
+		while (s->holds[b]) {
+			struct blob_hold *h = s->holds[b];
+			s->holds[b] = h->next;
+			free(h);
+		}
 	pthread_mutex_destroy(&s->publish_lock);
 	pthread_mutex_destroy(&s->catch_up_lock);
 	free(s);
@@ -518,6 +554,60 @@ void store_blob_abort(struct store_blob_writer *w)
  * every read-then-write of a record: a publish of the same blob between our get and our put
  * would otherwise have its refs overwritten with 0. A failed get writes nothing, for the same
  * reason. */
+#define HOLD_SECONDS (24 * 3600)   /* a hold no publish released lapses after this */
+
+static struct blob_hold **hold_bucket(struct store *s, const unsigned char sha[32])
+{
+	return &s->holds[((unsigned)sha[0] << 8 | sha[1]) % HOLD_BUCKETS];
+}
+
+/* The hold of SHA, dropping lapsed ones of its bucket on the way. Under publish_lock. */
+static struct blob_hold *hold_find(struct store *s, const unsigned char sha[32], int64_t now)
+{
+	struct blob_hold **p = hold_bucket(s, sha), *found = NULL;
+	while (*p) {
+		struct blob_hold *h = *p;
+		if (h->since < now - HOLD_SECONDS) {
+			*p = h->next;
+			free(h);
+			continue;
+		}
+		if (memcmp(h->sha, sha, 32) == 0)
+			found = h;
+		p = &h->next;
+	}
+	return found;
+}
+
+/* One more hold of SHA (a commit). Out of memory, the blob goes unheld: eviction may then
+ * remove it before its manifest is published, and that publish fails with -ENOENT, whole. */
+static void hold_add(struct store *s, const unsigned char sha[32], int64_t now)
+{
+	struct blob_hold *h = hold_find(s, sha, now);
+	if (!h && (h = calloc(1, sizeof(*h)))) {
+		memcpy(h->sha, sha, 32);
+		h->next = *hold_bucket(s, sha);
+		*hold_bucket(s, sha) = h;
+	}
+	if (h) {
+		h->count++;
+		h->since = now;
+	}
+}
+
+/* A publish naming SHA took one hold's place (its record now has a reference). */
+static void hold_release(struct store *s, const unsigned char sha[32], int64_t now)
+{
+	struct blob_hold *h = hold_find(s, sha, now);
+	if (h && --h->count == 0) {
+		struct blob_hold **p = hold_bucket(s, sha);
+		while (*p != h)
+			p = &(*p)->next;
+		*p = h->next;
+		free(h);
+	}
+}
+
 static void note_blob(struct store *s, const unsigned char sha[32], uint64_t size)
 {
 	char key[INDEX_KEY_SIZE], *err = NULL;
@@ -559,6 +649,11 @@ int store_blob_commit(struct store_blob_writer *w, const unsigned char *expect,
 		goto out;
 	}
 	blob_rel_path(sha, rel);
+	/* Held before the name is looked at: a blob already in cas/ that an eviction finds
+	 * unreferenced from here on stays, and one it removed before is moved in again. */
+	pthread_mutex_lock(&s->publish_lock);
+	hold_add(s, sha, (int64_t)time(NULL));
+	pthread_mutex_unlock(&s->publish_lock);
 	if (renameat2(s->tmp_fd, w->tmp_name, s->cas_fd, rel, RENAME_NOREPLACE) < 0) {
 		if (errno != EEXIST) {
 			ret = -errno;
@@ -872,7 +967,15 @@ int store_publish(struct store *s, const struct manifest *m)
 	if (!shas || !sizes || !batch)
 		goto out;
 	size_t n = named_blobs(m, shas, sizes);
-	/* Blobs first: every one present (durable since its commit) with the size M claims. */
+	if ((ret = digest_from_hex(m->key, key)) < 0)
+		goto out;
+	index_key(ikey, PREFIX_ACTION, key);
+	pthread_mutex_lock(&s->publish_lock);
+	locked = 1;
+	int64_t now = (int64_t)time(NULL);
+	/* Blobs first: every one present (durable since its commit) with the size M claims.
+	 * Under the lock, which eviction holds from its decision to its unlinks: a blob checked
+	 * here is not removed before the batch below gives it a reference. */
 	for (size_t i = 0; i < n; i++) {
 		uint64_t size;
 		if ((ret = store_blob_size(s, shas[i], &size)) < 0)
@@ -882,11 +985,6 @@ int store_publish(struct store *s, const struct manifest *m)
 			goto out;
 		}
 	}
-	if ((ret = digest_from_hex(m->key, key)) < 0)
-		goto out;
-	index_key(ikey, PREFIX_ACTION, key);
-	pthread_mutex_lock(&s->publish_lock);
-	locked = 1;
 	ret = get_value(s, ikey, &old, &old_len);
 	if (ret == 0) {
 		struct manifest existing;
@@ -899,6 +997,9 @@ int store_publish(struct store *s, const struct manifest *m)
 		}
 		if (ret == 1)
 			atomic_fetch_add(&s->nondeterministic, 1);
+		else
+			for (size_t i = 0; i < n; i++)
+				hold_release(s, shas[i], now);
 		goto out;
 	}
 	if (ret != -ENOENT)
@@ -906,7 +1007,14 @@ int store_publish(struct store *s, const struct manifest *m)
 	if ((ret = manifest_sign(m, s->signing_key, &text, &text_len)) < 0)
 		goto out;
 	rocksdb_writebatch_put(batch, ikey, sizeof(ikey), text, text_len);
-	int64_t now = (int64_t)time(NULL);
+	{
+		char ukey[INDEX_KEY_SIZE];
+		unsigned char use[8];
+		for (int b = 0; b < 8; b++)
+			use[b] = (unsigned char)((uint64_t)now >> (8 * b));
+		index_key(ukey, PREFIX_USE, key);
+		rocksdb_writebatch_put(batch, ukey, sizeof(ukey), (const char *)use, sizeof(use));
+	}
 	for (size_t i = 0; i < n; i++) {
 		char bkey[INDEX_KEY_SIZE], *v = NULL;
 		size_t vlen = 0;
@@ -925,9 +1033,11 @@ int store_publish(struct store *s, const struct manifest *m)
 	}
 	rocksdb_write(s->db, s->sync_write, batch, &err);
 	if (err) {
-		ret = errno_of_rocksdb(err);
+		ret = errno_of_rocksdb_write(s, err);
 		goto out;
 	}
+	for (size_t i = 0; i < n; i++)
+		hold_release(s, shas[i], now);
 	atomic_fetch_add(&s->published, 1);
 	ret = 0;
 out:
@@ -1111,6 +1221,369 @@ void store_get_counters(struct store *s, struct store_counters *c)
 	c->published = atomic_load(&s->published);
 	c->blobs_written = atomic_load(&s->blobs_written);
 	c->bytes_written = atomic_load(&s->bytes_written);
+	c->keys_evicted = atomic_load(&s->keys_evicted);
+	c->blobs_removed = atomic_load(&s->blobs_removed);
+	c->bytes_freed = atomic_load(&s->bytes_freed);
+}
+
+/* ---- Use, pins and eviction ----
+ * Eviction takes publish_lock from its decision to its last unlink, and so does every publish
+ * from its check that the blobs are there to its batch: a publish that checked a blob sees it
+ * referenced in the index before an eviction can look at it, and an eviction's unlinks are done
+ * before a publish checks. A blob committed by this process and not yet named by a manifest is
+ * held (hold_add) and keeps its file when the last key naming it is evicted. */
+
+static void encode_u64(uint64_t v, unsigned char out[8])
+{
+	for (int b = 0; b < 8; b++)
+		out[b] = (unsigned char)(v >> (8 * b));
+}
+
+static uint64_t decode_u64(const char *p)
+{
+	uint64_t v = 0;
+	for (int b = 0; b < 8; b++)
+		v |= (uint64_t)(unsigned char)p[b] << (8 * b);
+	return v;
+}
+
+static int key_index(const char key_hex[65], char prefix, char out[INDEX_KEY_SIZE])
+{
+	unsigned char key[32];
+	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
+		return -EINVAL;
+	index_key(out, prefix, key);
+	return 0;
+}
+
+/* 0 present, -ENOENT absent, -errno. */
+static int value_present(struct store *s, const char *key, size_t key_len)
+{
+	char *err = NULL;
+	size_t n = 0;
+	char *v = rocksdb_get(s->db, s->read_options, key, key_len, &n, &err);
+	if (err)
+		return errno_of_rocksdb(err);
+	rocksdb_free(v);
+	return v ? 0 : -ENOENT;
+}
+
+int store_key_last_use(struct store *s, const char key_hex[65], int64_t *last_use)
+{
+	char ukey[INDEX_KEY_SIZE], *v = NULL;
+	size_t len = 0;
+	int ret = key_index(key_hex, PREFIX_USE, ukey);
+	if (ret == 0)
+		ret = get_value(s, ukey, &v, &len);
+	if (ret == 0 && len != 8)
+		ret = -EBADMSG;
+	if (ret == 0)
+		*last_use = (int64_t)decode_u64(v);
+	free(v);
+	return ret;
+}
+
+int store_touch_key(struct store *s, const char key_hex[65], int64_t now)
+{
+	char akey[INDEX_KEY_SIZE], ukey[INDEX_KEY_SIZE], *err = NULL;
+	int64_t last = 0;
+	unsigned char value[8];
+	if (!writer(s))
+		return -EROFS;
+	int ret = key_index(key_hex, PREFIX_ACTION, akey);
+	if (ret < 0)
+		return ret;
+	index_key(ukey, PREFIX_USE, (const unsigned char *)akey + 1);
+	ret = store_key_last_use(s, key_hex, &last);
+	if (ret == 0 && last > now - STORE_TOUCH_SECONDS)
+		return 1;
+	pthread_mutex_lock(&s->publish_lock);
+	/* Only a key that is there: a touch racing an eviction must not leave a stray record. */
+	ret = value_present(s, akey, sizeof(akey));
+	if (ret == 0) {
+		encode_u64((uint64_t)now, value);
+		rocksdb_put(s->db, s->async_write, ukey, sizeof(ukey), (const char *)value,
+		            sizeof(value), &err);
+		ret = err ? errno_of_rocksdb_write(s, err) : 0;
+	}
+	pthread_mutex_unlock(&s->publish_lock);
+	return ret;
+}
+
+int store_set_pin(struct store *s, const char key_hex[65], int pinned)
+{
+	char akey[INDEX_KEY_SIZE], nkey[INDEX_KEY_SIZE], *err = NULL;
+	if (!writer(s))
+		return -EROFS;
+	int ret = key_index(key_hex, PREFIX_ACTION, akey);
+	if (ret < 0)
+		return ret;
+	index_key(nkey, PREFIX_PIN, (const unsigned char *)akey + 1);
+	pthread_mutex_lock(&s->publish_lock);
+	ret = pinned ? value_present(s, akey, sizeof(akey)) : 0;
+	if (ret == 0) {
+		if (pinned)
+			rocksdb_put(s->db, s->sync_write, nkey, sizeof(nkey), "", 0, &err);
+		else
+			rocksdb_delete(s->db, s->sync_write, nkey, sizeof(nkey), &err);
+		ret = err ? errno_of_rocksdb_write(s, err) : 0;
+	}
+	pthread_mutex_unlock(&s->publish_lock);
+	return ret;
+}
+
+int store_key_pinned(struct store *s, const char key_hex[65])
+{
+	char nkey[INDEX_KEY_SIZE];
+	int ret = key_index(key_hex, PREFIX_PIN, nkey);
+	if (ret < 0)
+		return ret;
+	ret = value_present(s, nkey, sizeof(nkey));
+	return ret == 0 ? 1 : ret == -ENOENT ? 0 : ret;
+}
+
+int store_eviction_generation(struct store *s, uint64_t *generation)
+{
+	char *v = NULL;
+	size_t len = 0;
+	char *err = NULL;
+	v = rocksdb_get(s->db, s->read_options, GENERATION_KEY, 1, &len, &err);
+	if (err)
+		return errno_of_rocksdb(err);
+	*generation = v && len == 8 ? decode_u64(v) : 0;
+	rocksdb_free(v);
+	return 0;
+}
+
+int store_blob_atime(struct store *s, const unsigned char sha[32], int64_t *atime)
+{
+	char rel[3 + DIGEST_HEX_SIZE];
+	struct stat st;
+	blob_rel_path(sha, rel);
+	if (fstatat(s->cas_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	*atime = (int64_t)st.st_atim.tv_sec;
+	return 0;
+}
+
+/* Unlink the files of the blobs in SHAS whose record the batch just removed; add up what was
+ * freed. A file already gone counts nothing. Under publish_lock. */
+static void unlink_blobs(struct store *s, const unsigned char **shas, const uint64_t *sizes,
+                         size_t n, struct store_eviction *out)
+{
+	for (size_t i = 0; i < n; i++) {
+		char rel[3 + DIGEST_HEX_SIZE];
+		blob_rel_path(shas[i], rel);
+		if (unlinkat(s->cas_fd, rel, 0) < 0)
+			continue;
+		out->blobs_removed++;
+		out->bytes_freed += sizes[i];
+	}
+	atomic_fetch_add(&s->blobs_removed, out->blobs_removed);
+	atomic_fetch_add(&s->bytes_freed, out->bytes_freed);
+}
+
+static void bump_generation(struct store *s, rocksdb_writebatch_t *batch)
+{
+	uint64_t g = 0;
+	unsigned char value[8];
+	if (store_eviction_generation(s, &g) < 0)
+		g = 0;
+	encode_u64(g + 1, value);
+	rocksdb_writebatch_put(batch, GENERATION_KEY, 1, (const char *)value, sizeof(value));
+}
+
+/* A blob record as the batch being built leaves it. */
+struct pending_record {
+	unsigned char sha[32];
+	struct store_blob_record rec;
+	int removed;
+};
+
+/* KEY_HEX's part of an eviction batch: the manifest and its use record deleted, each named
+ * blob's record lowered in PENDING (grown as needed). 0, or what store_evict_keys reports. */
+static int evict_one(struct store *s, const char key_hex[65], rocksdb_writebatch_t *batch,
+                     struct pending_record **pending, size_t *n_pending, size_t *cap_pending,
+                     int64_t now)
+{
+	char akey[INDEX_KEY_SIZE], ukey[INDEX_KEY_SIZE], nkey[INDEX_KEY_SIZE], *text = NULL;
+	size_t text_len = 0;
+	const unsigned char **shas = NULL;
+	uint64_t *sizes = NULL;
+	struct manifest m;
+	int ret = key_index(key_hex, PREFIX_ACTION, akey);
+	if (ret < 0)
+		return ret;
+	index_key(ukey, PREFIX_USE, (const unsigned char *)akey + 1);
+	index_key(nkey, PREFIX_PIN, (const unsigned char *)akey + 1);
+	if ((ret = get_value(s, akey, &text, &text_len)) < 0)
+		return ret;
+	if ((ret = value_present(s, nkey, sizeof(nkey))) != -ENOENT) {
+		free(text);
+		return ret == 0 ? -EPERM : ret;
+	}
+	/* Its blobs are known only from a manifest that verifies; another is left for fsck. */
+	ret = store_parse_manifest(s, text, text_len, &m);
+	free(text);
+	if (ret < 0)
+		return ret;
+	ret = -ENOMEM;
+	shas = calloc(m.n_outputs + 2, sizeof(*shas));
+	sizes = calloc(m.n_outputs + 2, sizeof(*sizes));
+	if (!shas || !sizes)
+		goto out;
+	size_t n = named_blobs(&m, shas, sizes);
+	if (*n_pending + n > *cap_pending) {
+		size_t cap = (*n_pending + n) * 2;
+		struct pending_record *p = reallocarray(*pending, cap, sizeof(*p));
+		if (!p)
+			goto out;
+		*pending = p;
+		*cap_pending = cap;
+	}
+	rocksdb_writebatch_delete(batch, akey, sizeof(akey));
+	/* With it go the records keyed by it: its use, its job record ('j') and verify mark ('v'),
+	 * the last two of "Job records and verify marks" below. Its pin is kept by definition. */
+	static const char keyed[] = { PREFIX_USE, 'j', 'v' };
+	for (size_t i = 0; i < sizeof(keyed); i++) {
+		ukey[0] = keyed[i];
+		rocksdb_writebatch_delete(batch, ukey, sizeof(ukey));
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct pending_record *p = NULL;
+		for (size_t j = 0; j < *n_pending && !p; j++)
+			if (memcmp((*pending)[j].sha, shas[i], 32) == 0)
+				p = &(*pending)[j];
+		if (!p) {
+			struct store_blob_record rec;
+			if (store_get_blob_record(s, shas[i], &rec) < 0)
+				continue;     /* no record to lower: fsck's to report */
+			p = &(*pending)[(*n_pending)++];
+			memcpy(p->sha, shas[i], 32);
+			p->rec = rec;
+			p->removed = 0;
+		}
+		if (p->rec.refs > 0)
+			p->rec.refs--;
+		p->removed = p->rec.refs == 0 && !hold_find(s, shas[i], now);
+	}
+	ret = 0;
+out:
+	manifest_release(&m);
+	free(shas);
+	free(sizes);
+	return ret;
+}
+
+int store_evict_keys(struct store *s, const char (*keys)[65], size_t n_keys, int *results,
+                     struct store_eviction *out)
+{
+	struct pending_record *pending = NULL;
+	size_t n_pending = 0, cap_pending = 0, evicted = 0;
+	char *err = NULL;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!writer(s))
+		return -EROFS;
+	rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+	if (!batch)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->publish_lock);
+	int64_t now = (int64_t)time(NULL);
+	for (size_t k = 0; k < n_keys; k++) {
+		results[k] = evict_one(s, keys[k], batch, &pending, &n_pending, &cap_pending, now);
+		if (results[k] == -ENOMEM || results[k] == -EIO) {
+			ret = results[k];
+			goto out;
+		}
+		if (results[k] == 0)
+			evicted++;
+	}
+	if (evicted == 0)
+		goto out;
+	for (size_t i = 0; i < n_pending; i++) {
+		char bkey[INDEX_KEY_SIZE];
+		unsigned char value[BLOB_RECORD_SIZE];
+		index_key(bkey, PREFIX_BLOB, pending[i].sha);
+		if (pending[i].removed) {
+			rocksdb_writebatch_delete(batch, bkey, sizeof(bkey));
+		} else {
+			encode_record(&pending[i].rec, value);
+			rocksdb_writebatch_put(batch, bkey, sizeof(bkey), (const char *)value,
+			                       sizeof(value));
+		}
+	}
+	bump_generation(s, batch);
+	/* The keys leave the index whole, synced, before any of their files goes. */
+	rocksdb_write(s->db, s->sync_write, batch, &err);
+	if (err) {
+		ret = errno_of_rocksdb_write(s, err);
+		goto out;
+	}
+	for (size_t i = 0; i < n_pending; i++) {
+		char rel[3 + DIGEST_HEX_SIZE];
+		if (!pending[i].removed)
+			continue;
+		blob_rel_path(pending[i].sha, rel);
+		if (unlinkat(s->cas_fd, rel, 0) < 0)
+			continue;     /* already gone: nothing freed */
+		out->blobs_removed++;
+		out->bytes_freed += pending[i].rec.size;
+	}
+	atomic_fetch_add(&s->keys_evicted, evicted);
+	atomic_fetch_add(&s->blobs_removed, out->blobs_removed);
+	atomic_fetch_add(&s->bytes_freed, out->bytes_freed);
+out:
+	pthread_mutex_unlock(&s->publish_lock);
+	rocksdb_writebatch_destroy(batch);
+	free(pending);
+	return ret;
+}
+
+int store_evict_key(struct store *s, const char key_hex[65], struct store_eviction *out)
+{
+	char keys[1][65];
+	int result = 0;
+	if (strnlen(key_hex, 65) != 64)
+		return -EINVAL;
+	memcpy(keys[0], key_hex, 65);
+	int ret = store_evict_keys(s, (const char (*)[65])keys, 1, &result, out);
+	return ret < 0 ? ret : result;
+}
+
+int store_remove_orphan_blob(struct store *s, const unsigned char sha[32], int64_t unused_before,
+                             struct store_eviction *out)
+{
+	char bkey[INDEX_KEY_SIZE], *err = NULL;
+	struct store_blob_record rec;
+	memset(out, 0, sizeof(*out));
+	if (!writer(s))
+		return -EROFS;
+	index_key(bkey, PREFIX_BLOB, sha);
+	pthread_mutex_lock(&s->publish_lock);
+	int ret = store_get_blob_record(s, sha, &rec);
+	if (ret == 0 && (rec.refs > 0 || rec.last_use >= unused_before ||
+	                 hold_find(s, sha, (int64_t)time(NULL))))
+		ret = 1;
+	if (ret == 0) {
+		rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+		ret = -ENOMEM;
+		if (batch) {
+			rocksdb_writebatch_delete(batch, bkey, sizeof(bkey));
+			bump_generation(s, batch);
+			rocksdb_write(s->db, s->sync_write, batch, &err);
+			ret = err ? errno_of_rocksdb_write(s, err) : 0;
+			rocksdb_writebatch_destroy(batch);
+		}
+	}
+	if (ret == 0) {
+		const unsigned char *one[1] = { sha };
+		uint64_t size[1] = { rec.size };
+		unlink_blobs(s, one, size, 1, out);
+	}
+	pthread_mutex_unlock(&s->publish_lock);
+	return ret == 1 ? 0 : ret < 0 ? ret : 1;
 }
 
 /* ---- The daemon's trees ---- */

@@ -16,6 +16,12 @@
  *                          'j' + 32-byte action key -> the wire job it was built from
  *                          'v' + 32-byte action key -> a verify mark: a rebuild differed
  *                                                      (see "Job records and verify marks")
+ *                          'u' + 32-byte action key -> i64 little endian: the key's last use
+ *                                                      (unix s), written with the manifest and
+ *                                                      by store_touch_key
+ *                          'n' + 32-byte action key -> empty: the key is pinned (never evicted)
+ *                          'g'                      -> u64 little endian: the eviction generation,
+ *                                                      raised by every eviction (readers poll it)
  *   key/                 mode 0711: its files are read by name only
  *   key/ed25519.pem      the store's Ed25519 private key (PKCS#8 PEM), mode 0600
  *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644 (what
@@ -193,13 +199,69 @@ int store_get_blob_record(struct store *store, const unsigned char sha256[32],
  * /v1/blobs/, the mount's cas/ and its listing): a blob a client uploaded as a job's input
  * (its sources) is in cas/ for the daemon's jobs, and stays unseen by everyone else until a
  * manifest names the same bytes. The mark is the record's refs, which store_publish raises in
- * the same synced batch as the manifest and nothing lowers, so it holds for every store this
- * code has written. On a reader a 0 first catches up with the writer and looks again, as
+ * the same synced batch as the manifest and only an eviction lowers (in the batch that removes
+ * the last manifest naming it), so it holds for every store this code has written. On a reader a 0 first catches up with the writer and looks again, as
  * store_get_manifest does. */
 int store_blob_published(struct store *store, const unsigned char sha256[32]);
 
+/* ---- Use, pins and eviction (fs/gc.h decides what goes) ----
+ * A key's last use is its 'u' record, raised by store_touch_key at most once per
+ * STORE_TOUCH_SECONDS (so a hit costs an index read, not a write), and the access times of its
+ * output files in cas/, which the kernel keeps (relatime: at most once a day) when the mount
+ * reads them. Eviction of a key is one synced batch that removes the manifest, its use record and
+ * the records of the blobs no other key names, then unlinks those files: a reader finds the key
+ * whole or not at all, a file already open stays readable (POSIX unlink), and a reader that read
+ * the manifest just before finds a blob gone (-ENOENT), never a torn key in the index. A blob
+ * this process committed and no manifest names yet (a job's output before its publish, a
+ * client's upload before its job) is held for up to a day: its file stays when the last key
+ * naming it goes, so a publish racing an eviction is never left without its blob. Writer only
+ * (-EROFS on a reader) unless said otherwise. */
+#define STORE_TOUCH_SECONDS 3600
+
+/* KEY_HEX's 'u' record in *LAST_USE: 0, -ENOENT (none: a store written before it existed, or
+ * the key is not published), -EBADMSG. Readers too. */
+int store_key_last_use(struct store *store, const char key_hex[65], int64_t *last_use)
+    __attribute__((warn_unused_result));
+/* Record a use of KEY_HEX at NOW: written (not synced) only when the record is older than
+ * STORE_TOUCH_SECONDS. 0 written, 1 recent enough (nothing written), -ENOENT not published. */
+int store_touch_key(struct store *store, const char key_hex[65], int64_t now);
+/* Pin (PINNED 1) or unpin (0) KEY_HEX, synced. Pinning a key not published is -ENOENT;
+ * unpinning one not pinned is 0. */
+int store_set_pin(struct store *store, const char key_hex[65], int pinned)
+    __attribute__((warn_unused_result));
+/* 1 pinned, 0 not, -errno. Readers too. */
+int store_key_pinned(struct store *store, const char key_hex[65]);
+/* The eviction generation (0 when nothing was ever evicted). Readers too: catch up first. */
+int store_eviction_generation(struct store *store, uint64_t *generation)
+    __attribute__((warn_unused_result));
+/* Access time (unix s) of blob SHA256's file. 0, -errno. Readers too. */
+int store_blob_atime(struct store *store, const unsigned char sha256[32], int64_t *atime)
+    __attribute__((warn_unused_result));
+
+/* What one eviction freed: blob files unlinked and their bytes. */
+struct store_eviction { uint64_t blobs_removed, bytes_freed; };
+/* Evict KEY_HEX as above; OUT says what it freed. -ENOENT not published, -EPERM pinned,
+ * -EBADMSG its manifest does not verify (left in place for fsck), -ENOSPC / -errno when the
+ * batch could not be written (then nothing changed). */
+int store_evict_key(struct store *store, const char key_hex[65], struct store_eviction *out)
+    __attribute__((warn_unused_result));
+/* Evict N_KEYS keys in ONE synced batch (a blob several of them name counted right): RESULTS[i]
+ * receives 0 (evicted) or the reason KEYS[i] was not, as store_evict_key; OUT the total freed.
+ * Returns 0, or -errno when the batch could not be written (then nothing changed). */
+int store_evict_keys(struct store *store, const char (*keys)[65], size_t n_keys, int *results,
+                     struct store_eviction *out) __attribute__((warn_unused_result));
+/* Remove blob SHA256 when no manifest names it (refs 0), its record is older than
+ * UNUSED_BEFORE and it is not held: an upload no job used, or the blob of a job that failed.
+ * 1 removed (OUT says what it freed), 0 kept, -ENOENT no record, -errno. */
+int store_remove_orphan_blob(struct store *store, const unsigned char sha256[32],
+                             int64_t unused_before, struct store_eviction *out)
+    __attribute__((warn_unused_result));
+
 /* Counters of this process since store_open. */
-struct store_counters { uint64_t nondeterministic, published, blobs_written, bytes_written; };
+struct store_counters {
+	uint64_t nondeterministic, published, blobs_written, bytes_written;
+	uint64_t keys_evicted, blobs_removed, bytes_freed;
+};
 void store_get_counters(struct store *store, struct store_counters *c);
 
 /* ---- The daemon's trees: toolchains/ and jobs/ ----
