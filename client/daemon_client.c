@@ -532,3 +532,24 @@ out:
 	free(text);
 	return ret;
 }
+
+int daemon_verify(const struct daemon_endpoint *daemon, const char key_hex[65], unsigned timeout,
+		  long *status, char **answer, char *err, size_t errlen)
+{
+	struct request r = { .daemon = daemon, .err = err, .errlen = errlen };
+	struct answer a = { 0 };
+	char path[16 + DIGEST_HEX_SIZE];
+	int ret;
+
+	err[0] = '\0';
+	*answer = NULL;
+	snprintf(path, sizeof(path), "/v1/verify/%s", key_hex);
+	/* The daemon answers when the rebuild is done: a compile's time, silent meanwhile. */
+	ret = http(&r, "POST", path, "", 0, NULL, (long)timeout, WAIT_WORK, status, &a);
+	if (ret < 0) {
+		answer_reset(&a);
+		return ret;
+	}
+	*answer = a.data;
+	return 0;
+}

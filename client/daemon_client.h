@@ -51,4 +51,11 @@ struct daemon_submission {
 int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_submission *submission,
 		  long *job_status, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* Ask DAEMON to rebuild the published KEY_HEX and compare (POST /v1/verify/<key>,
+ * daemon/verify.h), waiting TIMEOUT seconds at most. Returns 0 with the HTTP status in *STATUS
+ * and the answer's body in *ANSWER (malloc'd and NUL-terminated, the caller's; NULL when empty),
+ * or -errno with ERR set when no answer came. */
+int daemon_verify(const struct daemon_endpoint *daemon, const char key_hex[65], unsigned timeout,
+		  long *status, char **answer, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 #endif

@@ -4,7 +4,8 @@
 bin_PROGRAMS += cachepot
 cachepot_SOURCES = client/main.c client/settings.c client/settings.h client/explain.c client/explain.h \
 	client/stats.c client/stats.h client/wrapper.c client/wrapper.h client/submit.c client/submit.h \
-	client/compiler.c client/compiler.h client/cache_dir.c client/cache_dir.h
+	client/compiler.c client/compiler.h client/cache_dir.c client/cache_dir.h \
+	client/verify.c client/verify.h
 cachepot_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 pkglibexec_PROGRAMS += cachepot-submit

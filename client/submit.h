@@ -29,6 +29,11 @@ enum submit_result {
 };
 
 #define SUBMIT_EXIT_COMPILE_FAILED 3
+/* A document {"socket", "server", "tls_cert", "tls_key", "cacert", "timeout", "verify": KEY}
+ * (no job) asks the helper for `cachepot verify KEY` instead: it prints the daemon's JSON
+ * answer on standard output and exits 0 (rebuilt the same), SUBMIT_EXIT_VERIFY_DIFFERENT, or 1
+ * (no comparison: refused, failed, unreachable; one line on standard error). */
+#define SUBMIT_EXIT_VERIFY_DIFFERENT 4
 /* The largest submission document the helper reads. */
 #define SUBMIT_DOCUMENT_MAX (256u << 20)
 

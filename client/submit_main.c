@@ -122,6 +122,68 @@ static int submission_load(json_t *doc, struct submission *sub, char *err, size_
 	return 0;
 }
 
+/* `cachepot verify KEY` (submit.h): DOC names the daemon and the key. */
+static int verify_main(json_t *doc)
+{
+	const char *key = json_string_value(json_object_get(doc, "verify"));
+	const char *socket = json_string_value(json_object_get(doc, "socket"));
+	char *server = NULL, *tls_cert = NULL, *tls_key = NULL, *cacert = NULL, *answer = NULL;
+	unsigned timeout = (unsigned)json_integer_value(json_object_get(doc, "timeout"));
+	char err[512] = "", msg[512];
+	json_t *body = NULL;
+	const char *result;
+	long code = 0;
+	int status = 1;
+
+	if (!key || !digest_hex_valid(key) || !socket || optional_string(doc, "server", &server) < 0
+	    || optional_string(doc, "tls_cert", &tls_cert) < 0 || optional_string(doc, "tls_key", &tls_key) < 0
+	    || optional_string(doc, "cacert", &cacert) < 0) {
+		fprintf(stderr, "cachepot verify: a malformed request to cachepot-submit\n");
+		goto out;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	{
+		const struct daemon_endpoint daemon = {
+			.socket = socket, .url = server, .tls_cert = tls_cert, .tls_key = tls_key,
+			.cacert = cacert,
+		};
+		if (daemon_verify(&daemon, key, timeout ? timeout : 900, &code, &answer, err,
+				  sizeof(err)) < 0)
+			fprintf(stderr, "cachepot verify: %s\n", err);
+	}
+	curl_global_cleanup();
+	if (!answer)
+		goto out;
+	body = json_loads(answer, 0, NULL);
+	result = json_string_value(json_object_get(body, "result"));
+	if (code == 200 && result) {
+		/* The whole answer, differences and all, for a person or a script. */
+		char *text = json_dumps(body, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		if (text)
+			printf("%s\n", text);
+		free(text);
+		if (strcmp(result, "same") == 0)
+			status = 0;
+		else if (strcmp(result, "different") == 0)
+			status = SUBMIT_EXIT_VERIFY_DIFFERENT;
+		else
+			fprintf(stderr, "cachepot verify: no comparison: %s\n",
+				json_string_value(json_object_get(body, "error")) ?: "(no reason given)");
+		goto out;
+	}
+	snprintf(msg, sizeof(msg), "%s", json_string_value(json_object_get(body, "error")) ?: answer);
+	msg[strcspn(msg, "\n")] = '\0';
+	fprintf(stderr, "cachepot verify: POST /v1/verify/%s: %ld %s\n", key, code, msg);
+out:
+	json_decref(body);
+	free(answer);
+	free(server);
+	free(tls_cert);
+	free(tls_key);
+	free(cacert);
+	return status;
+}
+
 int main(void)
 {
 	struct submission sub;
@@ -136,6 +198,11 @@ int main(void)
 	if (!doc) {
 		fprintf(stderr, "cachepot-submit: reading the submission: %s\n", jerr.text);
 		return 1;
+	}
+	if (json_object_get(doc, "verify")) {
+		status = verify_main(doc);
+		json_decref(doc);
+		return status;
 	}
 	if (submission_load(doc, &sub, err, sizeof(err)) < 0) {
 		fprintf(stderr, "cachepot-submit: %s\n", err[0] ? err : "out of memory");

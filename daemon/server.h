@@ -12,9 +12,12 @@
  *                              mismatch, 422 compile failed, 400 malformed, 424 missing blobs
  *                              {"missing":[...]}, 503 queue full / shutting down, 403 not allowed
  *   GET  /v1/manifests/<key>   signed manifest JSON (immutable, ETag "<key>", 304) / 404
+ *   POST /v1/verify/<key>      rebuild a published key from its job record and compare
+ *                              (daemon/verify.h): 200 {"result",...}; 404 / 424 / 503; a write
+ *   GET  /v1/verify/<key>      the key's verify mark / 404
  *   GET  /metrics              Prometheus text;  GET /v1/status  JSON
  * Errors are JSON {"error": "..."} with Cache-Control: no-store. Reading is open to every peer;
- * writing (PUT, POST /v1/jobs) needs, on the Unix socket, the peer's uid or one of its gids
+ * writing (PUT, POST /v1/jobs, /v1/blobs/missing, /v1/verify) needs, on the Unix socket, the peer's uid or one of its gids
  * (SO_PEERCRED, SO_PEERGROUPS) on the allow-lists (root and the daemon's own uid always may),
  * over TLS a client certificate that verified against --client-ca, and is never allowed over
  * plain TCP; a refused write is a 403, counted in http_forbidden. The same rights set each

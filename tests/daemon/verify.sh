@@ -17,7 +17,7 @@ command -v jq >/dev/null || skip_all "needs jq"
 command -v setpriv >/dev/null || skip_all "needs setpriv"
 [ -d "$REGISTRY/cfg-if-1.0.0" ] || skip_all "needs librust-cfg-if-dev"
 
-tap_plan 35
+tap_plan 38
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 
@@ -51,12 +51,13 @@ check "--verify-sample 0: three hits, no sandbox run, nothing sampled" \
 	[ "$(metric sandbox_runs_total)" = "$runs" ] && [ "$(metric verify_sampled_total)" = 0 ] &&
 	[ "$(metric verify_runs_total)" = 0 ]'
 
-# 2. on demand, from the job record: identical
-code=$(api POST /v1/verify/$KEY1)
-check "POST /v1/verify/<cfg-if>: 200" [ "$code" = 200 ]
-[ "$code" = 200 ] || sed 's/^/# /' "$T/body" | head -c 3000
-check "... the rebuild is the same, 3 outputs compared, no difference" \
-	jqe ".key == \"$KEY1\" and .result == \"same\" and .outputs == 3 and .differences == []" "$T/body"
+# 2. on demand, from the job record: identical (cachepot verify KEY, which POSTs /v1/verify/<key>)
+cachepot_verify() { CACHEPOT_SOCKET=$SOCK CACHEPOT_CONFIG=/dev/null "$top_builddir/cachepot" verify "$@" > "$T/verify.out" 2> "$T/verify.err"; }
+cachepot_verify $KEY1; rc=$?
+check "cachepot verify <cfg-if>: exit 0" [ $rc = 0 ]
+[ $rc = 0 ] || sed 's/^/# /' "$T/verify.err"
+check "... its JSON answer: the same, 3 outputs compared, no difference" \
+	jqe ".key == \"$KEY1\" and .result == \"same\" and .outputs == 3 and .differences == []" "$T/verify.out"
 check "... a sandbox ran, counted as a check without a mismatch" \
 	eval '[ "$(metric sandbox_runs_total)" = $((runs + 1)) ] && [ "$(metric verify_runs_total)" = 1 ] &&
 	[ "$(metric verify_mismatches_total)" = 0 ]'
@@ -73,6 +74,10 @@ check "... and no check ran for it" [ "$(metric verify_runs_total)" = 1 ]
 check "a bad key: 400" [ "$(api POST /v1/verify/XYZ)" = 400 ]
 check "an unpublished key: 404 'not published'" eval '[ "$(api POST /v1/verify/$(printf %064d 0))" = 404 ] &&
 	jqe ".error == \"not published\"" "$T/body"'
+cachepot_verify $(printf %064d 0); rc=$?
+check "... cachepot verify of it: exit 2, saying why" eval '[ $rc = 2 ] && grep -q "404 not published" "$T/verify.err"'
+cachepot_verify XYZ; rc=$?
+check "... and of a bad key: exit 2 with the usage" eval '[ $rc = 2 ] && grep -q "usage: cachepot verify KEY" "$T/verify.err"'
 
 # 4. --verify-sample 1 (from the configuration file): every hit is rebuilt, in the background
 daemon_stop || bail "cachepotd did not stop"
@@ -148,10 +153,11 @@ wait_metric verify_runs_total 4
 check "the status shows one marked key" eval '[ "$(api GET /v1/status)" = 200 ] && jqe ".verify.marked == 1 and .verify.sample == 1" "$T/body"'
 
 # 6. on demand, the same difference, with the differing files in the answer
-code=$(api POST /v1/verify/$KEY2)
-check "POST /v1/verify/<random>: 200, result different" eval '[ "$code" = 200 ] && jqe ".result == \"different\"" "$T/body"'
-check "... naming each differing file with both hashes" \
-	jqe "(.differences | length) == 2 and (.differences[] | select(.name | endswith(\".rlib\")) | .published == \"$RLIB\" and .rebuilt != \"$RLIB\")" "$T/body"
+cachepot_verify $KEY2; rc=$?
+check "cachepot verify <random>: exit 1, saying it does not build reproducibly" \
+	eval '[ $rc = 1 ] && grep -q "does not build reproducibly" "$T/verify.err" && jqe ".result == \"different\"" "$T/verify.out"'
+check "... its JSON answer names each differing file with both hashes" \
+	jqe "(.differences | length) == 2 and (.differences[] | select(.name | endswith(\".rlib\")) | .published == \"$RLIB\" and .rebuilt != \"$RLIB\")" "$T/verify.out"
 check "... counted: 5 checks, 3 mismatches" \
 	eval '[ "$(metric verify_runs_total)" = 5 ] && [ "$(metric verify_mismatches_total)" = 3 ]'
 check "... and the first mark stays as it was" eval '[ "$(api GET /v1/verify/$KEY2)" = 200 ] && cmp -s "$T/body" "$T/mark"'
@@ -164,5 +170,7 @@ code=$(api POST /v1/verify/$KEY2)
 check "inputs no longer in the store: 424 naming the missing blob" \
 	eval '[ "$code" = 424 ] && jqe ".missing == [\"$h\"]" "$T/body"'
 check "... and no sandbox ran" [ "$(metric sandbox_runs_total)" = 0 ]
+cachepot_verify $KEY2; rc=$?
+check "... cachepot verify of it: exit 2, naming the 424" eval '[ $rc = 2 ] && grep -q "424 missing blobs" "$T/verify.err"'
 check "the mark survived the restart" eval '[ "$(api GET /v1/verify/$KEY2)" = 200 ] && cmp -s "$T/body" "$T/mark"'
 check "the daemon stops cleanly" daemon_stop
