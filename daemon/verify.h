@@ -38,7 +38,7 @@
 
 struct daemon;
 
-#define VERIFY_QUEUE_MAX 16      /* checks waiting for an idle worker */
+#define VERIFY_QUEUE_MAX 8       /* checks waiting for an idle worker */
 #define VERIFY_RUNNING_MAX 1     /* checks handed to the pool at once */
 
 enum verify_result {

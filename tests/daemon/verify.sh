@@ -17,7 +17,7 @@ command -v jq >/dev/null || skip_all "needs jq"
 command -v setpriv >/dev/null || skip_all "needs setpriv"
 [ -d "$REGISTRY/cfg-if-1.0.0" ] || skip_all "needs librust-cfg-if-dev"
 
-tap_plan 38
+tap_plan 44
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 
@@ -173,4 +173,61 @@ check "... and no sandbox ran" [ "$(metric sandbox_runs_total)" = 0 ]
 cachepot_verify $KEY2; rc=$?
 check "... cachepot verify of it: exit 2, naming the 424" eval '[ $rc = 2 ] && grep -q "424 missing blobs" "$T/verify.err"'
 check "the mark survived the restart" eval '[ "$(api GET /v1/verify/$KEY2)" = 200 ] && cmp -s "$T/body" "$T/mark"'
+
+# 8. checks never take the worker from a real job, and their queue is bounded (8, VERIFY_QUEUE_MAX):
+# nine published keys of a tiny crate, then, while a slow real job holds the one worker, a hit
+# of each: eight checks wait, the ninth is dropped and counted; the checks run after the job.
+printf 'pub fn one() -> u32 { 1 }\n' > "$T/tiny.rs"
+th=$(put_blob "$T/tiny.rs") || bail "uploading the tiny crate"
+echo "/cachepot/registry/tiny-0.1.0/src/lib.rs $th" > "$T/tiny.inputs"
+pkg_env tiny 0.1.0 tiny > "$T/env"
+published=0
+for i in 1 2 3 4 5 6 7 8 9; do
+	lib_argv tiny 2021 /cachepot/registry/tiny-0.1.0/src/lib.rs "$(printf %016x "$i")" > "$T/argv"
+	job_json "$(cat "$T/argv")" "$(cat "$T/env")" /cachepot/registry/tiny-0.1.0 "$T/tiny.inputs" > "$T/tiny$i.json"
+	with_key "$T/tiny$i.json" > /dev/null || bail "keying tiny $i"
+	[ "$(api POST /v1/jobs --data-binary "@$T/tiny$i.json")" = 200 ] && published=$((published + 1))
+done
+check "nine keys of a tiny crate published" [ "$published" = 9 ]
+# About a million steps of const evaluation: seconds of the one worker, deterministic.
+cat > "$T/spin.rs" <<'EOF'
+#![allow(long_running_const_eval)]
+pub const SPIN: u64 = {
+    let mut i = 0u64;
+    let mut x = 0u64;
+    while i < 1_000_000 {
+        x = x.wrapping_mul(6364136223846793005).wrapping_add(i);
+        i += 1;
+    }
+    x
+};
+EOF
+sh=$(put_blob "$T/spin.rs") || bail "uploading the slow crate"
+echo "/cachepot/registry/spin-0.1.0/src/lib.rs $sh" > "$T/spin.inputs"
+lib_argv spin 2021 /cachepot/registry/spin-0.1.0/src/lib.rs 00000000000000aa > "$T/argv"
+pkg_env spin 0.1.0 spin > "$T/env"
+job_json "$(cat "$T/argv")" "$(cat "$T/env")" /cachepot/registry/spin-0.1.0 "$T/spin.inputs" > "$T/spin.json"
+with_key "$T/spin.json" > /dev/null || bail "keying the slow crate"
+daemon_stop || bail "cachepotd did not stop"
+daemon_start --jobs 1 --verify-sample 1 || bail "cachepotd did not restart"
+curl -s -o "$T/spin.body" -w '%{http_code}' --max-time 600 --unix-socket "$SOCK" \
+	--data-binary "@$T/spin.json" http://d/v1/jobs > "$T/spin.code" &
+SPIN_PID=$!
+for _ in $(seq 1 600); do [ "$(metric jobs_running)" = 1 ] && break; sleep 0.1; done
+for i in 1 2 3 4 5 6 7 8 9; do api POST /v1/jobs --data-binary "@$T/tiny$i.json" > "$T/code.$i"; done
+running=$(metric jobs_running)
+check "nine hits during the slow job, each answered 200 at once" \
+	eval '[ "$(cat "$T"/code.*)" = "$(printf "200%.0s" 1 2 3 4 5 6 7 8 9)" ] && [ "$(metric jobs_cache_hits_total)" = 9 ]'
+check "... all sampled, eight checks waiting, one dropped and counted, none run yet" \
+	eval '[ "$running" = 1 ] && [ "$(metric verify_sampled_total)" = 9 ] && [ "$(metric verify_dropped_total)" = 1 ] &&
+	[ "$(metric verify_runs_total)" = 0 ] && [ "$(api GET /v1/status)" = 200 ] && jqe ".verify.waiting == 8" "$T/body"'
+[ "$running" = 1 ] || echo "# the slow job was no longer running when the hits were in: this check cannot conclude"
+code=$(api POST /v1/verify/$KEY1)
+check "... an on-demand check then: 503, the queue is full" eval '[ "$code" = 503 ] && jqe ".error | test(\"queue is full\")" "$T/body"'
+wait $SPIN_PID
+check "the slow job is published (200)" [ "$(cat "$T/spin.code")" = 200 ]
+wait_metric verify_runs_total 8
+check "... then the eight checks ran, all the same" \
+	eval '[ "$(metric verify_runs_total)" = 8 ] && [ "$(metric verify_mismatches_total)" = 0 ] &&
+	[ "$(metric verify_failed_total)" = 0 ] && [ "$(metric verify_dropped_total)" = 1 ]'
 check "the daemon stops cleanly" daemon_stop
