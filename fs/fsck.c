@@ -8,6 +8,8 @@
  *     present, has the size the manifest says, and passed check 1;
  *  3. blob records of the index that name a missing blob (a warning when no manifest refers to
  *     it, since records of unpublished blobs are written without sync).
+ * Keys with a verify mark (a rebuild gave other outputs, daemon/verify.h) are listed as notes:
+ * no damage, the published entry is intact and checked by 2.
  * The store is opened as a reader (RocksDB secondary), so fsck may run while the daemon writes;
  * a key published during the run may or may not be checked.
  * Exit status: 0 clean, 1 damage found, 2 usage or I/O error.
@@ -23,6 +25,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "fs/fsck.h"
 #include "fs/manifest.h"
@@ -171,6 +175,23 @@ static int check_record(void *ctx, const unsigned char sha[32], const struct sto
 	return 0;
 }
 
+/* A verify mark (fs/store.h) is no damage: the key's published entry is intact and was
+ * checked above. It is shown, so that whoever checks the store learns which keys do not build
+ * reproducibly. */
+static int show_mark(void *ctx, const char key_hex[65], const char *text, size_t len)
+{
+	struct fsck *f = ctx;
+	json_t *mark = json_loadb(text, len, 0, NULL);
+	json_t *differences = json_object_get(mark, "differences");
+
+	if (!f->quiet)
+		fprintf(stderr, "cachepot fsck: note: key %s is marked: a rebuild gave %zu other "
+		        "output%s (its published entry stays as it is)\n", key_hex,
+		        json_array_size(differences), json_array_size(differences) == 1 ? "" : "s");
+	json_decref(mark);
+	return 0;
+}
+
 int fsck_command(int argc, char **argv)
 {
 	struct fsck f;
@@ -204,6 +225,8 @@ int fsck_command(int argc, char **argv)
 		r = store_foreach_manifest(f.store, check_manifest, &f);
 	if (r == 0)
 		r = store_foreach_blob_record(f.store, check_record, &f);
+	if (r == 0)
+		r = store_foreach_verify_mark(f.store, show_mark, &f);
 	if (r < 0) {
 		fprintf(stderr, "cachepot fsck: %s: %s\n", dir, strerror(-r));
 		goto out;

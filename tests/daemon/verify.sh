@@ -17,7 +17,7 @@ command -v jq >/dev/null || skip_all "needs jq"
 command -v setpriv >/dev/null || skip_all "needs setpriv"
 [ -d "$REGISTRY/cfg-if-1.0.0" ] || skip_all "needs librust-cfg-if-dev"
 
-tap_plan 44
+tap_plan 45
 daemon_setup
 toolchain_install || bail "no toolchain tree"
 
@@ -173,6 +173,10 @@ check "... and no sandbox ran" [ "$(metric sandbox_runs_total)" = 0 ]
 cachepot_verify $KEY2; rc=$?
 check "... cachepot verify of it: exit 2, naming the 424" eval '[ $rc = 2 ] && grep -q "424 missing blobs" "$T/verify.err"'
 check "the mark survived the restart" eval '[ "$(api GET /v1/verify/$KEY2)" = 200 ] && cmp -s "$T/body" "$T/mark"'
+"$top_builddir/cachepot" fsck "$STORE" 2> "$T/fsck.err"; rc=$?
+check "cachepot fsck lists the marked key as a note, not as damage (exit 0)" \
+	eval '[ $rc = 0 ] && grep -q "note: key $KEY2 is marked: a rebuild gave 2 other outputs" "$T/fsck.err" &&
+	[ "$(grep -c "is marked" "$T/fsck.err")" = 1 ] && ! grep "problem\|MISSING\|corrupt" "$T/fsck.err" | grep -q "$KEY2"'
 
 # 8. checks never take the worker from a real job, and their queue is bounded (8, VERIFY_QUEUE_MAX):
 # nine published keys of a tiny crate, then, while a slow real job holds the one worker, a hit
