@@ -924,8 +924,8 @@ static void verify_task_finish(struct daemon *d, struct task *t, int cancelled)
 }
 
 /* Hand waiting checks to the pool while fewer than VERIFY_RUNNING_MAX run there, no job waits
- * in its queue and a worker is idle: a check never takes a worker from a real job, which would
- * otherwise wait behind a whole compile. */
+ * in its queue and a worker is idle: a check starts only on a worker no job wants, and a job
+ * that comes meanwhile waits behind one check at most, never behind the queue of them. */
 static void verify_pump(struct daemon *d)
 {
 	struct server *s = d->server;
@@ -948,7 +948,8 @@ static void verify_pump(struct daemon *d)
 
 /* Queue a check of KEY_HEX rebuilding JOB (moved into the check: *JOB is zeroed), with W as
  * its first waiter (or none). 0, -EAGAIN when VERIFY_QUEUE_MAX checks wait already, -ENOMEM. */
-static int verify_enqueue(struct daemon *d, struct job *job, const char key_hex[65], struct waiter *w)
+static int verify_enqueue(struct daemon *d, struct job *job, const char key_hex[65],
+			  struct waiter *w)
 {
 	struct verify_task *v, **tail;
 

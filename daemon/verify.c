@@ -60,8 +60,8 @@ static json_t *hex_or_null(const unsigned char *sha)
 }
 
 /* Note that NAME is PUBLISHED (NULL: not in the manifest) and REBUILT (NULL: not rebuilt). */
-static int note_difference(struct verify_compare *c, const char *name, const unsigned char *published,
-			   const unsigned char *rebuilt)
+static int note_difference(struct verify_compare *c, const char *name,
+			   const unsigned char *published, const unsigned char *rebuilt)
 {
 	json_t *one = json_pack("{s:s, s:o, s:o}", "name", name, "published", hex_or_null(published),
 				"rebuilt", hex_or_null(rebuilt));

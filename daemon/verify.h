@@ -10,11 +10,13 @@
  * before job records existed, or whose inputs are gone, is answered 404 or 424 and can still be
  * checked by sampling when a client submits it again.
  *
- * Cost. A check is a whole compile, so it never delays an answer and never takes a worker a
- * real job could have had: checks wait in a queue of VERIFY_QUEUE_MAX (a sampled check over that
- * is dropped and counted, an on-demand one answered 503) and one at a time is handed to the pool
- * only while no job waits there and a worker is idle. Asking for one is a write (it costs a
- * sandbox), so the daemon's writer rules apply; reading a mark (GET /v1/verify/<key>) is open.
+ * Cost. A check is a whole compile, so it never delays an answer and starts only on a worker no
+ * real job wants: checks wait in a queue of VERIFY_QUEUE_MAX (a sampled check over that is
+ * dropped and counted, an on-demand one answered 503) and one at a time is handed to the pool
+ * only while no job waits there and a worker is idle. A job that comes while a check runs and
+ * every other worker is busy waits for that one check at most. Asking for one is a write (it
+ * costs a sandbox), so the daemon's writer rules apply; reading a mark (GET /v1/verify/<key>)
+ * is open.
  *
  * A difference is counted (cachepotd_verify_mismatches_total), logged with the differing files,
  * and recorded as the key's verify mark (fs/store.h, 'v'): the published outputs stay exactly as

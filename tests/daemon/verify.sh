@@ -31,6 +31,16 @@ wait_metric() {
 	return 1
 }
 
+# one_file_job NAME SOURCE EXTRA OUT: the job of a one-file lib crate NAME 0.1.0 (SOURCE uploaded,
+# -C metadata=EXTRA) in OUT, keyed; prints the key.
+one_file_job() {
+	ofj_sha=$(put_blob "$2") || return 1
+	echo "/cachepot/registry/$1-0.1.0/src/lib.rs $ofj_sha" > "$T/$1.inputs"
+	job_json "$(lib_argv "$1" 2021 "/cachepot/registry/$1-0.1.0/src/lib.rs" "$3")" \
+		"$(pkg_env "$1" 0.1.0 "$1")" "/cachepot/registry/$1-0.1.0" "$T/$1.inputs" > "$4" &&
+		with_key "$4"
+}
+
 daemon_start --jobs 1 --verify-sample 0 || bail "cachepotd did not start"
 
 # 1. cfg-if, published; a hit with --verify-sample 0 rebuilds nothing
@@ -111,12 +121,8 @@ cat > "$R/src/lib.rs" <<'EOF'
 pub const BUILD_ID: &str = include_str!("/proc/sys/kernel/random/uuid");
 pub fn build_id() -> &'static str { BUILD_ID }
 EOF
-h=$(put_blob "$R/src/lib.rs") || bail "uploading the random crate"
-echo "/cachepot/registry/random-0.1.0/src/lib.rs $h" > "$T/rnd.inputs"
-lib_argv random 2021 /cachepot/registry/random-0.1.0/src/lib.rs 0123456789abcdef > "$T/argv"
-pkg_env random 0.1.0 random > "$T/env"
-job_json "$(cat "$T/argv")" "$(cat "$T/env")" /cachepot/registry/random-0.1.0 "$T/rnd.inputs" > "$T/rnd.json"
-KEY2=$(with_key "$T/rnd.json")
+KEY2=$(one_file_job random "$R/src/lib.rs" 0123456789abcdef "$T/rnd.json") || bail "the random crate's job"
+h=$(sha256_of "$R/src/lib.rs")
 code=$(api POST /v1/jobs --data-binary "@$T/rnd.json")
 check "the random crate is published (200)" [ "$code" = 200 ]
 [ "$code" = 200 ] || sed 's/^/# /' "$T/body" | head -c 3000
@@ -182,14 +188,9 @@ check "cachepot fsck lists the marked key as a note, not as damage (exit 0)" \
 # nine published keys of a tiny crate, then, while a slow real job holds the one worker, a hit
 # of each: eight checks wait, the ninth is dropped and counted; the checks run after the job.
 printf 'pub fn one() -> u32 { 1 }\n' > "$T/tiny.rs"
-th=$(put_blob "$T/tiny.rs") || bail "uploading the tiny crate"
-echo "/cachepot/registry/tiny-0.1.0/src/lib.rs $th" > "$T/tiny.inputs"
-pkg_env tiny 0.1.0 tiny > "$T/env"
 published=0
 for i in 1 2 3 4 5 6 7 8 9; do
-	lib_argv tiny 2021 /cachepot/registry/tiny-0.1.0/src/lib.rs "$(printf %016x "$i")" > "$T/argv"
-	job_json "$(cat "$T/argv")" "$(cat "$T/env")" /cachepot/registry/tiny-0.1.0 "$T/tiny.inputs" > "$T/tiny$i.json"
-	with_key "$T/tiny$i.json" > /dev/null || bail "keying tiny $i"
+	one_file_job tiny "$T/tiny.rs" "$(printf %016x "$i")" "$T/tiny$i.json" > /dev/null || bail "tiny job $i"
 	[ "$(api POST /v1/jobs --data-binary "@$T/tiny$i.json")" = 200 ] && published=$((published + 1))
 done
 check "nine keys of a tiny crate published" [ "$published" = 9 ]
@@ -206,12 +207,7 @@ pub const SPIN: u64 = {
     x
 };
 EOF
-sh=$(put_blob "$T/spin.rs") || bail "uploading the slow crate"
-echo "/cachepot/registry/spin-0.1.0/src/lib.rs $sh" > "$T/spin.inputs"
-lib_argv spin 2021 /cachepot/registry/spin-0.1.0/src/lib.rs 00000000000000aa > "$T/argv"
-pkg_env spin 0.1.0 spin > "$T/env"
-job_json "$(cat "$T/argv")" "$(cat "$T/env")" /cachepot/registry/spin-0.1.0 "$T/spin.inputs" > "$T/spin.json"
-with_key "$T/spin.json" > /dev/null || bail "keying the slow crate"
+one_file_job spin "$T/spin.rs" 00000000000000aa "$T/spin.json" > /dev/null || bail "the slow crate's job"
 daemon_stop || bail "cachepotd did not stop"
 daemon_start --jobs 1 --verify-sample 1 || bail "cachepotd did not restart"
 curl -s -o "$T/spin.body" -w '%{http_code}' --max-time 600 --unix-socket "$SOCK" \
