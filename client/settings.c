@@ -116,6 +116,12 @@ static int set_option(struct client_config *c, const char *name, const char *val
 		c->direct = !(strcmp(value, "0") == 0 || strcmp(value, "false") == 0 || strcmp(value, "no") == 0);
 		return 0;
 	}
+	if (strcmp(name, "verify") == 0) {
+		if (strcmp(value, "mount") != 0 && strcmp(value, "always") != 0)
+			return -EINVAL;
+		c->verify_always = strcmp(value, "always") == 0;
+		return 0;
+	}
 	if (strcmp(name, "timeout") == 0) {
 		char *end;
 		unsigned long v = strtoul(value, &end, 10);
@@ -189,7 +195,7 @@ int client_config_load(struct client_config *c)
 		{ "CACHEPOT_MOUNT", "mount" }, { "CACHEPOT_SOCKET", "socket" },
 		{ "CACHEPOT_DISABLE", "disable" }, { "CACHEPOT_LOG", "log" },
 		{ "CACHEPOT_CACHE_DIR", "cache_dir" }, { "CACHEPOT_TIMEOUT", "timeout" },
-		{ "CACHEPOT_DIRECT", "direct" }, { "CACHEPOT_SERVER", "server" },
+		{ "CACHEPOT_DIRECT", "direct" }, { "CACHEPOT_VERIFY", "verify" }, { "CACHEPOT_SERVER", "server" },
 		{ "CACHEPOT_TLS_CERT", "tls_cert" }, { "CACHEPOT_TLS_KEY", "tls_key" },
 		{ "CACHEPOT_CACERT", "cacert" }, { "CACHEPOT_TRUST", "trust" },
 	};

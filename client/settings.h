@@ -10,6 +10,11 @@
  *                                  else the passwd home's; else none: see cache_dir.h)
  *   timeout    CACHEPOT_TIMEOUT    seconds to wait for the daemon on a miss       (900)
  *   direct     CACHEPOT_DIRECT     0: run the dep-info pass on every invocation   (1)
+ *   verify     CACHEPOT_VERIFY     who hashes the bytes of a hit: "mount" leaves it to a
+ *                                  cachepot-fs mount (it hashes every blob on first open
+ *                                  and refuses a corrupt one) and hashes here what any
+ *                                  other directory at the mount path serves; "always"
+ *                                  hashes every byte here too                     (mount)
  *   server     CACHEPOT_SERVER     a remote worker, https://HOST:PORT (or http:// for a worker
  *                                  that only serves reads); misses go there instead of the
  *                                  socket                                         (none)
@@ -44,6 +49,7 @@ struct client_config {
 	char *cache_dir; /* NULL: run without one (see client/cache_dir.h) */
 	unsigned timeout;
 	int direct;      /* reuse recorded input lists (see hash/invocation.h) */
+	int verify_always; /* hash every byte of a hit here, even from a cachepot-fs mount */
 	char *server;    /* "http(s)://HOST:PORT" without a trailing '/', or NULL: the socket */
 	char *tls_cert;  /* absolute paths, or NULL */
 	char *tls_key;

@@ -5,8 +5,10 @@
  * paths in .d files mapped back to local ones and fresh mtimes, replay stdout and stderr the
  * same way, and exit with the recorded status. Nothing of a hit is believed because it is under
  * the mount: the manifest must verify against a pinned public key (load_trust) and be the key's,
- * name exactly the outputs rustc writes for the invocation, and every byte copied out must hash
- * to what it records (serve_from_mount). On a miss hand the job to cachepotd through
+ * name exactly the outputs rustc writes for the invocation, and every byte copied out must be
+ * what it records (serve_from_mount): of the size it records, and of its SHA-256, hashed here
+ * unless the mount path is a cachepot-fs mount of root's, which hashes every blob on its first
+ * open and refuses a corrupt one (mount_verifies). On a miss hand the job to cachepotd through
  * cachepot-submit (client/submit.h), then serve the result the same way. Anything failing on
  * the cache path runs rustc locally after one warning line: the cache never breaks a build.
  */
@@ -21,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -74,9 +78,57 @@ static void log_line(const struct client_config *config, const char *fmt, ...)
 #define REFUSED_UNEXPECTED "unexpected_outputs"
 #define REFUSED_MISMATCH "output_mismatch"
 
+/* Whether the directory DIR (under the mount path) is on a cachepot-fs mount that root made:
+ * the kernel's own record of the mount (the line of /proc/self/mountinfo whose device is DIR's)
+ * says file system type "fuse.cachepot" (the subtype cachepot-fs mounts with) and user_id=0
+ * (the uid of whoever mounted it; only root can mount over a directory root owns, and a user's
+ * mount in a namespace of their own is seen by their processes only). Such a mount hashes each
+ * blob on its first open, checks its size, and answers EIO for a corrupt one from then on
+ * (fs/cachepot-fs.c, verify_once), after the daemon hashed it when it was written: hashing the
+ * same bytes again here was a quarter of the wrapper's time on a hit. Whatever else is at the
+ * mount path (a plain directory, another FUSE file system, a user's mount) is outside input and
+ * hashed here. 1 or 0; 0 when the record cannot be read. */
+static int mount_verifies(int dir)
+{
+	struct stat st;
+	char *line = NULL, want[32];
+	size_t cap = 0;
+	int found = 0;
+	FILE *f;
+
+	if (fstat(dir, &st) < 0)
+		return 0;
+	snprintf(want, sizeof(want), "%u:%u", major(st.st_dev), minor(st.st_dev));
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return 0;
+	/* ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] - FSTYPE SOURCE SUPER_OPTIONS */
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *fields[3], *p = line, *sep, *type, *super;
+		size_t n = 0;
+		while (n < 3 && (fields[n] = strsep(&p, " ")) != NULL)
+			n++;
+		if (n < 3 || !p || strcmp(fields[2], want) != 0 || !(sep = strstr(p, " - ")))
+			continue;
+		p = sep + 3;
+		type = strsep(&p, " ");
+		(void)strsep(&p, " ");   /* the source */
+		super = strsep(&p, " \n");
+		if (!type || !super || strcmp(type, "fuse.cachepot") != 0)
+			continue;
+		for (char *opt; !found && (opt = strsep(&super, ",")) != NULL;)
+			found = strcmp(opt, "user_id=0") == 0;
+		break;
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 /* Read blob or output NAME under DIRFD whole (at most REWRITE_MAX) and check that it is SIZE
- * bytes of SHA256: *DATA (malloc'd) and *LEN. -EBADMSG when it is not what was recorded. */
-static int read_verified(int dirfd, const char *name, uint64_t size, const unsigned char sha[32],
+ * bytes, and of SHA256 when VERIFY: *DATA (malloc'd) and *LEN. -EBADMSG when it is not what
+ * was recorded. */
+static int read_verified(int dirfd, const char *name, uint64_t size, const unsigned char sha[32], int verify,
 			 char **data, size_t *len)
 {
 	unsigned char got[DIGEST_SIZE];
@@ -87,9 +139,9 @@ static int read_verified(int dirfd, const char *name, uint64_t size, const unsig
 	if (size > REWRITE_MAX)
 		return -EFBIG;
 	ret = io_read_file_at(dirfd, name, O_NOFOLLOW, REWRITE_MAX, data, len);
-	if (ret == 0)
-		ret = digest_buffer(*data, *len, got);
-	if (ret == 0 && (*len != size || memcmp(got, sha, DIGEST_SIZE) != 0))
+	if (ret == 0 && *len != size)
+		ret = -EBADMSG;
+	if (ret == 0 && verify && (ret = digest_buffer(*data, *len, got)) == 0 && memcmp(got, sha, DIGEST_SIZE) != 0)
 		ret = -EBADMSG;
 	if (ret < 0) {
 		free(*data);
@@ -98,10 +150,11 @@ static int read_verified(int dirfd, const char *name, uint64_t size, const unsig
 	return ret;
 }
 
-/* A recorded stream (a blob under <mount>/cas/), verified and with paths mapped back: *TEXT
- * (malloc'd, NULL when empty) of *LEN bytes, to be written once every output is in place. */
+/* A recorded stream (a blob under <mount>/cas/), verified (hashed when VERIFY) and with paths
+ * mapped back: *TEXT (malloc'd, NULL when empty) of *LEN bytes, to be written once every output
+ * is in place. */
 static int read_stream(const struct invocation *inv, int cas_dir, const unsigned char sha[32],
-		       uint64_t size, char **text, size_t *len)
+		       uint64_t size, int verify, char **text, size_t *len)
 {
 	char hex[DIGEST_HEX_SIZE], *data = NULL;
 	size_t data_len = 0;
@@ -112,17 +165,63 @@ static int read_stream(const struct invocation *inv, int cas_dir, const unsigned
 	if (size == 0)
 		return 0;
 	digest_to_hex(sha, hex);
-	ret = read_verified(cas_dir, hex, size, sha, &data, &data_len);
+	ret = read_verified(cas_dir, hex, size, sha, verify, &data, &data_len);
 	if (ret == 0)
 		ret = path_map_rewrite_to_local(&inv->rewrite, data, data_len, text, len);
 	free(data);
 	return ret;
 }
 
-/* Copy output O from SRC_DIR into the new file OUT, hashing the bytes as they come: a .d file
- * with canonical paths mapped back to local ones, anything else as it is. -EBADMSG when the
- * bytes are not the manifest's (size and SHA-256); *BYTES grows by the bytes read. */
-static int copy_verified(const struct invocation *inv, int src_dir, const struct manifest_output *o,
+/* Copy the SIZE bytes of IN into OUT in the kernel, without hashing them: copy_file_range
+ * (which a future kernel may do across file systems), else sendfile (a splice from IN's page
+ * cache: what a FUSE file to ext4 gets), else read and write. -EBADMSG when IN does not hold
+ * exactly SIZE bytes; *COPIED the bytes read. */
+static int copy_unhashed(int in, int out, uint64_t size, uint64_t *copied)
+{
+	int use_copy_range = 1, use_sendfile = 1;
+	char buf[1 << 16];
+
+	*copied = 0;
+	for (;;) {
+		/* One byte past SIZE is asked for, so that a longer file shows. */
+		size_t want = size - *copied + 1 > (1u << 30) ? 1u << 30 : (size_t)(size - *copied + 1);
+		ssize_t r = -1;
+		if (use_copy_range) {
+			r = copy_file_range(in, NULL, out, NULL, want, 0);
+			if (r < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS)
+			    && *copied == 0) {
+				use_copy_range = 0;
+				continue;
+			}
+		} else if (use_sendfile) {
+			r = sendfile(out, in, NULL, want);
+			if (r < 0 && (errno == EINVAL || errno == ENOSYS) && *copied == 0) {
+				use_sendfile = 0;
+				continue;
+			}
+		} else {
+			r = read(in, buf, want < sizeof(buf) ? want : sizeof(buf));
+			if (r > 0 && io_write_all(out, buf, (size_t)r) < 0)
+				return -errno;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		*copied += (uint64_t)r;
+		if (*copied > size)
+			return -EBADMSG;
+	}
+	return *copied == size ? 0 : -EBADMSG;
+}
+
+/* Copy output O from SRC_DIR into the new file OUT, hashing the bytes as they come when VERIFY:
+ * a .d file with canonical paths mapped back to local ones, anything else as it is. -EBADMSG
+ * when the bytes are not the manifest's (size, and SHA-256 when VERIFY); *BYTES grows by the
+ * bytes read. */
+static int copy_verified(const struct invocation *inv, int src_dir, const struct manifest_output *o, int verify,
 			 int out, uint64_t *bytes)
 {
 	size_t nlen = strlen(o->name);
@@ -136,7 +235,7 @@ static int copy_verified(const struct invocation *inv, int src_dir, const struct
 	if (nlen > 2 && strcmp(o->name + nlen - 2, ".d") == 0) {
 		char *data = NULL, *local = NULL;
 		size_t len = 0, local_len = 0;
-		ret = read_verified(src_dir, o->name, o->size, o->sha256, &data, &len);
+		ret = read_verified(src_dir, o->name, o->size, o->sha256, verify, &data, &len);
 		if (ret == 0)
 			ret = path_map_rewrite_to_local(&inv->rewrite, data, len, &local, &local_len);
 		if (ret == 0)
@@ -149,6 +248,12 @@ static int copy_verified(const struct invocation *inv, int src_dir, const struct
 	in = openat(src_dir, o->name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
 		return -errno;
+	if (!verify) {
+		ret = copy_unhashed(in, out, o->size, &copied);
+		*bytes += copied;
+		close(in);
+		return ret;
+	}
 	md = EVP_MD_CTX_new();
 	if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1)
 		ret = -ENOMEM;
@@ -213,7 +318,7 @@ struct staged_outputs {
 
 /* Write output O of the hit into a new temp file of the out dir (mode 0755 or 0644, whatever
  * the manifest says beyond that), verified while it is copied. */
-static int stage_output(const struct invocation *inv, int src_dir, const struct manifest_output *o,
+static int stage_output(const struct invocation *inv, int src_dir, const struct manifest_output *o, int verify,
 			struct staged_outputs *st, size_t i, uint64_t *bytes)
 {
 	int out, ret;
@@ -228,7 +333,7 @@ static int stage_output(const struct invocation *inv, int src_dir, const struct 
 		st->temp[i][0] = '\0';
 		return ret;
 	}
-	ret = copy_verified(inv, src_dir, o, out, bytes);
+	ret = copy_verified(inv, src_dir, o, verify, out, bytes);
 	if (close(out) < 0 && ret == 0)
 		ret = -errno;
 	return ret;
@@ -249,7 +354,7 @@ static void unstage(const struct manifest *m, struct staged_outputs *st)
 /* Write every output of M into the out dir: all are copied and verified under temp names
  * first, then renamed over their own names (a reader never sees half a file, the mtimes are
  * now). On any failure nothing of the hit is left in the out dir. */
-static int write_outputs(const struct invocation *inv, int src_dir, const struct manifest *m,
+static int write_outputs(const struct invocation *inv, int src_dir, const struct manifest *m, int verify,
 			 uint64_t *bytes, const char **refused)
 {
 	struct staged_outputs st = { .out_dir = -1, .n = m->n_outputs };
@@ -267,7 +372,7 @@ static int write_outputs(const struct invocation *inv, int src_dir, const struct
 		goto out;
 	}
 	for (size_t i = 0; i < st.n && ret == 0; i++)
-		ret = stage_output(inv, src_dir, &m->outputs[i], &st, i, bytes);
+		ret = stage_output(inv, src_dir, &m->outputs[i], verify, &st, i, bytes);
 	if (ret == -EBADMSG)
 		*refused = REFUSED_MISMATCH;
 	for (size_t i = 0; i < st.n && ret == 0; i++) {
@@ -297,13 +402,13 @@ out:
  * what the local preprocessor of a C compile said. */
 static int serve_from_mount(const struct client_config *config, const struct manifest_trust *trust,
 			    const struct invocation *inv, const char *err_before, size_t err_before_len, int *status,
-			    struct stats_delta *delta, uint64_t *recorded_ms, const char **refused)
+			    struct stats_delta *delta, uint64_t *recorded_ms, const char **refused, int *hashed)
 {
 	char key_hex[DIGEST_HEX_SIZE], path[PATH_MAX];
 	struct manifest m;
 	char *text = NULL, *out_text = NULL, *err_text = NULL;
 	size_t len = 0, out_len = 0, err_len = 0;
-	int dir = -1, cas = -1, ret;
+	int dir = -1, cas = -1, verify, ret;
 
 	manifest_init(&m);
 	*refused = NULL;
@@ -343,13 +448,15 @@ static int serve_from_mount(const struct client_config *config, const struct man
 		ret = -errno;
 		goto out;
 	}
-	ret = read_stream(inv, cas, m.stdout_sha256, m.stdout_size, &out_text, &out_len);
+	verify = config->verify_always || !mount_verifies(dir);
+	*hashed = verify;
+	ret = read_stream(inv, cas, m.stdout_sha256, m.stdout_size, verify, &out_text, &out_len);
 	if (ret == 0)
-		ret = read_stream(inv, cas, m.stderr_sha256, m.stderr_size, &err_text, &err_len);
+		ret = read_stream(inv, cas, m.stderr_sha256, m.stderr_size, verify, &err_text, &err_len);
 	if (ret == -EBADMSG)
 		*refused = REFUSED_MISMATCH;
 	if (ret == 0)
-		ret = write_outputs(inv, dir, &m, &delta->bytes_from_cache, refused);
+		ret = write_outputs(inv, dir, &m, verify, &delta->bytes_from_cache, refused);
 	if (ret < 0)
 		goto out;
 	/* The hit is served; a stream that cannot be written now is the caller's problem, as it
@@ -492,7 +599,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	uint64_t t0 = monotonic_us(), t_serve, recorded_ms = 0;
 	struct wrapper_trust trust = { .config = config };
 	const char *refused = NULL;
-	int status = 0, ret;
+	int status = 0, hashed = 0, ret;
 	enum submit_result submitted;
 
 	if (config->disable)
@@ -523,7 +630,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 		}
 		digest_to_hex(inv.key, key_hex);
 		t_serve = monotonic_us();
-		ret = serve_from_mount(config, trust_get(&trust), &inv, NULL, 0, &status, &delta, &recorded_ms, &refused);
+		ret = serve_from_mount(config, trust_get(&trust), &inv, NULL, 0, &status, &delta, &recorded_ms, &refused, &hashed);
 		if (ret == 0) {
 			delta.hits = 1;
 			delta.direct_hits = inv.direct;
@@ -533,11 +640,11 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 			delta.us_saved_estimate = recorded_ms * 1000;
 			/* The split is what bench/run reports as the cost of a hit. */
 			log_line(config, "hit %s %s (%.1f ms, %s, toolchain %.2f ms, dep-info %.2f ms, "
-				 "inputs+key %.2f ms, serve %.2f ms)", key_hex, inv.args.crate_name,
+				 "inputs+key %.2f ms, serve %.2f ms, %s)", key_hex, inv.args.crate_name,
 				 delta.us_from_cache / 1e3,
 				 inv.direct ? inv.direct_published ? "direct, published list" : "direct" : "full pass",
 				 inv.us_toolchain / 1e3, inv.us_dep_info / 1e3, inv.us_hash / 1e3,
-				 (monotonic_us() - t_serve) / 1e3);
+				 (monotonic_us() - t_serve) / 1e3, hashed ? "hashed here" : "hashed by the mount");
 			goto done;
 		}
 		if (refused) {
@@ -577,7 +684,7 @@ int wrapper_main(const struct client_config *config, int argc, char **argv)
 	}
 	if (submitted != SUBMIT_OK)
 		goto fallback;
-	ret = serve_from_mount(config, trust_get(&trust), &inv, NULL, 0, &status, &delta, &recorded_ms, &refused);
+	ret = serve_from_mount(config, trust_get(&trust), &inv, NULL, 0, &status, &delta, &recorded_ms, &refused, &hashed);
 	if (ret < 0 && refused) {
 		snprintf(err, sizeof(err), "published %.16s but refused it: %s", key_hex, refusal_text(refused));
 		goto fallback;
@@ -619,7 +726,7 @@ int wrapper_c_main(const struct client_config *config, const char *driver, int a
 	uint64_t t0 = monotonic_us(), recorded_ms = 0;
 	const char *refused = NULL;
 	const char *source;
-	int status = 0, ret;
+	int status = 0, hashed = 0, ret;
 	enum submit_result submitted;
 
 	if (config->disable)
@@ -640,14 +747,14 @@ int wrapper_c_main(const struct client_config *config, const char *driver, int a
 	digest_to_hex(ci.inv.key, key_hex);
 	load_trust(config, &trust);
 	ret = serve_from_mount(config, &trust, &ci.inv, ci.preprocessor_stderr, ci.preprocessor_stderr_len, &status,
-			       &delta, &recorded_ms, &refused);
+			       &delta, &recorded_ms, &refused, &hashed);
 	if (ret == 0) {
 		delta.hits = 1;
 		delta.us_from_cache = monotonic_us() - t0;
 		delta.us_saved_estimate = recorded_ms * 1000;
-		log_line(config, "hit %s %s (%.1f ms, toolchain %.2f ms, preprocess %.2f ms, hash %.2f ms)", key_hex,
+		log_line(config, "hit %s %s (%.1f ms, toolchain %.2f ms, preprocess %.2f ms, hash %.2f ms, %s)", key_hex,
 			 source, delta.us_from_cache / 1e3, ci.us_toolchain / 1e3, ci.us_preprocess / 1e3,
-			 ci.us_hash / 1e3);
+			 ci.us_hash / 1e3, hashed ? "hashed here" : "hashed by the mount");
 		goto done;
 	}
 	if (refused) {
@@ -671,7 +778,7 @@ int wrapper_c_main(const struct client_config *config, const char *driver, int a
 	if (submitted != SUBMIT_OK)
 		goto fallback;
 	ret = serve_from_mount(config, &trust, &ci.inv, ci.preprocessor_stderr, ci.preprocessor_stderr_len, &status,
-			       &delta, &recorded_ms, &refused);
+			       &delta, &recorded_ms, &refused, &hashed);
 	if (ret < 0 && refused) {
 		snprintf(err, sizeof(err), "published %.16s but refused it: %s", key_hex, refusal_text(refused));
 		goto fallback;

@@ -1,7 +1,8 @@
 #!/bin/sh
-# What the wrapper believes of a hit. The "mount" here is a plain directory laid out as
+# What the wrapper believes of a hit. The "mount" here is first a plain directory laid out as
 # cachepot-fs shows a store (ac/<key>/.manifest, ac/<key>/<output>, cas/<sha256>): whatever
-# is at the mount path is outside input, so nothing in it may be taken on its word. One real
+# is at the mount path is outside input, so nothing in it may be taken on its word, and every
+# byte it serves is hashed by the wrapper. One real
 # rustc invocation; its key from `cachepot --explain`; its outputs published by a test store
 # (tests/fs/store-tool) and copied into such directories, each wrong in one way:
 #   - the manifest signed by a key that is not pinned (CACHEPOT_TRUST);
@@ -12,16 +13,24 @@
 # Each is refused with its reason counted, leaves nothing in the out dir, and falls back to
 # "rustc": a stand-in that records that it ran and writes nothing, so that what the out dir
 # holds afterwards is the hit's doing alone. A good mount with the right key is served.
+# Then real cachepot-fs mounts (root and FUSE only): the manifest checks stay the wrapper's, the
+# hashing of the bytes is the mount's (it hashes each blob on its first open and answers EIO for
+# a corrupt one from then on), and the wrapper's log says which of the two hashed a hit. A blob
+# corrupted in the store, an output or the recorded stderr, is still never served: the hit falls
+# back as above. CACHEPOT_VERIFY=always hashes here as well.
 . "$top_srcdir/tests/tap.sh"
 set -u
 rustc=$(find_rustc) || skip_all "no rustc"
 command -v python3 > /dev/null || skip_all "no python3"
 tool="$top_builddir/tests/fs/store-tool"
 [ -x "$tool" ] || skip_all "no tests/fs/store-tool"
-tap_plan 19
+tap_plan 26
 
 T=$(mktemp -d /tmp/cachepot-hit-verify.XXXXXX) || bail "mktemp"
+mounts="" fs_pids=""
 cleanup() {
+	for m in $mounts; do fusermount3 -u "$m" 2> /dev/null || umount -l "$m" 2> /dev/null; done
+	for p in $fs_pids; do kill "$p" 2> /dev/null; done
 	kill "$watchdog" 2> /dev/null
 	[ -n "${CACHEPOT_TEST_KEEP:-}" ] || rm -rf "$T"
 }
@@ -51,7 +60,7 @@ cd "$T" || bail "cd"
 
 export CACHEPOT_CONFIG=/dev/null CACHEPOT_CACHE_DIR="$T/cache" CACHEPOT_LOG="$T/wrapper.log"
 export CACHEPOT_SOCKET="$T/no-daemon.sock" CACHEPOT_DIRECT=0
-unset CACHEPOT_SERVER CACHEPOT_TRUST CACHEPOT_MOUNT 2> /dev/null
+unset CACHEPOT_SERVER CACHEPOT_TRUST CACHEPOT_MOUNT CACHEPOT_VERIFY 2> /dev/null
 extra=-0123456789abcdef
 args="--crate-name hv --edition=2021 $T/src/lib.rs --crate-type lib --emit=dep-info,metadata,link -C extra-filename=$extra"
 key=$("$top_builddir/cachepot" --explain "$T/bin/rustc" $args --out-dir "$T/out" |
@@ -115,6 +124,9 @@ check "a good mount, manifest signed by the pinned key: a hit ($(stat_of hits) h
 	sh -c "test '$(stat_of hits)' = 1 && test '$(stat_of fallbacks)' = 0"
 check "... the outputs are rustc's, byte for byte, and rustc did not run" served
 check "... and the recorded diagnostic is replayed once" test "$(grep -c 'a recorded diagnostic' "$T/hit.err")" = 1
+# last_hit_hashed_by WHO: the wrapper's log line of the last hit says who hashed its bytes.
+last_hit_hashed_by() { grep ' hit ' "$T/wrapper.log" | tail -n 1 | grep -q "hashed $1)"; }
+check "... a plain directory is no cachepot-fs mount: the wrapper hashed every byte itself" last_hit_hashed_by here
 hit "$T/foreign" "$T/trust-both"
 check "a second pinned key is honoured too" test "$(stat_of hits)" = 1
 
@@ -187,3 +199,54 @@ hit "$T/flipped" "$T/trust"
 check "--show-stats names the reason" grep -Eq '^ +refused: output_mismatch +1$' "$T/stats.txt"
 hit "$T/good" "$T/trust"
 check "after all of it the good mount is still served" served
+
+# --- Real cachepot-fs mounts ---
+if [ "$(id -u)" != 0 ] || [ ! -c /dev/fuse ] || ! command -v fusermount3 > /dev/null; then
+	for _ in 1 2 3 4 5 6; do ok "# SKIP a cachepot-fs mount needs root and /dev/fuse"; done
+	exit 0
+fi
+# mount_store STORE MNT: cachepot-fs of STORE at MNT.
+mount_store() {
+	mkdir -p "$2" && "$top_builddir/cachepot-fs" "$1" "$2" -f > "$2.log" 2>&1 &
+	fs_pids="$fs_pids $!" mounts="$mounts $2"
+	for _ in $(seq 100); do [ -d "$2/ac" ] && return 0; sleep 0.1; done
+	return 1
+}
+# flip STORE SHA256: one byte of blob SHA256 changed in STORE's cas/, as rot on the disk would.
+flip() {
+	python3 -c '
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR); at = os.fstat(fd).st_size // 2
+b = os.pread(fd, 1, at); os.pwrite(fd, bytes([b[0] ^ 1]), at); os.close(fd)' "$1/cas/$(echo "$2" | cut -c1-2)/$2"
+}
+mount_store "$T/store" "$T/mnt" || bail "cachepot-fs did not mount: $(tail -n 3 "$T/mnt.log")"
+hit "$T/mnt" "$T/trust"
+check "a cachepot-fs mount: a hit, the outputs rustc's byte for byte, rustc did not run" served
+check "... the bytes were hashed by the mount, not again by the wrapper" last_hit_hashed_by "by the mount"
+export CACHEPOT_VERIFY=always
+hit "$T/mnt" "$T/trust"
+always_served() { test "$(stat_of hits)" = 1 && served && last_hit_hashed_by here; }
+check "CACHEPOT_VERIFY=always: the wrapper hashes a cachepot-fs mount's bytes too, and serves them" always_served
+unset CACHEPOT_VERIFY
+
+# The same result in two more stores, each with one blob rotten on the disk before the mount
+# ever opened it: the rlib, then the recorded stderr.
+rlib_sha=$(sha256sum "$T/ref/libhv$extra.rlib" | cut -c1-64)
+STORE_TOOL_STDERR="$T/diag" publish "$T/rot-out" "$key" "$@" && flip "$T/rot-out" "$rlib_sha" &&
+	mount_store "$T/rot-out" "$T/mnt-rot-out" || bail "cannot mount the store with a rotten rlib"
+pub "$T/rot-out" > "$T/trust-rot-out"
+hit "$T/mnt-rot-out" "$T/trust-rot-out"
+# A hit the mount refused: a fallback, counted once, the out dir as it was, rustc run once.
+mount_refused() { test "$(stat_of hits)" = 0 && test "$(stat_of fallbacks)" = 1 && refused_clean; }
+check "a blob rotten in the store is not served: the mount refuses it, nothing in the out dir, rustc ran" mount_refused
+rot_logged() {
+	grep -q "blob $rlib_sha is corrupt" "$T/mnt-rot-out.log" && test "$(grep -c . "$T/hit.err")" = 1 &&
+		! grep -q 'recorded diagnostic' "$T/hit.err"
+}
+check "... the mount logged the corrupt blob, the wrapper one warning line and no recorded diagnostic" rot_logged
+STORE_TOOL_STDERR="$T/diag" publish "$T/rot-err" "$key" "$@" && flip "$T/rot-err" "$errsha" &&
+	mount_store "$T/rot-err" "$T/mnt-rot-err" || bail "cannot mount the store with a rotten stderr"
+pub "$T/rot-err" > "$T/trust-rot-err"
+hit "$T/mnt-rot-err" "$T/trust-rot-err"
+stream_refused_by_mount() { mount_refused && ! grep -q 'recorded diagnostic' "$T/hit.err"; }
+check "a recorded stderr rotten in the store: nothing written or replayed, rustc ran" stream_refused_by_mount
