@@ -553,3 +553,21 @@ int daemon_verify(const struct daemon_endpoint *daemon, const char key_hex[65], 
 	*answer = a.data;
 	return 0;
 }
+
+int daemon_post_json(const struct daemon_endpoint *daemon, const char *path, const char *body,
+		     long timeout, long *status, char **answer, char *err, size_t errlen)
+{
+	struct request r = { .daemon = daemon, .err = err, .errlen = errlen };
+	struct answer a = { 0 };
+	int ret;
+
+	err[0] = '\0';
+	*answer = NULL;
+	ret = http(&r, "POST", path, body, strlen(body), NULL, timeout, WAIT_WORK, status, &a);
+	if (ret < 0) {
+		answer_reset(&a);
+		return ret;
+	}
+	*answer = a.data ? a.data : strdup("");
+	return *answer ? 0 : error_format(err, errlen, -ENOMEM, "out of memory");
+}

@@ -58,4 +58,12 @@ int daemon_submit(const struct daemon_endpoint *daemon, const struct daemon_subm
 int daemon_verify(const struct daemon_endpoint *daemon, const char key_hex[65], unsigned timeout,
 		  long *status, char **answer, char *err, size_t errlen) __attribute__((warn_unused_result));
 
+/* POST BODY (a NUL-terminated JSON text) to PATH of DAEMON and wait TIMEOUT seconds at most
+ * (the daemon may work before it answers: the admin commands). 0 with the HTTP status in
+ * *STATUS and the answer's body in *ANSWER (malloc'd, NUL-terminated, caller frees), or -errno
+ * with ERR set when no answer came. */
+int daemon_post_json(const struct daemon_endpoint *daemon, const char *path, const char *body,
+		     long timeout, long *status, char **answer, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -9,7 +9,8 @@ cachepot_SOURCES = client/main.c client/settings.c client/settings.h client/expl
 cachepot_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS)
 
 pkglibexec_PROGRAMS += cachepot-submit
-cachepot_submit_SOURCES = client/submit_main.c client/daemon_client.c client/daemon_client.h
+cachepot_submit_SOURCES = client/submit_main.c client/daemon_client.c client/daemon_client.h \
+	client/gc.c client/gc.h client/settings.c client/settings.h
 cachepot_submit_LDADD = libcachepot.a $(CRYPTO_LIBS) $(JANSSON_LIBS) $(CURL_LIBS) $(ARCHIVE_LIBS)
 
 TESTS += tests/client/cargo-build.sh tests/client/link-units.sh tests/client/cc-crate.sh tests/client/remote.sh \

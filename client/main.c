@@ -26,6 +26,8 @@ static void usage(FILE *f)
 		"       cachepot --zero-stats             reset the statistics\n"
 		"       cachepot fsck [-q] [STORE]        verify a store\n"
 		"       cachepot verify KEY               rebuild a published key and compare\n"
+		"       cachepot gc [--dry-run] [--max-size SIZE] [--pin KEY] [--unpin KEY] [--json]\n"
+		"                   [--store DIR]         collect the store down to SIZE\n"
 		"       cachepot --version | --help\n");
 }
 
@@ -47,6 +49,43 @@ static int run_fsck(int argc, char **argv)
 	args[n] = NULL;
 	execv(daemon, args);
 	fprintf(stderr, "cachepot fsck: cannot run %s: %s\n", daemon, strerror(errno));
+	free(args);
+	return 2;
+}
+
+/* `cachepot gc ARGS` (client/gc.h): with --store DIR, cachepotd's `--gc-command ARGS DIR`
+ * collects a store no daemon holds; without, cachepot-submit asks the daemon. */
+static int run_gc(int argc, char **argv)
+{
+	char program[PATH_MAX];
+	char **args = calloc((size_t)argc + 3, sizeof(*args));
+	const char *store = NULL;
+	int n = 0;
+
+	if (!args)
+		return 2;
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--store") == 0 && i + 1 < argc)
+			store = argv[i + 1];
+		else if (strncmp(argv[i], "--store=", 8) == 0)
+			store = argv[i] + 8;
+	if (store)
+		sibling_program("cachepotd", SBINDIR, program, sizeof(program));
+	else
+		sibling_program("cachepot-submit", PKGLIBEXECDIR, program, sizeof(program));
+	args[n++] = program;
+	args[n++] = "--gc-command";
+	for (int i = 1; i < argc; i++) {
+		if (store && strcmp(argv[i], "--store") == 0)
+			i++;
+		else if (!store || strncmp(argv[i], "--store=", 8) != 0)
+			args[n++] = argv[i];
+	}
+	if (store)
+		args[n++] = (char *)store;
+	args[n] = NULL;
+	execv(program, args);
+	fprintf(stderr, "cachepot gc: cannot run %s: %s\n", program, strerror(errno));
 	free(args);
 	return 2;
 }
@@ -116,6 +155,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "fsck") == 0)
 		return run_fsck(argc - 1, argv + 1);
+	if (strcmp(argv[1], "gc") == 0)
+		return run_gc(argc - 1, argv + 1);
 	/* `cachepot verify KEY`; a program named verify is still run through the cache as
 	 * `cachepot ./verify` or by its path. */
 	verify = strcmp(argv[1], "verify") == 0;

@@ -45,6 +45,8 @@ struct daemon_metrics {
 	uint64_t toolchains_uploaded;
 	uint64_t toolchains_rejected;     /* bad archive or wrong id */
 	uint64_t nondeterministic;        /* a second, different result for a published key */
+	uint64_t gc_runs;                 /* collections of the store (daemon/store_gc.h) */
+	uint64_t gc_failures;
 	uint64_t verify_sampled;          /* hits drawn for a check (--verify-sample) */
 	uint64_t verify_dropped;          /* of those, not queued: the check queue was full */
 	uint64_t verify_runs;             /* checks done (daemon/verify.h), sampled or asked for */

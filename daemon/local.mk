@@ -1,5 +1,5 @@
 # daemon/: cachepotd, the worker that verifies, compiles and publishes (see DESIGN.md "The daemon").
-libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h \
+libcachepot_a_SOURCES += daemon/settings.c daemon/settings.h daemon/store_gc.c daemon/store_gc.h \
 	daemon/daemon.h daemon/pool.c daemon/pool.h daemon/job_run.c daemon/job_run.h \
 	daemon/toolchain_unpack.c daemon/toolchain_unpack.h daemon/toolchain_merge.c \
 	daemon/toolchain_merge.h daemon/server.c daemon/server.h \

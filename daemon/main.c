@@ -18,6 +18,7 @@
 #include "daemon/settings.h"
 #include "daemon/daemon.h"
 #include "daemon/server.h"
+#include "daemon/store_gc.h"
 #include "daemon/toolchain_unpack.h"
 #include "fs/fsck.h"
 #include "fs/store.h"
@@ -50,6 +51,8 @@ static const struct option options[] = {
 	{ "max-connections-per-peer", required_argument, NULL, OPT_SETTING },
 	{ "unused-toolchain-seconds", required_argument, NULL, OPT_SETTING },
 	{ "upload-idle-seconds", required_argument, NULL, OPT_SETTING },
+	{ "max-size", required_argument, NULL, OPT_SETTING },
+	{ "gc-interval-seconds", required_argument, NULL, OPT_SETTING },
 	{ "listen", required_argument, NULL, OPT_SETTING },
 	{ "listen-tls", required_argument, NULL, OPT_SETTING },
 	{ "tls-cert", required_argument, NULL, OPT_SETTING },
@@ -70,7 +73,7 @@ static void usage(FILE *f)
 		"                 [--max-upload-bytes N] [--max-blob-bytes N] [--max-input-bytes N]\n"
 		"                 [--max-output-bytes N] [--timeout-ms N] [--memory-bytes N]\n"
 		"                 [--max-connections-per-peer N] [--unused-toolchain-seconds N]\n"
-		"                 [--upload-idle-seconds N]\n"
+		"                 [--upload-idle-seconds N] [--max-size SIZE] [--gc-interval-seconds N]\n"
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
 		"                 [--allow-no-cgroup-limits] [--sandbox bwrap|docker] [--docker-socket PATH]\n"
@@ -165,6 +168,11 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "--fsck-command") == 0) {
 		argv[1] = "fsck";
 		return fsck_command(argc - 1, argv + 1);
+	}
+	/* `cachepot gc --store DIR ARGS` likewise, against a store no daemon holds. */
+	if (argc >= 2 && strcmp(argv[1], "--gc-command") == 0) {
+		argv[1] = "gc";
+		return store_gc_command(argc - 1, argv + 1);
 	}
 	if (daemon_config_init(&cfg) < 0) {
 		fprintf(stderr, "cachepotd: out of memory\n");

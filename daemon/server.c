@@ -33,6 +33,7 @@
 #include "daemon/toolchain_unpack.h"
 #include "daemon/upload.h"
 #include "daemon/verify.h"
+#include "daemon/store_gc.h"
 #include "fs/store.h"
 #include "hash/digest.h"
 #include "hash/job.h"
@@ -63,6 +64,9 @@ struct server {
 	unsigned verify_running;          /* of those, on the pool */
 	uint64_t verify_rng;              /* verify_sample_draw's state */
 	int removing_retired;             /* a task removes retired toolchains */
+	struct event *gc_timer;           /* the collection under --max-size, every --gc-interval */
+	int collecting;                   /* a collection is on the pool (one at a time) */
+	uint64_t store_bytes;             /* the store's size after the last collection, or 0 */
 	int stopping;
 };
 
@@ -1130,6 +1134,7 @@ static void job_post(struct daemon *d, struct evhttp_request *req)
 	ret = job_published_answer(d, job->key, &body);
 	if (ret == 0) {
 		METRIC_INC(d, jobs_cache_hits);
+		(void)store_touch_key(d->store, job->key, time(NULL));   /* a lost touch costs LRU order only */
 		send_json(req, 200, body);
 		verify_sample_hit(d, &job->job, job->key);
 		goto out;
@@ -1173,6 +1178,7 @@ static void manifest_get(struct daemon *d, struct evhttp_request *req, const cha
 		send_error(req, ret == -ENOENT ? 404 : 500, ret == -ENOENT ? "not published" : strerror(-ret));
 		return;
 	}
+	(void)store_touch_key(d->store, key, time(NULL));   /* a remote mount's hit */
 	if (immutable_answer(req, key)) {
 		free(text);
 		return;
@@ -1222,6 +1228,137 @@ static void prekeys_get(struct daemon *d, struct evhttp_request *req, const char
 	evhttp_send_reply(req, 200, "OK", NULL);
 }
 
+/* ---- collecting the store (daemon/store_gc.h) ---- */
+
+/* A collection on the pool: the periodic one under --max-size (no WAITER), or POST /v1/gc. */
+struct gc_task {
+	struct task task;
+	struct waiter *waiter;
+	struct store_gc_request req;
+	struct gc_report report;
+	int ret;
+	char err[512];
+};
+
+static void gc_task_run(struct daemon *d, struct task *t)
+{
+	struct gc_task *g = (struct gc_task *)t;
+
+	g->ret = store_gc_execute(d->store, &g->req, &g->report, g->err, sizeof(g->err));
+}
+
+static void gc_task_finish(struct daemon *d, struct task *t, int cancelled)
+{
+	struct gc_task *g = (struct gc_task *)t;
+	const struct gc_report *r = &g->report;
+	json_t *body = NULL;
+	int code = 200;
+
+	d->server->collecting = 0;
+	if (!cancelled && g->ret == 0 && g->req.collect) {
+		METRIC_INC(d, gc_runs);
+		if (!g->req.options.dry_run)
+			d->server->store_bytes = r->size_after;
+		if (!g->req.options.dry_run && (r->keys_evicted || r->blobs_removed))
+			fprintf(stderr, "cachepotd: collected the store: %llu keys and %llu blobs evicted, "
+				"%llu bytes freed, %llu bytes left (max %llu)\n",
+				(unsigned long long)r->keys_evicted, (unsigned long long)r->blobs_removed,
+				(unsigned long long)r->bytes_freed, (unsigned long long)r->size_after,
+				(unsigned long long)g->req.options.max_size);
+	} else if (!cancelled && g->ret < 0) {
+		METRIC_INC(d, gc_failures);
+		fprintf(stderr, "cachepotd: collecting the store: %s\n", g->err);
+	}
+	if (g->waiter) {
+		if (cancelled) {
+			code = 503;
+			body = json_pack("{s:s}", "error", "shutting down");
+		} else if (g->ret < 0) {
+			code = g->ret == -ENOENT ? 404 : g->ret == -EINVAL ? 400 : 500;
+			body = json_pack("{s:s}", "error", g->err);
+		} else {
+			body = store_gc_report_json(&g->req, r);
+		}
+		waiter_answer(d, g->waiter, code, body);
+		json_decref(body);
+	}
+	store_gc_request_release(&g->req);
+	free(g);
+}
+
+/* Hand G to the pool unless a collection is there already (-EBUSY). */
+static int gc_submit(struct daemon *d, struct gc_task *g)
+{
+	int ret;
+
+	if (d->server->collecting)
+		return -EBUSY;
+	g->task.run = gc_task_run;
+	g->task.finish = gc_task_finish;
+	ret = pool_submit(d->server->pool, &g->task, 1);
+	if (ret == 0)
+		d->server->collecting = 1;
+	return ret;
+}
+
+static void gc_tick(evutil_socket_t fd, short what, void *arg)
+{
+	struct daemon *d = arg;
+	struct gc_task *g;
+	char err[64];
+	(void)fd;
+	(void)what;
+
+	if (d->server->stopping || d->server->collecting || !(g = calloc(1, sizeof(*g))))
+		return;
+	if (store_gc_request_parse(NULL, d->cfg->max_size, &g->req, err, sizeof(err)) < 0
+	    || gc_submit(d, g) < 0) {
+		store_gc_request_release(&g->req);
+		free(g);
+	}
+}
+
+/* POST /v1/gc: pins and a collection now (a writer's request: it removes keys). */
+static void gc_post(struct daemon *d, struct evhttp_request *req)
+{
+	struct gc_task *g;
+	json_t *body = NULL;
+	char err[300];
+	int ret;
+
+	if (!require_writer(d, req))
+		return;
+	if (evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0
+	    && !(body = body_json(d, req)))
+		return;
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		json_decref(body);
+		send_error(req, 500, "out of memory");
+		return;
+	}
+	ret = store_gc_request_parse(body, d->cfg->max_size, &g->req, err, sizeof(err));
+	json_decref(body);
+	if (ret == 0 && !g->req.collect && !g->req.n_pins && !g->req.n_unpins) {
+		ret = -EINVAL;
+		snprintf(err, sizeof(err), "no max_size given and cachepotd has no --max-size");
+	}
+	if (ret == 0 && !(g->waiter = waiter_new(d, req)))
+		ret = -ENOMEM;
+	if (ret == 0 && (ret = gc_submit(d, g)) < 0) {
+		waiter_drop(d, g->waiter);
+		snprintf(err, sizeof(err), "%s", ret == -EBUSY ? "a collection is running already"
+			 : strerror(-ret));
+	}
+	if (ret < 0) {
+		if (ret == -EINVAL)
+			METRIC_INC(d, http_bad_requests);
+		send_error(req, ret == -EINVAL ? 400 : ret == -EBUSY ? 409 : 503, err);
+		store_gc_request_release(&g->req);
+		free(g);
+	}
+}
+
 /* ---- metrics and status ---- */
 
 static void metrics_get(struct daemon *d, struct evhttp_request *req)
@@ -1257,6 +1394,8 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 		C(toolchains_uploaded, "toolchains added"),
 		C(toolchains_rejected, "toolchain archives refused"),
 		C(nondeterministic, "second, different results for a published key"),
+		C(gc_runs, "collections of the store (--max-size, POST /v1/gc)"),
+		C(gc_failures, "collections that failed"),
 		C(verify_sampled, "hits drawn for a rebuild check (--verify-sample)"),
 		C(verify_dropped, "sampled checks dropped: the check queue was full"),
 		C(verify_runs, "rebuild checks done, sampled or asked for (POST /v1/verify/<key>)"),
@@ -1288,6 +1427,20 @@ static void metrics_get(struct daemon *d, struct evhttp_request *req)
 		queued, running, inflight, d->cfg->jobs, peers_count(d->server->peers),
 		(unsigned long long)sc.blobs_written,
 		(unsigned long long)sc.bytes_written, (unsigned long long)sc.published);
+	evbuffer_add_printf(out,
+		"# HELP cachepotd_store_keys_evicted_total keys evicted by collections\n"
+		"# TYPE cachepotd_store_keys_evicted_total counter\ncachepotd_store_keys_evicted_total %llu\n"
+		"# HELP cachepotd_store_blobs_removed_total blob files removed by collections\n"
+		"# TYPE cachepotd_store_blobs_removed_total counter\ncachepotd_store_blobs_removed_total %llu\n"
+		"# HELP cachepotd_store_bytes_freed_total bytes of blob files removed by collections\n"
+		"# TYPE cachepotd_store_bytes_freed_total counter\ncachepotd_store_bytes_freed_total %llu\n"
+		"# HELP cachepotd_store_bytes bytes of blobs after the last collection (0: none yet)\n"
+		"# TYPE cachepotd_store_bytes gauge\ncachepotd_store_bytes %llu\n"
+		"# HELP cachepotd_store_max_bytes --max-size (0: no limit)\n"
+		"# TYPE cachepotd_store_max_bytes gauge\ncachepotd_store_max_bytes %llu\n",
+		(unsigned long long)sc.keys_evicted, (unsigned long long)sc.blobs_removed,
+		(unsigned long long)sc.bytes_freed, (unsigned long long)d->server->store_bytes,
+		(unsigned long long)d->cfg->max_size);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, 200, "OK", NULL);
@@ -1324,6 +1477,13 @@ static void status_get(struct daemon *d, struct evhttp_request *req)
 			"waiting", (int)d->server->verify_waiting, "running", (int)d->server->verify_running,
 			"sample", d->cfg->verify_sample,
 			"marked", ret < 0 ? json_null() : json_integer(marked)));
+		struct store_counters sc;
+		store_get_counters(d->store, &sc);
+		json_object_set_new(body, "gc", json_pack("{s:I, s:I, s:I, s:I, s:b}",
+			"max_size", (json_int_t)d->cfg->max_size,
+			"store_bytes", (json_int_t)d->server->store_bytes,
+			"keys_evicted", (json_int_t)sc.keys_evicted,
+			"bytes_freed", (json_int_t)sc.bytes_freed, "running", d->server->collecting));
 	}
 	send_json(req, 200, body);
 	json_decref(body);
@@ -1350,6 +1510,8 @@ static void handle(struct evhttp_request *req, void *arg)
 		metrics_get(d, req);
 	else if (ROUTE(EVHTTP_REQ_GET, "/v1/status"))
 		status_get(d, req);
+	else if (ROUTE(EVHTTP_REQ_POST, "/v1/gc"))
+		gc_post(d, req);
 	else if (ROUTE(EVHTTP_REQ_POST, "/v1/blobs/missing"))
 		blobs_missing(d, req);
 	else if (ROUTE(EVHTTP_REQ_POST, "/v1/jobs"))
@@ -1630,6 +1792,13 @@ int server_start(struct daemon *d)
 		fprintf(stderr, "cachepotd: starting workers: %s\n", strerror(-ret));
 		return ret;
 	}
+	if (d->cfg->max_size) {
+		struct timeval tv = { d->cfg->gc_interval_seconds, 0 };
+		s->gc_timer = event_new(d->base, -1, EV_PERSIST, gc_tick, d);
+		if (!s->gc_timer || event_add(s->gc_timer, &tv) < 0)
+			return -ENOMEM;
+		gc_tick(-1, 0, d);   /* once at the start, then every interval */
+	}
 	return 0;
 }
 
@@ -1656,6 +1825,8 @@ void server_stop(struct daemon *d)
 		event_free(s->unused_timer);
 	if (s->upload_timer)
 		event_free(s->upload_timer);
+	if (s->gc_timer)
+		event_free(s->gc_timer);
 	free(s);
 	d->server = NULL;
 }

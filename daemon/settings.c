@@ -34,6 +34,7 @@ int daemon_config_init(struct daemon_config *cfg)
 	cfg->max_connections_per_peer = DAEMON_DEFAULT_MAX_CONNECTIONS_PER_PEER;
 	cfg->unused_toolchain_seconds = DAEMON_DEFAULT_UNUSED_TOOLCHAIN_SECONDS;
 	cfg->upload_idle_seconds = DAEMON_DEFAULT_UPLOAD_IDLE_SECONDS;
+	cfg->gc_interval_seconds = DAEMON_DEFAULT_GC_INTERVAL_SECONDS;
 	return 0;
 }
 
@@ -191,9 +192,24 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 	if (name_is(name, "allow-gid"))
 		return parse_ids(value, (unsigned *)cfg->allow_gids, &cfg->n_allow_gids, err, errlen, name);
 
+	if (name_is(name, "max-size")) {
+		if (daemon_parse_size(value, &v) < 0)
+			return error_format(err, errlen, -EINVAL,
+					    "%s: a size expected (digits and an optional K, M, G or T), "
+					    "not '%s'", name, value);
+		cfg->max_size = v;
+		return 0;
+	}
 	if (daemon_parse_size(value, &v) < 0)
 		return error_format(err, errlen, -EINVAL, "%s: a number expected, not '%s'", name,
 				    value);
+	if (name_is(name, "gc-interval-seconds")) {
+		if (v == 0 || v > DAEMON_GC_INTERVAL_SECONDS_MAX)
+			return error_format(err, errlen, -EINVAL, "%s: 1 to %u", name,
+					    DAEMON_GC_INTERVAL_SECONDS_MAX);
+		cfg->gc_interval_seconds = (unsigned)v;
+		return 0;
+	}
 	if (name_is(name, "jobs") || name_is(name, "queue") || name_is(name, "timeout-ms")
 	    || name_is(name, "max-connections-per-peer")) {
 		if (v > 1000000 || (v == 0 && !name_is(name, "timeout-ms")))

@@ -4,7 +4,8 @@
  * lines and lines starting with '#' are ignored; names are those of the long options without
  * "--" and with '-' or '_' alike (store, socket, jobs, queue, allow-uid, allow-gid,
  * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
- * memory-bytes, max-connections-per-peer, unused-toolchain-seconds, listen, listen-tls,
+ * memory-bytes, max-connections-per-peer, unused-toolchain-seconds, max-size (a size: the
+ * store's quota, fs/gc.h), gc-interval-seconds, listen, listen-tls,
  * tls-cert, tls-key, client-ca, sandbox (bwrap or docker), docker-socket, verify-sample (a
  * fraction from 0 to 1, in decimal: 0.01, 1, 0), allow-no-cgroup-limits,
  * the last "yes" or "no"; on the command line it takes no value and means yes). Later settings override earlier ones; the command line
@@ -30,6 +31,8 @@
 #define DAEMON_UNUSED_TOOLCHAIN_SECONDS_MAX (366u * 24 * 3600)
 #define DAEMON_DEFAULT_UPLOAD_IDLE_SECONDS 300
 #define DAEMON_UPLOAD_IDLE_SECONDS_MAX 86400
+#define DAEMON_DEFAULT_GC_INTERVAL_SECONDS 300
+#define DAEMON_GC_INTERVAL_SECONDS_MAX 86400
 
 struct daemon_config {
 	char *store_dir;             /* owned */
@@ -54,6 +57,8 @@ struct daemon_config {
 	unsigned unused_toolchain_seconds;   /* an upload no job named is removed after it; 0 never */
 	unsigned upload_idle_seconds;        /* an upload in parts with no part for this long is dropped */
 	double verify_sample;        /* the fraction of hits rebuilt and compared (daemon/verify.h) */
+	uint64_t max_size;           /* bytes of blobs the store may hold (fs/gc.h); 0 no limit */
+	unsigned gc_interval_seconds;        /* how often the store is collected under max_size */
 	/* The network (daemon/listen.h); each owned, NULL when not set. */
 	char *listen;                /* ADDRESS:PORT of plain HTTP, reads only */
 	char *listen_tls;            /* ADDRESS:PORT of TLS, writes with a client certificate */

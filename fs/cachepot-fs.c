@@ -17,7 +17,8 @@
  *   every blob it names is durable, so a lookup finds either a complete key or nothing.
  *   This keeps the mount up while the daemon restarts and gives the FUSE server no write access.
  * - Caching. Everything that exists is immutable, so positive entries and attributes carry very
- *   long timeouts and files are opened with keep_cache. A miss is answered with ENOENT and is NOT
+ *   long timeouts and files are opened with keep_cache. Until it is evicted (fs/gc.h): then a
+ *   watcher thread tells the kernel to drop the key's entry (see "Evictions" below). A miss is answered with ENOENT and is NOT
  *   cached by the kernel (a negative entry would hide a key published a moment later).
  * - Inode numbers are derived from what a node IS (kind, key, output name / blob hash) through
  *   SHA-256 (62 bits), kept in a table of live nodes with lookup counts (the kernel's forget frees
@@ -97,6 +98,8 @@ struct node {
 	struct manifest manifest;      /* KEYDIR */
 	char *text; size_t text_len;   /* MANIFEST, PREKEY */
 	atomic_int verified;           /* OUTPUT, BLOB: 0 not yet, 1 good, -1 corrupt */
+	atomic_llong used;             /* OUTPUT: unix s of the last open that read a byte */
+	atomic_ullong generation;      /* KEYDIR: the eviction generation it was last found at */
 };
 
 struct cachepot_fs {
@@ -104,6 +107,8 @@ struct cachepot_fs {
 	pthread_mutex_t lock;
 	struct node *buckets[NODE_BUCKETS];
 	int64_t started;
+	struct fuse_session *session;  /* for the eviction watcher's notifications */
+	atomic_int stopping;           /* the eviction watcher returns */
 };
 
 /* A directory listing taken at opendir, served by offset. */
@@ -316,6 +321,13 @@ static int make_child(struct cachepot_fs *fs, const struct node *parent, const c
 		n = node_new(NODE_KEYDIR);
 		if (!n)
 			return ENOMEM;
+		{
+			/* Read before the manifest: a manifest found in a view older than the
+			 * eviction watcher's is checked again by it (see "Evictions"). */
+			uint64_t generation = 0;
+			if (source_evictions(fs->source, 0, &generation) == 0)
+				atomic_store(&n->generation, generation);
+		}
 		ret = source_get_manifest(fs->source, name, &n->manifest, NULL, NULL);
 		if (ret < 0) {
 			if (ret == -EBADMSG)
@@ -506,7 +518,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	uint64_t size;
 	int ret = source_open_blob(fs->source, n->blob, n->size, &fd, &size);
 	if (ret < 0) {
-		fuse_reply_err(req, ret == -ENOMEM || ret == -EMFILE || ret == -ENFILE ? -ret : EIO);
+		/* ENOENT: evicted (fs/gc.h) since the kernel looked the file up. */
+		fuse_reply_err(req, ret == -ENOMEM || ret == -EMFILE || ret == -ENFILE || ret == -ENOENT
+		                    ? -ret : EIO);
 		return;
 	}
 	int err = verify_once(n, fd);
@@ -514,6 +528,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		close(fd);
 		fuse_reply_err(req, err);
 		return;
+	}
+	/* A use the store's collection sees (fs/gc.h: a key's last use includes its outputs'
+	 * atime): the kernel may serve this open from its page cache alone, so read one byte of
+	 * the blob, at most once an hour per file; the kernel's relatime turns that into at most
+	 * one atime write a day. */
+	long long now = (long long)time(NULL), used = atomic_load(&n->used);
+	if (n->kind == NODE_OUTPUT && used < now - 3600 && atomic_compare_exchange_strong(&n->used, &used, now)) {
+		char byte;
+		(void)!pread(fd, &byte, 1, 0);
 	}
 	fi->fh = (uint64_t)fd;
 	if (fuse_reply_open(req, fi) != 0)
@@ -822,6 +845,67 @@ static const struct fuse_lowlevel_ops cachepot_ops = {
 	.fallocate = op_fallocate,
 };
 
+/* ---- Evictions ----
+ * Entries are immutable and the kernel keeps them for a year, so a key the store evicts
+ * (fs/gc.h) would stay visible through a dentry the kernel holds. A watcher thread polls the
+ * source's eviction generation every EVICTION_POLL_MS (a catch-up, cheap when nothing changed);
+ * when it moved, each key directory the kernel still holds is looked up in the index again and
+ * the kernel told to drop the entry of each that is gone (fuse_lowlevel_notify_inval_entry), so
+ * the next lookup asks us and finds ENOENT. A file already open keeps its inode and its blob fd
+ * and stays readable; an open after the blob is gone answers ENOENT. */
+#define EVICTION_POLL_MS 1000
+
+/* The keys of the KEYDIR nodes found at a generation older than NOW, as hex (malloc'd array of
+ * *N); each is marked as found at NOW, since the caller now looks at it again. */
+static char (*keys_older_than(struct cachepot_fs *fs, uint64_t now, size_t *n))[65]
+{
+	char (*keys)[65] = NULL;
+	size_t cap = 0;
+	*n = 0;
+	pthread_mutex_lock(&fs->lock);
+	for (size_t b = 0; b < NODE_BUCKETS; b++)
+		for (struct node *nd = fs->buckets[b]; nd; nd = nd->next) {
+			if (nd->kind != NODE_KEYDIR || atomic_load(&nd->generation) >= now)
+				continue;
+			if (*n == cap) {
+				size_t grown = cap ? 2 * cap : 64;
+				char (*k)[65] = reallocarray(keys, grown, sizeof(*keys));
+				if (!k)
+					goto out;
+				keys = k;
+				cap = grown;
+			}
+			atomic_store(&nd->generation, now);
+			digest_to_hex(nd->id, keys[(*n)++]);
+		}
+out:
+	pthread_mutex_unlock(&fs->lock);
+	return keys;
+}
+
+/* Each poll catches up and reads the generation NOW; every key directory found at an older one
+ * is looked up in the index again, and the kernel told to drop those that are gone. A lookup
+ * that read a view from before an eviction but inserted its node after a scan keeps its older
+ * generation, so the next poll checks it: no evicted key stays. */
+static void *eviction_watcher(void *arg)
+{
+	struct cachepot_fs *fs = arg;
+	uint64_t now = 0;
+	while (!atomic_load(&fs->stopping)) {
+		for (int i = 0; i < EVICTION_POLL_MS / 50 && !atomic_load(&fs->stopping); i++)
+			usleep(50 * 1000);
+		if (atomic_load(&fs->stopping) || source_evictions(fs->source, 1, &now) < 0 || now == 0)
+			continue;
+		size_t n = 0;
+		char (*keys)[65] = keys_older_than(fs, now, &n);
+		for (size_t i = 0; i < n; i++)
+			if (source_has_key(fs->source, keys[i]) == 0)
+				fuse_lowlevel_notify_inval_entry(fs->session, INO_AC, keys[i], 64);
+		free(keys);
+	}
+	return NULL;
+}
+
 /* ---- main ---- */
 
 struct cmdline {
@@ -943,7 +1027,8 @@ int main(int argc, char **argv)
 	struct cmdline cmd = { NULL };
 	struct fuse_session *se = NULL;
 	struct cachepot_fs *fs = NULL;
-	int ret = 1, status_pipe[2] = { -1, -1 }, mounted = 0;
+	int ret = 1, status_pipe[2] = { -1, -1 }, mounted = 0, watching = 0;
+	pthread_t watcher;
 	memset(&opts, 0, sizeof(opts));
 
 	if (fuse_opt_parse(&args, &cmd, cmdline_options, opt_proc) != 0)
@@ -1010,6 +1095,7 @@ int main(int argc, char **argv)
 	if (fuse_session_mount(se, opts.mountpoint) != 0)
 		goto out;
 	mounted = 1;
+	fs->session = se;
 	if (!opts.foreground) {
 		char ok = 0;
 		if (write(status_pipe[1], &ok, 1) != 1)
@@ -1026,6 +1112,10 @@ int main(int argc, char **argv)
 			close(null);
 		}
 	}
+	uint64_t generation;
+	if (source_evictions(fs->source, 0, &generation) == 0
+	    && pthread_create(&watcher, NULL, eviction_watcher, fs) == 0)
+		watching = 1;
 	if (opts.singlethread) {
 		ret = fuse_session_loop(se);
 	} else {
@@ -1039,6 +1129,10 @@ int main(int argc, char **argv)
 	}
 	ret = ret == 0 ? 0 : 1;
 out:
+	if (watching) {
+		atomic_store(&fs->stopping, 1);
+		pthread_join(watcher, NULL);
+	}
 	if (status_pipe[1] >= 0) {
 		char bad = 1;
 		if (write(status_pipe[1], &bad, 1) < 0)

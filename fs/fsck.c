@@ -89,7 +89,7 @@ static int check_blob_file(void *ctx, const struct store_blob_file *file)
 	const char *name = file->rel + 3;
 	unsigned char sha[32];
 	uint64_t size = 0;
-	int fd = store_open_blob(f->store, file->sha256);
+	int fd = store_open_blob_unused(f->store, file->sha256);
 	if (fd >= 0)
 		(void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	int r = fd < 0 ? fd : digest_fd(fd, sha, &size);

@@ -37,3 +37,5 @@ TESTS += tests/fs/test_gc
 tests_fs_test_gc_SOURCES = tests/fs/test_gc.c
 tests_fs_test_gc_CFLAGS = $(TEST_CFLAGS)
 tests_fs_test_gc_LDADD = $(TEST_LDADD)
+TESTS += tests/fs/gc.sh
+EXTRA_DIST += tests/fs/gc.sh

@@ -44,6 +44,9 @@ struct source_ops {
 	int (*catch_up)(struct source *src);
 	int (*statvfs)(struct source *src, struct statvfs *out);
 	void (*close)(struct source *src);
+	/* Optional (NULL: the source never evicts what it listed). */
+	int (*evictions)(struct source *src, int catch_up, uint64_t *generation);
+	int (*has_key)(struct source *src, const char key_hex[65]);
 };
 
 /* Every implementation's state starts with this. */
@@ -85,6 +88,15 @@ int source_catch_up(struct source *src);
 
 /* statvfs(3) of where the source keeps its bytes (the store, or the remote source's cache). */
 int source_statvfs(struct source *src, struct statvfs *out);
+
+/* Evictions (fs/gc.h): the store's eviction generation, which every eviction raises, as this
+ * reader sees it (after catching up with the store when CATCH_UP); -ENOTSUP for a source that
+ * does not evict (the remote one: its cache is its own). The mount polls it to forget keys
+ * evicted since. */
+int source_evictions(struct source *src, int catch_up, uint64_t *generation)
+    __attribute__((warn_unused_result));
+/* Whether KEY_HEX is published now, without verifying it: 1, 0, -errno (-ENOTSUP as above). */
+int source_has_key(struct source *src, const char key_hex[65]);
 
 /* Close SRC and free it; NULL is fine. */
 void source_close(struct source *src);

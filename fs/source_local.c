@@ -124,6 +124,21 @@ static int local_statvfs(struct source *src, struct statvfs *out)
 	return store_statvfs(store_of(src), out);
 }
 
+static int local_evictions(struct source *src, int catch_up, uint64_t *generation)
+{
+	int ret = catch_up ? store_catch_up(store_of(src)) : 0;
+	return ret < 0 ? ret : store_eviction_generation(store_of(src), generation);
+}
+
+static int local_has_key(struct source *src, const char key_hex[65])
+{
+	char *text = NULL;
+	size_t len;
+	int ret = store_get_manifest(store_of(src), key_hex, &text, &len);
+	free(text);
+	return ret == 0 ? 1 : ret == -ENOENT ? 0 : ret;
+}
+
 static void local_close(struct source *src)
 {
 	store_close(store_of(src));
@@ -139,6 +154,8 @@ static const struct source_ops local_ops = {
 	.catch_up = local_catch_up,
 	.statvfs = local_statvfs,
 	.close = local_close,
+	.evictions = local_evictions,
+	.has_key = local_has_key,
 };
 
 int source_local_open(const char *dir, struct source **out)
@@ -196,6 +213,16 @@ int source_catch_up(struct source *src)
 int source_statvfs(struct source *src, struct statvfs *out)
 {
 	return src->ops->statvfs(src, out);
+}
+
+int source_evictions(struct source *src, int catch_up, uint64_t *generation)
+{
+	return src->ops->evictions ? src->ops->evictions(src, catch_up, generation) : -ENOTSUP;
+}
+
+int source_has_key(struct source *src, const char key_hex[65])
+{
+	return src->ops->has_key ? src->ops->has_key(src, key_hex) : -ENOTSUP;
 }
 
 void source_close(struct source *src)

@@ -81,6 +81,7 @@ struct store_blob_writer {
 	char tmp_name[40];
 	EVP_MD_CTX *md;
 	uint64_t size;
+	uint64_t space_checked;    /* SIZE when check_space last ran */
 };
 
 static int writer(const struct store *s)
@@ -123,6 +124,23 @@ static int errno_of_rocksdb_write(const struct store *s, char *err)
 			return -ENOSPC;
 	}
 	return -EIO;
+}
+
+/* The space a writer leaves free: 5% of the file system, at least 8 MiB and at most 64 MiB.
+ * RocksDB must never meet ENOSPC itself (its WAL writer aborts the process on a sync after a
+ * failed write: seen with RocksDB 7.8 on a full ext4), so blobs and index writes stop here,
+ * with -ENOSPC, and only evictions, which free space, may use the reserve. */
+static int check_space(const struct store *s, uint64_t need)
+{
+	struct statvfs v;
+	if (fstatvfs(s->cas_fd, &v) < 0)
+		return -errno;
+	uint64_t avail = (geteuid() == 0 ? v.f_bfree : v.f_bavail) * (uint64_t)v.f_frsize;
+	uint64_t reserve = (uint64_t)v.f_blocks * v.f_frsize / 20;
+	reserve = reserve < (8u << 20) ? (8u << 20) : reserve > (64u << 20) ? (64u << 20) : reserve;
+	if ((v.f_files && v.f_favail < 16) || avail < need || avail - need < reserve)
+		return -ENOSPC;
+	return 0;
 }
 
 static void encode_record(const struct store_blob_record *r, unsigned char out[BLOB_RECORD_SIZE])
@@ -346,6 +364,11 @@ static int open_index(struct store *s)
 		return -ENOMEM;
 	rocksdb_writeoptions_set_sync(s->sync_write, 1);
 	rocksdb_options_set_keep_log_file_num(s->options, 2);
+	/* RocksDB preallocates each WAL file to 1.1 times this (a default of 70 MB), and a file
+	 * system with less free space than that makes its WAL writer fail an assertion and abort
+	 * (RocksDB 7.8 on a 32 MB ext4); smaller memtables keep that well inside the space
+	 * check_space reserves. */
+	rocksdb_options_set_write_buffer_size(s->options, 4u << 20);
 	if (writer(s)) {
 		int ret = take_writer_lock(s);
 		if (ret < 0)
@@ -531,6 +554,13 @@ int store_blob_begin(struct store *s, struct store_blob_writer **out)
 
 int store_blob_write(struct store_blob_writer *w, const void *data, size_t len)
 {
+	/* At the first write and every MiB: one statvfs, not one a chunk. */
+	if (w->size == 0 || w->size + len - w->space_checked >= (1u << 20)) {
+		int ret = check_space(w->store, len > (1u << 20) ? len : (1u << 20));
+		if (ret < 0)
+			return ret;
+		w->space_checked = w->size + len;
+	}
 	if (EVP_DigestUpdate(w->md, data, len) != 1)
 		return -EIO;
 	int ret = io_write_all(w->fd, data, len);
@@ -615,7 +645,7 @@ static void note_blob(struct store *s, const unsigned char sha[32], uint64_t siz
 	index_key(key, PREFIX_BLOB, sha);
 	pthread_mutex_lock(&s->publish_lock);
 	char *old = rocksdb_get(s->db, s->read_options, key, sizeof(key), &len, &err);
-	if (!old && !err) {
+	if (!old && !err && check_space(s, 4096) == 0) {
 		struct store_blob_record rec = { size, 0, (int64_t)time(NULL) };
 		unsigned char value[BLOB_RECORD_SIZE];
 		encode_record(&rec, value);
@@ -743,13 +773,15 @@ int store_has_blob(struct store *s, const unsigned char sha[32])
 	return ret == 0 ? 1 : ret == -ENOENT ? 0 : ret;
 }
 
-int store_open_blob(struct store *s, const unsigned char sha[32])
+static int open_blob(struct store *s, const unsigned char sha[32], int flags)
 {
 	char rel[3 + DIGEST_HEX_SIZE];
 	blob_rel_path(sha, rel);
 	/* O_NONBLOCK so that a FIFO planted in cas/ cannot hang the caller in open; it changes
 	 * nothing for the regular file a blob is. */
-	int fd = openat(s->cas_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+	int fd = openat(s->cas_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | flags);
+	if (fd < 0 && errno == EPERM && (flags & O_NOATIME))
+		fd = openat(s->cas_fd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0)
 		return -errno;
 	struct stat st;
@@ -759,6 +791,16 @@ int store_open_blob(struct store *s, const unsigned char sha[32])
 		return ret;
 	}
 	return fd;
+}
+
+int store_open_blob(struct store *s, const unsigned char sha[32])
+{
+	return open_blob(s, sha, 0);
+}
+
+int store_open_blob_unused(struct store *s, const unsigned char sha[32])
+{
+	return open_blob(s, sha, O_NOATIME);
 }
 
 /* ---- Blob files (fsck, the mount) ---- */
@@ -1031,6 +1073,8 @@ int store_publish(struct store *s, const struct manifest *m)
 		encode_record(&rec, value);
 		rocksdb_writebatch_put(batch, bkey, sizeof(bkey), (const char *)value, sizeof(value));
 	}
+	if ((ret = check_space(s, text_len + 4096 * (n + 1))) < 0)
+		goto out;
 	rocksdb_write(s->db, s->sync_write, batch, &err);
 	if (err) {
 		ret = errno_of_rocksdb_write(s, err);
@@ -1082,8 +1126,10 @@ int store_add_prekey_list(struct store *s, const char prekey_hex[65], json_t *li
 		goto out;
 	if ((ret = prekey_lists_sign(prekey_hex, merged, s->signing_key, &text, &text_len)) < 0)
 		goto out;
+	if ((ret = check_space(s, text_len + 4096)) < 0)
+		goto out;
 	rocksdb_put(s->db, s->async_write, ikey, sizeof(ikey), text, text_len, &err);
-	ret = err ? errno_of_rocksdb(err) : 0;
+	ret = err ? errno_of_rocksdb_write(s, err) : 0;
 out:
 	pthread_mutex_unlock(&s->publish_lock);
 	json_decref(lists);
@@ -1295,11 +1341,14 @@ int store_touch_key(struct store *s, const char key_hex[65], int64_t now)
 		return ret;
 	index_key(ukey, PREFIX_USE, (const unsigned char *)akey + 1);
 	ret = store_key_last_use(s, key_hex, &last);
-	if (ret == 0 && last > now - STORE_TOUCH_SECONDS)
+	/* A record later than NOW (the clock stepped back) is corrected, not kept as recent. */
+	if (ret == 0 && last > now - STORE_TOUCH_SECONDS && last <= now)
 		return 1;
 	pthread_mutex_lock(&s->publish_lock);
 	/* Only a key that is there: a touch racing an eviction must not leave a stray record. */
 	ret = value_present(s, akey, sizeof(akey));
+	if (ret == 0)
+		ret = check_space(s, 4096);
 	if (ret == 0) {
 		encode_u64((uint64_t)now, value);
 		rocksdb_put(s->db, s->async_write, ukey, sizeof(ukey), (const char *)value,
@@ -1321,6 +1370,8 @@ int store_set_pin(struct store *s, const char key_hex[65], int pinned)
 	index_key(nkey, PREFIX_PIN, (const unsigned char *)akey + 1);
 	pthread_mutex_lock(&s->publish_lock);
 	ret = pinned ? value_present(s, akey, sizeof(akey)) : 0;
+	if (ret == 0 && pinned)
+		ret = check_space(s, 4096);
 	if (ret == 0) {
 		if (pinned)
 			rocksdb_put(s->db, s->sync_write, nkey, sizeof(nkey), "", 0, &err);
@@ -1768,8 +1819,11 @@ static int put_keyed(struct store *s, char prefix, const char key_hex[65], const
 	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
 		return -EINVAL;
 	index_key(ikey, prefix, key);
+	int ret = check_space(s, len + 4096);   /* RocksDB must not meet ENOSPC (check_space) */
+	if (ret < 0)
+		return ret;
 	rocksdb_put(s->db, sync ? s->sync_write : s->async_write, ikey, sizeof(ikey), text, len, &err);
-	return err ? errno_of_rocksdb(err) : 0;
+	return err ? errno_of_rocksdb_write(s, err) : 0;
 }
 
 static int get_keyed(struct store *s, char prefix, const char key_hex[65], char **text, size_t *len)

@@ -106,6 +106,10 @@ int store_has_blob(struct store *store, const unsigned char sha256[32]);
  * cas/ holds something other than a regular file under that name). The bytes are NOT verified
  * here: callers that serve them verify (cachepot-fs does on first open, fsck reads them all). */
 int store_open_blob(struct store *store, const unsigned char sha256[32]);
+/* store_open_blob for a reader that is not a use (fsck, tools): O_NOATIME where the kernel
+ * allows it (the owner, or root), so that reading leaves the access time a collection orders
+ * keys by (fs/gc.h) as it was. */
+int store_open_blob_unused(struct store *store, const unsigned char sha256[32]);
 /* Size of the blob file, or -errno. */
 int store_blob_size(struct store *store, const unsigned char sha256[32], uint64_t *size);
 
@@ -223,7 +227,8 @@ int store_blob_published(struct store *store, const unsigned char sha256[32]);
 int store_key_last_use(struct store *store, const char key_hex[65], int64_t *last_use)
     __attribute__((warn_unused_result));
 /* Record a use of KEY_HEX at NOW: written (not synced) only when the record is older than
- * STORE_TOUCH_SECONDS. 0 written, 1 recent enough (nothing written), -ENOENT not published. */
+ * STORE_TOUCH_SECONDS, or later than NOW (a clock stepped back). 0 written, 1 recent enough
+ * (nothing written), -ENOENT not published. */
 int store_touch_key(struct store *store, const char key_hex[65], int64_t now);
 /* Pin (PINNED 1) or unpin (0) KEY_HEX, synced. Pinning a key not published is -ENOENT;
  * unpinning one not pinned is 0. */

@@ -25,6 +25,17 @@
  *                                                  each key to the file ACKS once
  *                                                  store_publish has returned 0
  *   store-tool check-acked STORE ACKS              every key in ACKS is in the index, complete
+ *   store-tool synth STORE N BYTES [FIRST]          publish N synthetic keys (seeds FIRST..), each
+ *                                                  one output "out" of BYTES bytes of its own;
+ *                                                  key i last used i hours after the first
+ *                                                  (use record and the output's atime), all in
+ *                                                  the past; prints the keys, oldest first
+ *   store-tool evict-race STORE N                  evict N synthetic keys (synth) one by one
+ *                                                  while 8 threads of a reader instance look
+ *                                                  keys up and read their blobs: fails if a
+ *                                                  manifest is found after its blob is gone,
+ *                                                  or a blob open before its eviction reads
+ *                                                  other bytes
  *   store-tool godown PATH                         shut the file system of PATH down as a power
  *                                                  cut would (EXT4_IOC_SHUTDOWN, no log flush)
  */
@@ -326,7 +337,7 @@ static int check_blob(struct check_ctx *c, const char *key, const unsigned char 
 {
 	unsigned char d[32];
 	uint64_t got = 0;
-	int fd = store_open_blob(c->store, sha);
+	int fd = store_open_blob_unused(c->store, sha);
 	if (fd < 0 || digest_fd(fd, d, &got) < 0 || got != size || memcmp(d, sha, 32) != 0) {
 		fprintf(stderr, "store-tool: key %s is incomplete or damaged\n", key);
 		c->bad++;
@@ -669,7 +680,7 @@ static int export_blob(void *ctx, const struct store_blob_file *file)
 	struct export *x = ctx;
 	if (!file->sha256)
 		return 0;
-	int in = store_open_blob(x->store, file->sha256);
+	int in = store_open_blob_unused(x->store, file->sha256);
 	if (in < 0)
 		return in;
 	int out = openat(x->blobs_fd, file->rel + 3, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -717,6 +728,174 @@ static int cmd_export(int argc, char **argv)
 	return ret < 0 ? die("export", ret) : 0;
 }
 
+/* The BYTES bytes of synthetic key SEED's output. */
+static void synth_body(unsigned seed, unsigned char *buf, size_t bytes)
+{
+	uint32_t x = seed * 2654435761u + 1;
+	for (size_t i = 0; i < bytes; i++) {
+		x = x * 1103515245u + 12345u;
+		buf[i] = (unsigned char)(x >> 16);
+	}
+}
+
+static void synth_key(unsigned seed, char hex[65])
+{
+	unsigned char d[32];
+	char text[32];
+	snprintf(text, sizeof(text), "synth-%u", seed);
+	if (digest_buffer(text, strlen(text), d) < 0)
+		memset(d, 0, sizeof(d));
+	digest_to_hex(d, hex);
+}
+
+static int cmd_synth(int argc, char **argv)
+{
+	struct store *s;
+	if (argc != 5 && argc != 6)
+		return die("usage: synth STORE N BYTES [FIRST]", EINVAL);
+	unsigned n = (unsigned)strtoul(argv[3], NULL, 10), first = argc == 6 ? (unsigned)strtoul(argv[5], NULL, 10) : 0;
+	size_t bytes = (size_t)strtoul(argv[4], NULL, 10);
+	unsigned char *body = malloc(bytes ? bytes : 1), empty[32];
+	int ret = store_open(argv[2], STORE_CREATE, &s);
+	if (ret < 0 || !body)
+		return die("store_open", ret < 0 ? ret : -ENOMEM);
+	int cas = openat(store_dir_fd(s), "cas", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (cas < 0)
+		return die("cas/", -errno);
+	ret = store_put_blob_buffer(s, "", 0, empty);
+	int64_t base = (int64_t)time(NULL) - (int64_t)n * 3600 - 7200;
+	for (unsigned i = 0; i < n && ret >= 0; i++) {
+		struct manifest m;
+		manifest_init(&m);
+		synth_key(first + i, m.key);
+		memset(m.toolchain, 'a', 64);
+		m.outputs = calloc(1, sizeof(*m.outputs));
+		m.n_outputs = 1;
+		m.outputs[0].name = strdup("out");
+		m.outputs[0].mode = 0644;
+		m.outputs[0].size = bytes;
+		memcpy(m.stdout_sha256, empty, 32);
+		memcpy(m.stderr_sha256, empty, 32);
+		m.worker = strdup("store-tool");
+		m.created = base;
+		synth_body(first + i, body, bytes);
+		ret = store_put_blob_buffer(s, body, bytes, m.outputs[0].sha256);
+		if (ret >= 0)
+			ret = store_publish(s, &m);
+		int64_t when = base + (int64_t)i * 3600;
+		if (ret >= 0)
+			ret = store_touch_key(s, m.key, when);
+		if (ret >= 0) {
+			char hex[65], rel[3 + 65];
+			digest_to_hex(m.outputs[0].sha256, hex);
+			snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
+			struct timespec t[2] = { { .tv_sec = when }, { .tv_nsec = UTIME_OMIT } };
+			if (utimensat(cas, rel, t, 0) < 0)
+				ret = -errno;
+			printf("%s\n", m.key);
+		}
+		manifest_release(&m);
+	}
+	close(cas);
+	free(body);
+	store_close(s);
+	return ret < 0 ? die("synth", ret) : 0;
+}
+
+struct evict_race {
+	const char *dir;
+	unsigned n;
+	atomic_int stop, ready;
+	atomic_ulong looks, reads, bad;
+};
+
+static void *evict_race_reader(void *arg)
+{
+	struct evict_race *r = arg;
+	struct store *s;
+	unsigned char *buf = malloc(1 << 16), *want = malloc(1 << 16);
+	if (!buf || !want || store_open(r->dir, STORE_READ_ONLY, &s) < 0) {
+		atomic_fetch_add(&r->bad, 1);
+		atomic_fetch_add(&r->ready, 1);
+		free(buf);
+		free(want);
+		return NULL;
+	}
+	atomic_fetch_add(&r->ready, 1);
+	unsigned seed = (unsigned)(uintptr_t)pthread_self();
+	while (!atomic_load(&r->stop)) {
+		char key[65];
+		struct manifest m;
+		unsigned i = (seed = seed * 1103515245u + 12345u) >> 8;
+		synth_key(i % r->n, key);
+		atomic_fetch_add(&r->looks, 1);
+		if (store_get_verified_manifest(s, key, &m, NULL, NULL) < 0)
+			continue;
+		int fd = store_open_blob(s, m.outputs[0].sha256);
+		if (fd < 0) {
+			/* The blob is gone: then the key must be gone from the index too. */
+			char *text = NULL;
+			size_t len;
+			if (store_catch_up(s) < 0 || store_get_manifest(s, key, &text, &len) != -ENOENT) {
+				fprintf(stderr, "store-tool: key %s found after its blob was removed\n", key);
+				atomic_fetch_add(&r->bad, 1);
+			}
+			free(text);
+		} else {
+			/* Open before (or without) its eviction: every byte as published. */
+			size_t size = m.outputs[0].size < (1 << 16) ? m.outputs[0].size : (1 << 16);
+			usleep(200);
+			synth_body(i % r->n, want, size);
+			if (pread(fd, buf, size, 0) != (ssize_t)size || memcmp(buf, want, size) != 0) {
+				fprintf(stderr, "store-tool: blob of %s read other bytes\n", key);
+				atomic_fetch_add(&r->bad, 1);
+			}
+			atomic_fetch_add(&r->reads, 1);
+			close(fd);
+		}
+		manifest_release(&m);
+	}
+	store_close(s);
+	free(buf);
+	free(want);
+	return NULL;
+}
+
+static int cmd_evict_race(int argc, char **argv)
+{
+	struct evict_race r = { .dir = argc == 4 ? argv[2] : NULL };
+	pthread_t threads[8];
+	struct store *s;
+	if (argc != 4)
+		return die("usage: evict-race STORE N", EINVAL);
+	r.n = (unsigned)strtoul(argv[3], NULL, 10);
+	int ret = store_open(argv[2], STORE_CREATE, &s);
+	if (ret < 0 || r.n == 0)
+		return die("store_open", ret < 0 ? ret : -EINVAL);
+	for (int t = 0; t < 8; t++)
+		pthread_create(&threads[t], NULL, evict_race_reader, &r);
+	while (atomic_load(&r.ready) < 8)
+		usleep(1000);
+	usleep(50000);
+	unsigned evicted = 0;
+	for (unsigned i = 0; i < r.n; i++) {
+		char key[65];
+		struct store_eviction ev;
+		synth_key(i, key);
+		if (store_evict_key(s, key, &ev) == 0)
+			evicted++;
+		usleep(5000);
+	}
+	usleep(100000);
+	atomic_store(&r.stop, 1);
+	for (int t = 0; t < 8; t++)
+		pthread_join(threads[t], NULL);
+	store_close(s);
+	printf("%u evicted, %lu lookups, %lu blob reads, %lu bad\n", evicted, atomic_load(&r.looks),
+	       atomic_load(&r.reads), atomic_load(&r.bad));
+	return atomic_load(&r.bad) || evicted != r.n || atomic_load(&r.reads) == 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -748,6 +927,10 @@ int main(int argc, char **argv)
 		return cmd_publish_acked(argc, argv);
 	if (!strcmp(c, "check-acked"))
 		return cmd_check_acked(argc, argv);
+	if (!strcmp(c, "synth"))
+		return cmd_synth(argc, argv);
+	if (!strcmp(c, "evict-race"))
+		return cmd_evict_race(argc, argv);
 	if (!strcmp(c, "godown"))
 		return cmd_godown(argc, argv);
 	return die(c, EINVAL);
