@@ -24,12 +24,12 @@ static void print_answer(json_t *a)
 		return;
 	}
 	printf("%s%llu keys, %llu bytes before, %llu after (max %llu): %s %llu keys, %llu blobs, "
-	       "%llu bytes (%llu unreferenced blobs); %llu keys pinned\n",
+	       "%llu bytes (%llu unreferenced blobs, %llu files with no record); %llu keys pinned\n",
 	       json_is_true(json_object_get(a, "dry_run")) ? "dry run: " : "", N("keys"),
 	       N("size_before"), N("size_after"), N("max_size"),
 	       json_is_true(json_object_get(a, "dry_run")) ? "would evict" : "evicted",
 	       N("keys_evicted"), N("blobs_removed"), N("bytes_freed"), N("orphans_removed"),
-	       N("keys_pinned"));
+	       N("strays_removed"), N("keys_pinned"));
 #undef N
 }
 

@@ -131,7 +131,7 @@ int store_gc_execute(struct store *store, const struct store_gc_request *req,
 
 json_t *store_gc_report_json(const struct store_gc_request *req, const struct gc_report *r)
 {
-	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	                 "collected", req->collect, "dry_run", req->options.dry_run,
 	                 "max_size", (json_int_t)req->options.max_size,
 	                 "size_before", (json_int_t)r->size_before,
@@ -141,6 +141,7 @@ json_t *store_gc_report_json(const struct store_gc_request *req, const struct gc
 	                 "keys_failed", (json_int_t)r->keys_failed,
 	                 "blobs_removed", (json_int_t)r->blobs_removed,
 	                 "orphans_removed", (json_int_t)r->orphans_removed,
+	                 "strays_removed", (json_int_t)r->strays_removed,
 	                 "bytes_freed", (json_int_t)r->bytes_freed);
 }
 
@@ -151,13 +152,14 @@ static void print_report(const struct store_gc_request *req, const struct gc_rep
 		return;
 	}
 	printf("%s%llu keys, %llu bytes before, %llu after (max %llu): %s %llu keys, %llu blobs, "
-	       "%llu bytes (%llu unreferenced blobs); %llu keys pinned%s\n",
+	       "%llu bytes (%llu unreferenced blobs, %llu files with no record); %llu keys pinned%s\n",
 	       req->options.dry_run ? "dry run: " : "", (unsigned long long)r->keys,
 	       (unsigned long long)r->size_before, (unsigned long long)r->size_after,
 	       (unsigned long long)req->options.max_size,
 	       req->options.dry_run ? "would evict" : "evicted", (unsigned long long)r->keys_evicted,
 	       (unsigned long long)r->blobs_removed, (unsigned long long)r->bytes_freed,
-	       (unsigned long long)r->orphans_removed, (unsigned long long)r->keys_pinned,
+	       (unsigned long long)r->orphans_removed, (unsigned long long)r->strays_removed,
+	       (unsigned long long)r->keys_pinned,
 	       r->keys_failed ? "; some manifests failed verification (run fsck)" : "");
 }
 

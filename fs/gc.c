@@ -215,6 +215,31 @@ static int remove_orphans(struct gc_walk *w, const struct gc_options *o, int64_t
 	return 0;
 }
 
+struct stray_walk {
+	struct gc_walk *w;
+	const struct gc_options *o;
+	int64_t written_before;
+};
+
+static int sweep_stray(void *ctx, const struct store_blob_file *file)
+{
+	struct stray_walk *sw = ctx;
+	struct store_eviction ev;
+	int ret;
+
+	if (!file->sha256 || table_find(&sw->w->blobs, file->sha256))
+		return 0;
+	ret = store_remove_unrecorded_blob(sw->w->store, file->sha256, sw->written_before,
+	                                   sw->o->dry_run, &ev);
+	if (ret < 0)
+		return ret;
+	sw->w->report->strays_removed += ev.blobs_removed;
+	sw->w->report->stray_bytes += ev.bytes_freed;
+	sw->w->report->blobs_removed += ev.blobs_removed;
+	sw->w->report->bytes_freed += ev.bytes_freed;
+	return 0;
+}
+
 /* Evict W's keys oldest first, GC_BATCH at a time, until the size fits. A batch takes no more
  * keys than the size asks for: what a key frees is planned from the table (references lowered
  * as the store will lower them), and the store's answer is what is counted. */
@@ -282,6 +307,15 @@ int gc_run(struct store *store, const struct gc_options *o, struct gc_report *r,
 		goto out;
 	}
 	r->size_before = w.size;
+	{
+		struct stray_walk sw = { &w, o, now - GC_ORPHAN_SECONDS };
+		ret = store_foreach_blob_file(store, sweep_stray, &sw);
+		if (ret < 0) {
+			ret = error_format(err, errlen, ret, "removing files the index has no record of: %s",
+			                   strerror(-ret));
+			goto out;
+		}
+	}
 	if (w.size <= o->max_size)
 		goto out;
 	if ((ret = remove_orphans(&w, o, now, err, errlen)) < 0)

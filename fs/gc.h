@@ -7,6 +7,9 @@
  *  2. then keys, least recently used first, each with the blobs no other key names, until the
  *     size is at most MAX_SIZE. A key's last use is the later of its use record and the access
  *     times of its output files (what the mount's reads leave); pinned keys are never evicted.
+ * Every run, under the size or not, also removes the files of cas/ that the index has no record
+ * of, written more than GC_ORPHAN_SECONDS ago and not held: what a writer killed between an
+ * eviction's batch and its unlinks left (they are not in the size, so nothing else would).
  * Evictions go GC_BATCH keys to one synced index write. A dry run changes nothing and reports
  * what a real run would remove (from the same walk, counting shared blobs right, holds aside).
  * The store must be open as the writer. */
@@ -34,6 +37,7 @@ struct gc_report {
 	uint64_t blobs_removed, bytes_freed; /* files unlinked (with orphans), their bytes */
 	uint64_t orphans_removed;            /* of which blobs no manifest named */
 	uint64_t keys_failed;                /* keys left because their manifest did not verify */
+	uint64_t strays_removed, stray_bytes; /* files of cas/ with no record (not in the size) */
 };
 
 /* Run one collection of STORE with OPTIONS; REPORT is filled (also on failure, with what was

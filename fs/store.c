@@ -1637,6 +1637,41 @@ int store_remove_orphan_blob(struct store *s, const unsigned char sha[32], int64
 	return ret == 1 ? 0 : ret < 0 ? ret : 1;
 }
 
+int store_remove_unrecorded_blob(struct store *s, const unsigned char sha[32],
+                                 int64_t written_before, int dry_run, struct store_eviction *out)
+{
+	char rel[3 + DIGEST_HEX_SIZE];
+	struct store_blob_record rec;
+	struct stat st;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!writer(s))
+		return -EROFS;
+	blob_rel_path(sha, rel);
+	pthread_mutex_lock(&s->publish_lock);
+	ret = store_get_blob_record(s, sha, &rec);
+	if (ret == 0) {
+		ret = 0;   /* recorded: the other passes decide */
+	} else if (ret == -ENOENT) {
+		ret = 0;
+		if (fstatat(s->cas_fd, rel, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			ret = errno == ENOENT ? 0 : -errno;
+		else if (S_ISREG(st.st_mode) && (int64_t)st.st_mtim.tv_sec < written_before &&
+		         !hold_find(s, sha, (int64_t)time(NULL))) {
+			const unsigned char *one[1] = { sha };
+			uint64_t size[1] = { (uint64_t)st.st_size };
+			if (dry_run)
+				*out = (struct store_eviction){ 1, (uint64_t)st.st_size };
+			else
+				unlink_blobs(s, one, size, 1, out);
+			ret = out->blobs_removed ? 1 : 0;
+		}
+	}
+	pthread_mutex_unlock(&s->publish_lock);
+	return ret;
+}
+
 /* ---- The daemon's trees ---- */
 
 struct store_trees {

@@ -262,6 +262,14 @@ int store_remove_orphan_blob(struct store *store, const unsigned char sha256[32]
                              int64_t unused_before, struct store_eviction *out)
     __attribute__((warn_unused_result));
 
+/* Remove blob SHA256's file when the index has no record of it, it is not held and it was
+ * written before WRITTEN_BEFORE (unix s, its mtime): what a writer killed between an eviction's
+ * batch and its unlinks, or between a blob's rename and its record, left in cas/. 1 removed
+ * (OUT says what it freed; with DRY_RUN what it would free, nothing removed), 0 kept, -errno. */
+int store_remove_unrecorded_blob(struct store *store, const unsigned char sha256[32],
+                                 int64_t written_before, int dry_run, struct store_eviction *out)
+    __attribute__((warn_unused_result));
+
 /* Counters of this process since store_open. */
 struct store_counters {
 	uint64_t nondeterministic, published, blobs_written, bytes_written;

@@ -6,7 +6,12 @@
  *                                                  its stderr is empty, or the file
  *                                                  $STORE_TOOL_STDERR names
  *   store-tool publish-loop STORE SEED             publish random keys until killed
- *   store-tool crash-loop STORE KILLS MAX_MS       fork publish loops, SIGKILL each at random
+ *   store-tool crash-loop STORE KILLS MAX_MS [GC_MAX]
+ *                                                  fork publish loops, SIGKILL each at random;
+ *                                                  with GC_MAX each collects the store to
+ *                                                  GC_MAX bytes after every 3 keys
+ *   store-tool gc STORE MAX_SIZE [AGE_SHIFT]       one collection (fs/gc.h), as if AGE_SHIFT s
+ *                                                  later; prints what it removed
  *   store-tool check STORE                         every indexed key complete: signature good, every
  *                                                  named blob present and its bytes hash right;
  *                                                  prints the number of keys
@@ -61,6 +66,7 @@
 #include "base/io.h"
 #include "fs/fsck.h"
 #include "fs/manifest.h"
+#include "fs/gc.h"
 #include "fs/store.h"
 #include "hash/digest.h"
 
@@ -187,8 +193,10 @@ static void fill_pattern(unsigned char *buf, size_t len, uint64_t seed)
 /* Publish random keys forever: the crash test kills this at random points. READY_FD (or -1)
  * gets one byte once the store is open; ACK_FD (or -1) a line with each key once it is
  * published (store_publish returned 0), so a test can tell what was promised durable. */
-static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int ack_fd)
+static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int ack_fd,
+                              uint64_t gc_max)
 {
+	unsigned published = 0;
 	struct store *s;
 	uint64_t st = seed * 2654435761u + 7;
 	int ret = store_open(dir, STORE_CREATE, &s);
@@ -231,6 +239,17 @@ static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int 
 		if (ret < 0)
 			break;
 		ret = 0;
+		if (gc_max && ++published % 3 == 0) {
+			/* a collection to GC_MAX bytes: evictions (batch, then unlinks) for the killer
+			 * to land in, and the sweep of files a killed collection left */
+			struct gc_options go = { .max_size = gc_max };
+			struct gc_report gr;
+			char err[256];
+			if ((ret = gc_run(s, &go, &gr, err, sizeof(err))) < 0) {
+				fprintf(stderr, "store-tool: gc: %s\n", err);
+				break;
+			}
+		}
 	}
 	free(buf);
 	store_close(s);
@@ -239,7 +258,7 @@ static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int 
 
 static int publish_loop(const char *dir, uint64_t seed, int ready_fd)
 {
-	return publish_loop_acked(dir, seed, ready_fd, -1);
+	return publish_loop_acked(dir, seed, ready_fd, -1, 0);
 }
 
 static int cmd_publish_acked(int argc, char **argv)
@@ -251,7 +270,7 @@ static int cmd_publish_acked(int argc, char **argv)
 		return die(argv[4], errno);
 	/* The loop ends with the file system's first error (the test cuts it): that is the
 	 * expected way out, reported on stderr all the same. */
-	int ret = publish_loop_acked(argv[2], strtoull(argv[3], NULL, 10), -1, fd);
+	int ret = publish_loop_acked(argv[2], strtoull(argv[3], NULL, 10), -1, fd, 0);
 	close(fd);
 	return ret;
 }
@@ -287,8 +306,9 @@ static int cmd_publish_loop(int argc, char **argv)
  * without exec keeps the start-up short, so most kills land in publishing. */
 static int cmd_crash_loop(int argc, char **argv)
 {
-	if (argc != 5)
-		return die("usage: crash-loop STORE KILLS MAX_MS", EINVAL);
+	if (argc != 5 && argc != 6)
+		return die("usage: crash-loop STORE KILLS MAX_MS [GC_MAX]", EINVAL);
+	uint64_t gc_max = argc == 6 ? strtoull(argv[5], NULL, 10) : 0;
 	unsigned kills = (unsigned)strtoul(argv[3], NULL, 10);
 	unsigned max_ms = (unsigned)strtoul(argv[4], NULL, 10);
 	unsigned killed = 0, during_startup = 0, died = 0;
@@ -303,7 +323,7 @@ static int cmd_crash_loop(int argc, char **argv)
 			return die("fork", errno);
 		if (pid == 0) {
 			close(ready[0]);
-			_exit(publish_loop(argv[2], xorshift(&st) + i, ready[1]));
+			_exit(publish_loop_acked(argv[2], xorshift(&st) + i, ready[1], -1, gc_max));
 		}
 		close(ready[1]);
 		int early = xorshift(&st) % 8 == 0;
@@ -748,6 +768,34 @@ static void synth_key(unsigned seed, char hex[65])
 	digest_to_hex(d, hex);
 }
 
+/* One collection to MAX_SIZE bytes as if AGE_SHIFT seconds later (so that the day-old rules
+ * for unreferenced blobs and files with no record apply now). */
+static int cmd_gc(int argc, char **argv)
+{
+	struct store *s;
+	struct gc_report r;
+	char err[256];
+	if (argc != 4 && argc != 5)
+		return die("usage: gc STORE MAX_SIZE [AGE_SHIFT]", EINVAL);
+	struct gc_options o = { .max_size = strtoull(argv[3], NULL, 10) };
+	if (argc == 5)
+		o.now = (int64_t)time(NULL) + strtoll(argv[4], NULL, 10);
+	int ret = store_open(argv[2], STORE_CREATE, &s);
+	if (ret < 0)
+		return die("store_open", ret);
+	ret = gc_run(s, &o, &r, err, sizeof(err));
+	store_close(s);
+	if (ret < 0) {
+		fprintf(stderr, "store-tool: gc: %s\n", err);
+		return 1;
+	}
+	printf("size_before=%llu size_after=%llu evicted=%llu blobs_removed=%llu orphans=%llu "
+	       "strays=%llu\n", (unsigned long long)r.size_before, (unsigned long long)r.size_after,
+	       (unsigned long long)r.keys_evicted, (unsigned long long)r.blobs_removed,
+	       (unsigned long long)r.orphans_removed, (unsigned long long)r.strays_removed);
+	return 0;
+}
+
 static int cmd_synth(int argc, char **argv)
 {
 	struct store *s;
@@ -923,6 +971,8 @@ int main(int argc, char **argv)
 		return cmd_dirent_ino(argc, argv);
 	if (!strcmp(c, "fsck"))
 		return fsck_command(argc - 1, argv + 1);
+	if (!strcmp(c, "gc"))
+		return cmd_gc(argc, argv);
 	if (!strcmp(c, "publish-acked"))
 		return cmd_publish_acked(argc, argv);
 	if (!strcmp(c, "check-acked"))
