@@ -13,6 +13,10 @@ packages="
   bubblewrap clang sccache python3 curl ca-certificates jq util-linux
   gcc libc6-dev liblzma-dev rsync bc nginx
 "
+# Optional, for the kvm sandbox backend only (cachepotd --sandbox kvm; its tests skip without
+# them): QEMU's microvm, mke2fs for the toolchain images. contrib/kvm-guest.sh then fetches
+# Debian's kernel package for the guest (apt-get download: the host kernel is not touched).
+packages="$packages qemu-system-x86 e2fsprogs"
 # The crates of the test corpus, packaged by Debian (cargo builds them offline).
 if [ -r "$corpus_packages" ]; then
 	packages="$packages $(cat "$corpus_packages")"

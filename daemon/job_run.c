@@ -340,6 +340,8 @@ static enum job_outcome run_sandbox(struct daemon *d, const struct job *job,
 	spec.backend = d->cfg->sandbox;
 	spec.docker_socket = d->cfg->docker_socket;
 	spec.docker_owner = d->store_id;
+	spec.kvm_dir = d->cfg->kvm_dir;
+	spec.kvm_allow_tcg = d->cfg->kvm_allow_tcg;
 	spec.toolchain_id = strrchr(toolchain_dir, '/') ? strrchr(toolchain_dir, '/') + 1 : NULL;
 	spec.limits.output_bytes = d->cfg->max_output_bytes;
 	if (d->cfg->timeout_ms)

@@ -62,6 +62,8 @@ static const struct option options[] = {
 	{ "sandbox", required_argument, NULL, OPT_SETTING },
 	{ "docker-socket", required_argument, NULL, OPT_SETTING },
 	{ "verify-sample", required_argument, NULL, OPT_SETTING },
+	{ "kvm-dir", required_argument, NULL, OPT_SETTING },
+	{ "kvm-allow-tcg", no_argument, NULL, OPT_SETTING },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -76,8 +78,8 @@ static void usage(FILE *f)
 		"                 [--upload-idle-seconds N] [--max-size SIZE] [--gc-interval-seconds N]\n"
 		"                 [--listen ADDRESS:PORT]\n"
 		"                 [--listen-tls ADDRESS:PORT --tls-cert FILE --tls-key FILE --client-ca FILE]\n"
-		"                 [--allow-no-cgroup-limits] [--sandbox bwrap|docker] [--docker-socket PATH]\n"
-		"                 [--verify-sample FRACTION]\n"
+		"                 [--allow-no-cgroup-limits] [--sandbox bwrap|docker|kvm] [--docker-socket PATH]\n"
+		"                 [--kvm-dir DIR] [--kvm-allow-tcg] [--verify-sample FRACTION]\n"
 		"       cachepotd [--store DIR] --fsck\n"
 		"       cachepotd [--store DIR] --print-public-key\n"
 		"Compile rustc jobs in sandboxes and publish them into the store (see cachepotd(8)).\n"
@@ -287,6 +289,14 @@ int main(int argc, char **argv)
 		if (removed)
 			fprintf(stderr, "cachepotd: sandbox docker: removed %u container(s) an earlier run "
 					"of this store left behind\n", removed);
+	}
+	if (cfg.sandbox == SANDBOX_BACKEND_KVM) {
+		ret = sandbox_kvm_check(cfg.kvm_dir, cfg.kvm_allow_tcg, err, sizeof(err));
+		if (ret < 0) {
+			fprintf(stderr, "cachepotd: --sandbox kvm: %s\n", err);
+			goto out;
+		}
+		fprintf(stderr, "cachepotd: sandbox kvm: %s\n", err);
 	}
 	ret = sandbox_ids_check(err, sizeof(err));
 	if (ret < 0) {

@@ -49,6 +49,8 @@ void daemon_config_release(struct daemon_config *cfg)
 	free(cfg->client_ca);
 	free(cfg->docker_socket);
 	cfg->docker_socket = NULL;
+	free(cfg->kvm_dir);
+	cfg->kvm_dir = NULL;
 	cfg->store_dir = cfg->socket_path = NULL;
 	cfg->listen = cfg->listen_tls = cfg->tls_cert = cfg->tls_key = cfg->client_ca = NULL;
 }
@@ -148,6 +150,8 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 		str = &cfg->client_ca;
 	else if (name_is(name, "docker-socket"))
 		str = &cfg->docker_socket;
+	else if (name_is(name, "kvm-dir"))
+		str = &cfg->kvm_dir;
 	if (str) {
 		char *copy;
 		if (value[0] != '/')
@@ -163,12 +167,13 @@ int daemon_config_set(struct daemon_config *cfg, const char *name, const char *v
 	if (name_is(name, "sandbox")) {
 		if (sandbox_backend_parse(value, &cfg->sandbox) == 0)
 			return 0;
-		return error_format(err, errlen, -EINVAL, "%s: bwrap or docker expected, not '%s'",
-				    name, value);
+		return error_format(err, errlen, -EINVAL,
+				    "%s: bwrap, docker or kvm expected, not '%s'", name, value);
 	}
-	if (name_is(name, "allow-no-cgroup-limits")) {
+	if (name_is(name, "allow-no-cgroup-limits") || name_is(name, "kvm-allow-tcg")) {
 		if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0) {
-			cfg->allow_no_cgroup_limits = value[0] == 'y';
+			*(name_is(name, "kvm-allow-tcg") ? &cfg->kvm_allow_tcg
+							 : &cfg->allow_no_cgroup_limits) = value[0] == 'y';
 			return 0;
 		}
 		return error_format(err, errlen, -EINVAL, "%s: yes or no expected, not '%s'", name,

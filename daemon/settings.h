@@ -6,9 +6,10 @@
  * max-upload-bytes, max-blob-bytes, max-input-bytes, max-output-bytes, timeout-ms,
  * memory-bytes, max-connections-per-peer, unused-toolchain-seconds, max-size (a size: the
  * store's quota, fs/gc.h), gc-interval-seconds, listen, listen-tls,
- * tls-cert, tls-key, client-ca, sandbox (bwrap or docker), docker-socket, verify-sample (a
- * fraction from 0 to 1, in decimal: 0.01, 1, 0), allow-no-cgroup-limits,
- * the last "yes" or "no"; on the command line it takes no value and means yes). Later settings override earlier ones; the command line
+ * tls-cert, tls-key, client-ca, sandbox (bwrap, docker or kvm), docker-socket, kvm-dir,
+ * verify-sample (a fraction from 0 to 1, in decimal: 0.01, 1, 0), allow-no-cgroup-limits and
+ * kvm-allow-tcg, these two "yes" or "no"; on the command line they take no value and mean
+ * yes). Later settings override earlier ones; the command line
  * overrides the file.
  * Numbers are decimal with an optional K, M, G or T suffix (powers of 1024).
  */
@@ -54,6 +55,8 @@ struct daemon_config {
 	int allow_no_cgroup_limits;  /* run jobs with rlimits alone when no cgroup limits apply */
 	enum sandbox_backend sandbox;  /* which sandbox runs the jobs (default bwrap) */
 	char *docker_socket;         /* dockerd's API socket, owned; NULL: the sandbox default */
+	char *kvm_dir;               /* the kvm backend's guest, owned; NULL: the sandbox default */
+	int kvm_allow_tcg;           /* kvm: QEMU may emulate when there is no /dev/kvm */
 	unsigned unused_toolchain_seconds;   /* an upload no job named is removed after it; 0 never */
 	unsigned upload_idle_seconds;        /* an upload in parts with no part for this long is dropped */
 	double verify_sample;        /* the fraction of hits rebuilt and compared (daemon/verify.h) */

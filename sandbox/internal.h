@@ -1,4 +1,4 @@
-/* What the sandbox's backends share (sandbox.c defines it; docker.c uses it). Internal to
+/* What the sandbox's backends share (sandbox.c defines it; docker.c and kvm.c use it). Internal to
  * sandbox/: nothing outside includes this. */
 #ifndef CACHEPOT_SANDBOX_INTERNAL_H
 #define CACHEPOT_SANDBOX_INTERNAL_H
@@ -36,6 +36,10 @@ int sandbox_mount_output(const struct sandbox_spec *spec, const struct sandbox_l
 
 /* The docker backend's sandbox_run (docker.c), SPEC already checked. */
 int sandbox_docker_run(const struct sandbox_spec *spec, struct sandbox_result *result)
+    __attribute__((warn_unused_result));
+
+/* The kvm backend's sandbox_run (kvm.c), SPEC already checked. */
+int sandbox_kvm_run(const struct sandbox_spec *spec, struct sandbox_result *result)
     __attribute__((warn_unused_result));
 
 #endif

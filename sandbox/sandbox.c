@@ -569,7 +569,8 @@ int sandbox_spec_check(const struct sandbox_spec *spec)
 	size_t n_env = 0;
 
 	if (!spec || (spec->backend != SANDBOX_BACKEND_BWRAP &&
-		      spec->backend != SANDBOX_BACKEND_DOCKER) ||
+		      spec->backend != SANDBOX_BACKEND_DOCKER &&
+		      spec->backend != SANDBOX_BACKEND_KVM) ||
 	    !spec->toolchain_dir || !spec->argv || !spec->argv[0] ||
 	    spec->argv[0][0] != '/' || (spec->n_binds && !spec->binds) ||
 	    spec->n_binds > MAX_BINDS ||
@@ -944,6 +945,8 @@ int sandbox_run(const struct sandbox_spec *spec, struct sandbox_result *result)
 		return rc;
 	if (spec->backend == SANDBOX_BACKEND_DOCKER)
 		return sandbox_docker_run(spec, result);
+	if (spec->backend == SANDBOX_BACKEND_KVM)
+		return sandbox_kvm_run(spec, result);
 	sandbox_fill_limits(&spec->limits, &run.lim);
 	run.drop_privileges = geteuid() == 0;
 	run.start_us = monotonic_us();
@@ -966,6 +969,8 @@ int sandbox_backend_parse(const char *name, enum sandbox_backend *backend)
 		*backend = SANDBOX_BACKEND_BWRAP;
 	else if (strcmp(name, "docker") == 0)
 		*backend = SANDBOX_BACKEND_DOCKER;
+	else if (strcmp(name, "kvm") == 0)
+		*backend = SANDBOX_BACKEND_KVM;
 	else
 		return -EINVAL;
 	return 0;
@@ -973,5 +978,7 @@ int sandbox_backend_parse(const char *name, enum sandbox_backend *backend)
 
 const char *sandbox_backend_name(enum sandbox_backend backend)
 {
-	return backend == SANDBOX_BACKEND_DOCKER ? "docker" : "bwrap";
+	return backend == SANDBOX_BACKEND_DOCKER ? "docker"
+	       : backend == SANDBOX_BACKEND_KVM  ? "kvm"
+						 : "bwrap";
 }

@@ -1,8 +1,9 @@
 /* The sandbox: run one untrusted command (rustc and the proc-macros it loads) with nothing of the
  * host to reach.
  *
- * One interface, two backends behind it, chosen by spec->backend: bubblewrap (BWRAP_PATH, the
- * default; what follows describes it) and docker (sandbox/docker.h says what differs). A run gets:
+ * One interface, three backends behind it, chosen by spec->backend: bubblewrap (BWRAP_PATH, the
+ * default; what follows describes it), docker and kvm (sandbox/docker.h and sandbox/kvm.h say
+ * what differs). A run gets:
  *   - fresh user, mount, pid, network (no interface but its own loopback), ipc, uts and cgroup
  *     namespaces; all capabilities dropped; a new session; it dies with the calling thread;
  *   - a root made only of the toolchain tree (TREE/rust at /rust, TREE/usr at /usr, /lib and
@@ -43,6 +44,8 @@
 #define SANDBOX_TREES_GID SANDBOX_UID_FIRST
 
 #define SANDBOX_DOCKER_DEFAULT_SOCKET "/var/run/docker.sock"
+/* The kvm backend's guest (contrib/kvm-guest.sh fills it) and its images (sandbox/kvm.c). */
+#define SANDBOX_KVM_DEFAULT_DIR LOCALSTATEDIR "/lib/cachepot/kvm"
 
 /* A read-only bind of host path HOST at DEST inside the sandbox. */
 struct sandbox_bind {
@@ -67,9 +70,10 @@ struct sandbox_limits {
 enum sandbox_backend {
 	SANDBOX_BACKEND_BWRAP = 0, /* bubblewrap, the default */
 	SANDBOX_BACKEND_DOCKER,    /* a fresh container per run, through dockerd (sandbox/docker.h) */
+	SANDBOX_BACKEND_KVM,       /* a QEMU microvm per run (sandbox/kvm.h) */
 };
 
-/* The backend named NAME ("bwrap" or "docker"): 0 with *BACKEND set, or -EINVAL. */
+/* The backend named NAME ("bwrap", "docker" or "kvm"): 0 with *BACKEND set, or -EINVAL. */
 int sandbox_backend_parse(const char *name, enum sandbox_backend *backend)
     __attribute__((warn_unused_result));
 
@@ -114,11 +118,15 @@ struct sandbox_spec {
 	 * the toolchain's image is tagged by, [0-9a-z_.-]{1,128} (the toolchain id; NULL or
 	 * another form: one made of the tree directory's device, inode and change time). */
 	const char *docker_socket;
-	const char *toolchain_id;
+	const char *toolchain_id; /* docker and kvm: names the toolchain's image */
 	/* docker only: who runs the container, [0-9a-z]{1,64} (cachepotd: its store's public key in
 	 * hex), put in the label cachepot.owner so that sandbox_docker_sweep finds what a crash
 	 * of that owner left behind; NULL: the label is "none". */
 	const char *docker_owner;
+	/* kvm only: the guest's directory (NULL: SANDBOX_KVM_DEFAULT_DIR), and whether QEMU may
+	 * emulate (TCG) when there is no /dev/kvm (else such a run fails with -ENODEV). */
+	const char *kvm_dir;
+	int kvm_allow_tcg;
 };
 
 struct sandbox_result {
@@ -176,6 +184,13 @@ int sandbox_docker_check(const char *socket, char *msg, size_t msglen)
  * starts. 0 with *REMOVED set, or -errno with the reason in MSG (a sentence). */
 int sandbox_docker_sweep(const char *socket, const char *owner, unsigned *removed, char *msg,
 			 size_t msglen) __attribute__((warn_unused_result));
+
+/* Whether the kvm backend can run here with the guest in DIR (NULL: SANDBOX_KVM_DEFAULT_DIR):
+ * QEMU and mke2fs installed, the guest's kernel, init and modules there, and /dev/kvm usable
+ * or ALLOW_TCG. 0 with what runs in MSG; -errno with the reason in MSG (a sentence; -ENODEV:
+ * no /dev/kvm and TCG not allowed). For a start-up check and the tests. */
+int sandbox_kvm_check(const char *dir, int allow_tcg, char *msg, size_t msglen)
+    __attribute__((warn_unused_result));
 
 /* Whether runs can have memory and pids limits under CGROUP_ROOT (NULL: /sys/fs/cgroup): a
  * cgroup is made with both limits and removed again (on cgroup v2 this moves the caller into

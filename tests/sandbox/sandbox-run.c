@@ -2,7 +2,9 @@
  *
  *   sandbox-run [-t TOOLCHAIN] [-i INPUT_DIR] [-o OUTPUT_HOST_DIR [-O OUTPUT_DEST]]
  *               [-b HOST:DEST]... [-C CWD] [-e NAME=VALUE]... [-T TIMEOUT_MS] [-m MEMORY_BYTES]
- *               [-p MAX_PROCESSES] [-c CAPTURE_BYTES] [-n REPEAT] -- ARGV...
+ *               [-p MAX_PROCESSES] [-c CAPTURE_BYTES] [-n REPEAT] [-B bwrap|docker|kvm]
+ *               [-K KVM_DIR] [-G] -- ARGV...
+ * (-K: the kvm backend's guest directory; -G: it may use TCG when there is no /dev/kvm)
  *
  * Writes the job's stdout and stderr to its own, then one summary line on stderr:
  *   sandbox-run: exited=1 status=0 signal=0 timed_out=0 memory_exceeded=0 pids_exceeded=0
@@ -28,7 +30,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: sandbox-run [-t TOOLCHAIN] [-i INPUT] [-o OUTDIR [-O DEST]] "
 			"[-b HOST:DEST]... [-C CWD] [-e N=V]... [-T MS] [-m BYTES] [-p N] "
-			"[-c BYTES] [-n REPEAT] [-B bwrap|docker] -- ARGV...\n");
+			"[-c BYTES] [-n REPEAT] [-B bwrap|docker|kvm] [-K KVM_DIR] [-G] -- ARGV...\n");
 	exit(2);
 }
 
@@ -57,7 +59,7 @@ int main(int argc, char **argv)
 	memset(&spec, 0, sizeof(spec));
 	spec.toolchain_dir = "tests/sandbox/toolchain";
 	spec.binds = binds;
-	while ((opt = getopt(argc, argv, "t:i:o:O:b:C:e:T:m:p:c:n:B:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:i:o:O:b:C:e:T:m:p:c:n:B:K:G")) != -1) {
 		switch (opt) {
 		case 't': spec.toolchain_dir = optarg; break;
 		case 'i': spec.input_dir = optarg; break;
@@ -83,6 +85,8 @@ int main(int argc, char **argv)
 		case 'p': spec.limits.max_processes = (unsigned)number(optarg); break;
 		case 'c': spec.limits.capture_bytes = (size_t)number(optarg); break;
 		case 'n': repeat = (unsigned long)number(optarg); break;
+		case 'K': spec.kvm_dir = optarg; break;
+		case 'G': spec.kvm_allow_tcg = 1; break;
 		case 'B':
 			if (sandbox_backend_parse(optarg, &spec.backend) < 0)
 				usage();

@@ -41,7 +41,9 @@ static char toolchain[PATH_MAX];
 static char base[PATH_MAX];   /* per-run scratch directory */
 static char macro_so[PATH_MAX];
 static char registry[PATH_MAX] = "/usr/share/cargo/registry";
-static enum sandbox_backend backend; /* CACHEPOT_TEST_SANDBOX: bwrap (default) or docker */
+static enum sandbox_backend backend; /* CACHEPOT_TEST_SANDBOX: bwrap (default), docker, kvm */
+static const char *kvm_dir;          /* CACHEPOT_KVM_DIR: the kvm backend's guest */
+static int kvm_allow_tcg;            /* CACHEPOT_KVM_ALLOW_TCG=1: no /dev/kvm needed */
 
 static int run_cmd(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int run_cmd(const char *fmt, ...)
@@ -89,6 +91,8 @@ static void spec_init(struct sandbox_spec *spec, const struct job_dirs *d, char 
 
 	memset(spec, 0, sizeof(*spec));
 	spec->backend = backend;
+	spec->kvm_dir = kvm_dir;
+	spec->kvm_allow_tcg = kvm_allow_tcg;
 	spec->toolchain_dir = toolchain;
 	spec->input_dir = d->input;
 	spec->output_host_dir = d->output;
@@ -292,8 +296,10 @@ START_TEST(test_rustc_version_and_capture)
 	argv[0] = "/bin/sh";
 	argv[1] = NULL;
 	ck_assert_int_eq(sandbox_run(&spec, &r), -EIO);
-	ck_assert_msg(strstr(r.err, backend == SANDBOX_BACKEND_DOCKER ? "dockerd" : "bwrap"), "%s",
-		      r.err);
+	ck_assert_msg(strstr(r.err, backend == SANDBOX_BACKEND_DOCKER ? "dockerd"
+				    : backend == SANDBOX_BACKEND_KVM  ? "execve /bin/sh"
+								      : "bwrap"),
+		      "%s", r.err);
 	sandbox_result_release(&r);
 	ck_assert_int_eq(sandbox_output_release(d.output), -EINVAL); /* not left mounted */
 }
@@ -614,12 +620,16 @@ START_TEST(test_escape_fork_bomb)
 	struct sandbox_limits lim = { .timeout_ms = 4000, .max_processes = 48,
 				      .memory_bytes = 1ull << 30 };
 
+	/* kvm on TCG: rustc takes seconds to reach the macro, so the bomb needs longer to go off */
+	if (backend == SANDBOX_BACKEND_KVM)
+		lim.timeout_ms = 30000;
 	job_dirs_init(&d, "forkbomb");
 	ck_assert_int_eq(run_victim(&d, "escape::attempt!(\"forkbomb\");\n", &lim, &r), 0);
 	ck_assert_msg(r.pids_exceeded, "pids.max never reached: %s", r.err);
 	ck_assert_int_eq(r.timed_out, 1);
 	ck_assert_msg(!(r.exited && r.exit_status == 0), "fork bomb compiled");
-	ck_assert_uint_lt(r.wall_us, 4000000u + 3000000u);
+	ck_assert_uint_lt(r.wall_us, lim.timeout_ms * 1000ull +
+					     (backend == SANDBOX_BACKEND_KVM ? 120000000u : 3000000u));
 	sandbox_result_release(&r);
 	ck_assert_int_eq(processes_with(d.crate_name), 0);
 }
@@ -656,7 +666,9 @@ START_TEST(test_escape_spin_past_timeout)
 	ck_assert_int_eq(r.exited, 0);
 	ck_assert_int_eq(r.term_signal, SIGKILL);
 	ck_assert_uint_ge(r.wall_us, 2000000u);
-	ck_assert_uint_lt(r.wall_us, 2000000u + 3000000u);
+	/* kvm: the guest's init keeps the timeout from the job's start; the wall time has the
+	 * machine's boot too (seconds on TCG) */
+	ck_assert_uint_lt(r.wall_us, 2000000u + (backend == SANDBOX_BACKEND_KVM ? 120000000u : 3000000u));
 	sandbox_result_release(&r);
 	/* the spinner and its four children are gone */
 	ck_assert_int_eq(processes_with(d.crate_name), 0);
@@ -979,6 +991,58 @@ static void unmount_leftovers(void)
 		"while read -r m; do umount -l \"$m\"; done 2>/dev/null", base);
 }
 
+/* kvm: after the runs, no QEMU process of ours (its images are under $TMPDIR, which
+ * tests/sandbox/kvm.sh makes for this program) and no run directory is left. */
+START_TEST(test_kvm_nothing_left)
+{
+	const char *tmpdir = getenv("TMPDIR");
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int qemus = 0, dirs = 0;
+
+	ck_assert_msg(tmpdir && tmpdir[0] == '/', "TMPDIR is not set to this test's directory");
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d))) {
+		char path[300], exe[PATH_MAX];
+		struct stat st;
+		ssize_t n;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/exe", e->d_name);
+		n = readlink(path, exe, sizeof(exe) - 1);
+		snprintf(path, sizeof(path), "/proc/%s", e->d_name);
+		if (n <= 0 || stat(path, &st) < 0)
+			continue;
+		exe[n] = '\0';
+		if (!strstr(exe, "qemu-system") || st.st_uid < SANDBOX_UID_FIRST ||
+		    st.st_uid >= SANDBOX_UID_FIRST + SANDBOX_UID_COUNT)
+			continue;
+		/* its command line names its images, under TMPDIR when it is ours */
+		char cmdline[8192];
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		FILE *f = fopen(path, "re");
+		size_t len = f ? fread(cmdline, 1, sizeof(cmdline) - 1, f) : 0;
+		if (f)
+			fclose(f);
+		for (size_t i = 0; i < len; i++)
+			if (!cmdline[i])
+				cmdline[i] = ' ';
+		cmdline[len] = '\0';
+		if (strstr(cmdline, tmpdir))
+			qemus++;
+	}
+	closedir(d);
+	d = opendir(tmpdir);
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)))
+		if (strncmp(e->d_name, "cachepot-kvm-", 13) == 0)
+			dirs++;
+	closedir(d);
+	ck_assert_msg(qemus == 0, "%d QEMU processes of sandbox uids left", qemus);
+	ck_assert_msg(dirs == 0, "%d %s/cachepot-kvm-* directories left", dirs, tmpdir);
+}
+END_TEST
+
 int main(void)
 {
 	const char *srcdir = getenv("top_srcdir"), *builddir = getenv("top_builddir");
@@ -991,7 +1055,7 @@ int main(void)
 	char msg[512];
 
 	if (name && sandbox_backend_parse(name, &backend) < 0) {
-		printf("Bail out! CACHEPOT_TEST_SANDBOX=%s: not bwrap or docker\n", name);
+		printf("Bail out! CACHEPOT_TEST_SANDBOX=%s: not bwrap, docker or kvm\n", name);
 		return 1;
 	}
 	if (geteuid() != 0 || access(BWRAP_PATH, X_OK) != 0) {
@@ -1006,6 +1070,15 @@ int main(void)
 	}
 	if (backend == SANDBOX_BACKEND_DOCKER)
 		printf("# docker backend: %s\n", msg);
+	kvm_dir = getenv("CACHEPOT_KVM_DIR");
+	kvm_allow_tcg = getenv("CACHEPOT_KVM_ALLOW_TCG") && atoi(getenv("CACHEPOT_KVM_ALLOW_TCG"));
+	if (backend == SANDBOX_BACKEND_KVM && sandbox_kvm_check(kvm_dir, kvm_allow_tcg, msg,
+								 sizeof(msg)) < 0) {
+		printf("1..0 # SKIP kvm backend: %s\n", msg);
+		return 77;
+	}
+	if (backend == SANDBOX_BACKEND_KVM)
+		printf("# kvm backend: %s\n", msg);
 	if (!srcdir)
 		srcdir = "..";
 	if (!builddir)
@@ -1033,7 +1106,8 @@ int main(void)
 
 	s = suite_create("sandbox");
 	tc = tcase_create(sandbox_backend_name(backend));
-	tcase_set_timeout(tc, 90);
+	/* a machine per run, emulated (TCG) here: ~15 s of boot and rustc ~10x slower */
+	tcase_set_timeout(tc, backend == SANDBOX_BACKEND_KVM ? 600 : 90);
 	tcase_add_unchecked_fixture(tc, NULL, unmount_leftovers);
 	tcase_add_test(tc, test_invalid_spec);
 	tcase_add_test(tc, test_rustc_version_and_capture);
@@ -1044,7 +1118,11 @@ int main(void)
 	tcase_add_test(tc, test_escape_write_trees);
 	tcase_add_test(tc, test_escape_leave_for_next_job);
 	tcase_add_test(tc, test_escape_fill_shm_and_tmp);
-	tcase_add_test(tc, test_output_private);
+	/* kvm: the outputs reach the host only after the machine exited, so a run's output is not
+	 * there to probe while it runs (what this test needs); the uid and mode of the output
+	 * tmpfs are the same code as bwrap's (sandbox_mount_output) */
+	if (backend != SANDBOX_BACKEND_KVM)
+		tcase_add_test(tc, test_output_private);
 	tcase_add_test(tc, test_escape_fork_bomb);
 	tcase_add_test(tc, test_escape_memory);
 	tcase_add_test(tc, test_escape_spin_past_timeout);
@@ -1056,6 +1134,8 @@ int main(void)
 		tcase_add_test(tc, test_no_cgroup_limits);
 		tcase_add_test(tc, test_cgroup_v2_leaf);
 	}
+	if (backend == SANDBOX_BACKEND_KVM)
+		tcase_add_test(tc, test_kvm_nothing_left);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
