@@ -15,6 +15,8 @@
 #include "client/gc.h"
 
 #define GC_TIMEOUT 3600L   /* seconds a collection of a large store may take */
+#define GC_BUSY_POLL_MS 200u   /* while another collection runs (409) */
+#define GC_BUSY_WAIT_MS 120000u
 
 static void print_answer(json_t *a)
 {
@@ -93,10 +95,19 @@ int gc_command(const struct client_config *config, int argc, char **argv)
 			.tls_key = config->tls_key,
 			.cacert = config->cacert,
 		};
-		if (daemon_post_json(&daemon, "/v1/gc", text, GC_TIMEOUT, &code, &answer, err,
-				     sizeof(err)) < 0) {
-			fprintf(stderr, "cachepot gc: %s\n", err);
-			goto out;
+		/* 409: the daemon's own collection (--gc-interval-seconds) or another client's is
+		 * running; ours runs once it is done (waited for up to GC_BUSY_WAIT_MS). */
+		for (unsigned waited = 0;; waited += GC_BUSY_POLL_MS) {
+			free(answer);
+			answer = NULL;
+			if (daemon_post_json(&daemon, "/v1/gc", text, GC_TIMEOUT, &code, &answer, err,
+					     sizeof(err)) < 0) {
+				fprintf(stderr, "cachepot gc: %s\n", err);
+				goto out;
+			}
+			if (code != 409 || waited >= GC_BUSY_WAIT_MS)
+				break;
+			usleep(GC_BUSY_POLL_MS * 1000u);
 		}
 	}
 	ans = json_loads(answer, 0, NULL);
