@@ -111,10 +111,18 @@ struct cachepot_fs {
 	atomic_int stopping;           /* the eviction watcher returns */
 };
 
-/* A directory listing taken at opendir, served by offset. */
+/* A directory listing, served by offset: taken whole at opendir, or for ac/ and cas/ of a
+ * source that can resume a walk, only "." and ".." at opendir and the rest paged through the
+ * index at readdir (STREAM: NODE_AC or NODE_CAS), so that listing a store of a million keys
+ * holds one page, never the index. Entry i + 1 of the stream has offset n + i + 1; LAST is the
+ * name of the entry at offset NEXT_OFF, where the next page resumes. */
 struct listing {
 	size_t n, cap;
 	struct listing_entry { char *name; uint64_t ino; mode_t type; } *entries;
+	int stream;
+	unsigned char last[32];
+	int have_last;
+	off_t next_off;
 };
 
 static struct cachepot_fs *fs_of(fuse_req_t req)
@@ -624,6 +632,87 @@ static int list_blob(void *ctx, const unsigned char sha[32])
 	                   S_IFREG);
 }
 
+/* A walk that stops at once: whether the source can page (not -ENOTSUP). */
+static int page_probe(void *ctx, const char key_hex[65])
+{
+	(void)ctx;
+	(void)key_hex;
+	return 1;
+}
+
+static int page_probe_blob(void *ctx, const unsigned char sha[32])
+{
+	(void)ctx;
+	(void)sha;
+	return 1;
+}
+
+/* One page of a streamed listing being filled: FUSE's buffer, and how many entries to pass
+ * over first (a seekdir to an offset not where the last page stopped). */
+struct page {
+	fuse_req_t req;
+	struct cachepot_fs *fs;
+	struct listing *l;
+	char *buf;
+	size_t size, used;
+	uint64_t skip;
+};
+
+/* Add entry ID (a key or a blob) to the page: 1 (stop) when it does not fit, and then it is
+ * where the next page starts. */
+static int page_add(struct page *p, const unsigned char id[32])
+{
+	struct listing *l = p->l;
+	char hex[DIGEST_HEX_SIZE];
+	if (p->skip) {
+		p->skip--;
+	} else {
+		enum node_kind kind = l->stream == NODE_AC ? NODE_KEYDIR : NODE_BLOB;
+		struct stat st = { .st_ino = ino_for_listing(p->fs, kind, id, NULL),
+		                   .st_mode = kind == NODE_KEYDIR ? S_IFDIR : S_IFREG };
+		digest_to_hex(id, hex);
+		size_t need = fuse_add_direntry(p->req, p->buf + p->used, p->size - p->used, hex, &st,
+		                                l->next_off + 1);
+		if (need > p->size - p->used)
+			return 1;
+		p->used += need;
+	}
+	memcpy(l->last, id, 32);
+	l->have_last = 1;
+	l->next_off++;
+	return 0;
+}
+
+static int page_key(void *ctx, const char key_hex[65])
+{
+	unsigned char id[32];
+	if (digest_from_hex(key_hex, id) < 0)
+		return 0;
+	return page_add(ctx, id);
+}
+
+static int page_blob(void *ctx, const unsigned char sha[32])
+{
+	return page_add(ctx, sha);
+}
+
+/* Fill P with the stream's entries from offset OFF (>= l->n). */
+static int page_fill(struct page *p, off_t off)
+{
+	struct listing *l = p->l;
+	if (off != l->next_off || !l->have_last) {
+		/* from the start (a first page, a rewinddir or a seekdir): pass over what is before */
+		l->have_last = 0;
+		l->next_off = (off_t)l->n;
+		p->skip = (uint64_t)(off - (off_t)l->n);
+	}
+	const unsigned char *after = l->have_last ? l->last : NULL;
+	int ret = l->stream == NODE_AC
+	          ? source_foreach_key_after(p->fs->source, after, page_key, p)
+	          : source_foreach_blob_after(p->fs->source, after, page_blob, p);
+	return ret < 0 ? ret : 0;
+}
+
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct cachepot_fs *fs = fs_of(req);
@@ -653,12 +742,18 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		break;
 	case NODE_AC:
 		source_catch_up(fs->source);
-		ret = source_foreach_key(fs->source, list_key, &walk);
+		if (source_foreach_key_after(fs->source, NULL, page_probe, NULL) != -ENOTSUP)
+			l->stream = NODE_AC;
+		else
+			ret = source_foreach_key(fs->source, list_key, &walk);
 		break;
 	case NODE_CAS:
 		/* What the source lists (a blob it does not list is still found by lookup). */
 		source_catch_up(fs->source);
-		ret = source_foreach_blob(fs->source, list_blob, &walk);
+		if (source_foreach_blob_after(fs->source, NULL, page_probe_blob, NULL) != -ENOTSUP)
+			l->stream = NODE_CAS;
+		else
+			ret = source_foreach_blob(fs->source, list_blob, &walk);
 		break;
 	case NODE_KEYDIR:
 		ret = listing_add(l, MANIFEST_NAME, ino_for_listing(fs, NODE_MANIFEST, n->id, NULL),
@@ -693,13 +788,24 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
-	for (size_t i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
+	size_t i;
+	for (i = off < 0 ? 0 : (size_t)off; i < l->n; i++) {
 		struct stat st = { .st_ino = l->entries[i].ino, .st_mode = l->entries[i].type };
 		size_t need = fuse_add_direntry(req, buf + used, size - used, l->entries[i].name, &st,
 		                                (off_t)(i + 1));
 		if (need > size - used)
 			break;
 		used += need;
+	}
+	if (l->stream && i >= l->n) {
+		struct page p = { req, fs_of(req), l, buf, size, used, 0 };
+		int ret = page_fill(&p, off > (off_t)l->n ? off : (off_t)l->n);
+		if (ret < 0) {
+			free(buf);
+			fuse_reply_err(req, -ret);
+			return;
+		}
+		used = p.used;
 	}
 	fuse_reply_buf(req, buf, used);
 	free(buf);

@@ -39,3 +39,5 @@ tests_fs_test_gc_CFLAGS = $(TEST_CFLAGS)
 tests_fs_test_gc_LDADD = $(TEST_LDADD)
 TESTS += tests/fs/gc.sh
 EXTRA_DIST += tests/fs/gc.sh
+TESTS += tests/fs/listing.sh
+EXTRA_DIST += tests/fs/listing.sh

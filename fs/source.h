@@ -47,6 +47,11 @@ struct source_ops {
 	/* Optional (NULL: the source never evicts what it listed). */
 	int (*evictions)(struct source *src, int catch_up, uint64_t *generation);
 	int (*has_key)(struct source *src, const char key_hex[65]);
+	/* Optional (NULL: listed whole by foreach_key/foreach_blob): in order, after AFTER. */
+	int (*foreach_key_after)(struct source *src, const unsigned char *after,
+	                         int (*fn)(void *ctx, const char key_hex[65]), void *ctx);
+	int (*foreach_blob_after)(struct source *src, const unsigned char *after,
+	                          int (*fn)(void *ctx, const unsigned char sha256[32]), void *ctx);
 };
 
 /* Every implementation's state starts with this. */
@@ -81,6 +86,14 @@ int source_foreach_key(struct source *src, int (*fn)(void *ctx, const char key_h
 /* As source_foreach_key for blobs (readdir of cas/). */
 int source_foreach_blob(struct source *src, int (*fn)(void *ctx, const unsigned char sha256[32]),
                         void *ctx);
+
+/* As source_foreach_key and source_foreach_blob, in order and from the first entry after
+ * AFTER (32 bytes; NULL: from the first), so that a listing can be paged through without
+ * holding it: -ENOTSUP for a source that cannot (the remote one lists its cache whole). */
+int source_foreach_key_after(struct source *src, const unsigned char *after,
+                             int (*fn)(void *ctx, const char key_hex[65]), void *ctx);
+int source_foreach_blob_after(struct source *src, const unsigned char *after,
+                              int (*fn)(void *ctx, const unsigned char sha256[32]), void *ctx);
 
 /* Bring what the source lists up to date (the local store catches up with its writer); 0 when
  * there is nothing to do. */

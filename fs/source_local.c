@@ -114,6 +114,21 @@ static int local_foreach_blob(struct source *src,
 	return store_foreach_blob_record(store_of(src), blob_walk_step, &walk);
 }
 
+static int local_foreach_key_after(struct source *src, const unsigned char *after,
+                                   int (*fn)(void *ctx, const char key_hex[65]), void *ctx)
+{
+	struct key_walk walk = { fn, ctx };
+	return store_foreach_manifest_after(store_of(src), after, key_walk_step, &walk);
+}
+
+static int local_foreach_blob_after(struct source *src, const unsigned char *after,
+                                    int (*fn)(void *ctx, const unsigned char sha256[32]),
+                                    void *ctx)
+{
+	struct blob_walk walk = { fn, ctx };
+	return store_foreach_blob_record_after(store_of(src), after, blob_walk_step, &walk);
+}
+
 static int local_catch_up(struct source *src)
 {
 	return store_catch_up(store_of(src));
@@ -156,6 +171,8 @@ static const struct source_ops local_ops = {
 	.close = local_close,
 	.evictions = local_evictions,
 	.has_key = local_has_key,
+	.foreach_key_after = local_foreach_key_after,
+	.foreach_blob_after = local_foreach_blob_after,
 };
 
 int source_local_open(const char *dir, struct source **out)
@@ -203,6 +220,22 @@ int source_foreach_blob(struct source *src, int (*fn)(void *ctx, const unsigned 
                         void *ctx)
 {
 	return src->ops->foreach_blob(src, fn, ctx);
+}
+
+int source_foreach_key_after(struct source *src, const unsigned char *after,
+                             int (*fn)(void *ctx, const char key_hex[65]), void *ctx)
+{
+	if (!src->ops->foreach_key_after)
+		return -ENOTSUP;
+	return src->ops->foreach_key_after(src, after, fn, ctx);
+}
+
+int source_foreach_blob_after(struct source *src, const unsigned char *after,
+                              int (*fn)(void *ctx, const unsigned char sha256[32]), void *ctx)
+{
+	if (!src->ops->foreach_blob_after)
+		return -ENOTSUP;
+	return src->ops->foreach_blob_after(src, after, fn, ctx);
 }
 
 int source_catch_up(struct source *src)

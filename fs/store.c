@@ -1155,16 +1155,23 @@ int store_get_prekey_lists(struct store *s, const char prekey_hex[65], char **te
 	return get_value(s, ikey, text, len);
 }
 
-static int foreach_prefix(struct store *s, char prefix,
-                          int (*fn)(void *ctx, const unsigned char bytes[32], const char *v,
-                                    size_t vlen),
-                          void *ctx)
+/* Call FN for the records of PREFIX in order, those after AFTER (32 bytes) only when it is
+ * not NULL: one seek, so a walk can be resumed where it stopped. */
+static int foreach_prefix_after(struct store *s, char prefix, const unsigned char *after,
+                                int (*fn)(void *ctx, const unsigned char bytes[32], const char *v,
+                                          size_t vlen),
+                                void *ctx)
 {
 	rocksdb_iterator_t *it = rocksdb_create_iterator(s->db, s->read_options);
 	if (!it)
 		return -ENOMEM;
 	int ret = 0;
-	for (rocksdb_iter_seek(it, &prefix, 1); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+	char start[INDEX_KEY_SIZE];
+	start[0] = prefix;
+	if (after)
+		memcpy(start + 1, after, 32);
+	for (rocksdb_iter_seek(it, start, after ? INDEX_KEY_SIZE : 1); rocksdb_iter_valid(it);
+	     rocksdb_iter_next(it)) {
 		size_t klen = 0, vlen = 0;
 		const char *k = rocksdb_iter_key(it, &klen);
 		const char *v = rocksdb_iter_value(it, &vlen);
@@ -1172,6 +1179,8 @@ static int foreach_prefix(struct store *s, char prefix,
 			break;
 		if (klen != INDEX_KEY_SIZE)
 			continue;
+		if (after && memcmp(k, start, INDEX_KEY_SIZE) == 0)
+			continue;   /* strictly after */
 		if ((ret = fn(ctx, (const unsigned char *)k + 1, v, vlen)) != 0)
 			break;
 	}
@@ -1183,6 +1192,14 @@ static int foreach_prefix(struct store *s, char prefix,
 	}
 	rocksdb_iter_destroy(it);
 	return ret;
+}
+
+static int foreach_prefix(struct store *s, char prefix,
+                          int (*fn)(void *ctx, const unsigned char bytes[32], const char *v,
+                                    size_t vlen),
+                          void *ctx)
+{
+	return foreach_prefix_after(s, prefix, NULL, fn, ctx);
 }
 
 struct manifest_walk {
@@ -1206,6 +1223,15 @@ int store_foreach_manifest(struct store *s,
 	return foreach_prefix(s, PREFIX_ACTION, manifest_walk_step, &walk);
 }
 
+int store_foreach_manifest_after(struct store *s, const unsigned char *after,
+                                 int (*fn)(void *ctx, const char key_hex[65], const char *text,
+                                           size_t len),
+                                 void *ctx)
+{
+	struct manifest_walk walk = { fn, ctx };
+	return foreach_prefix_after(s, PREFIX_ACTION, after, manifest_walk_step, &walk);
+}
+
 struct blob_walk {
 	int (*fn)(void *ctx, const unsigned char sha256[32], const struct store_blob_record *rec);
 	void *ctx;
@@ -1227,6 +1253,15 @@ int store_foreach_blob_record(struct store *s,
 {
 	struct blob_walk walk = { fn, ctx };
 	return foreach_prefix(s, PREFIX_BLOB, blob_walk_step, &walk);
+}
+
+int store_foreach_blob_record_after(struct store *s, const unsigned char *after,
+                                    int (*fn)(void *ctx, const unsigned char sha256[32],
+                                              const struct store_blob_record *rec),
+                                    void *ctx)
+{
+	struct blob_walk walk = { fn, ctx };
+	return foreach_prefix_after(s, PREFIX_BLOB, after, blob_walk_step, &walk);
 }
 
 int store_get_blob_record(struct store *s, const unsigned char sha[32], struct store_blob_record *rec)

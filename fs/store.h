@@ -169,6 +169,12 @@ int store_catch_up(struct store *store);
 int store_foreach_manifest(struct store *store,
                            int (*fn)(void *ctx, const char key_hex[65], const char *text, size_t len),
                            void *ctx);
+/* As store_foreach_manifest from the first key after AFTER (32 bytes; NULL: from the first):
+ * a walk resumed with one seek (the mount's readdir of ac/ pages through it this way). */
+int store_foreach_manifest_after(struct store *store, const unsigned char *after,
+                                 int (*fn)(void *ctx, const char key_hex[65], const char *text,
+                                           size_t len),
+                                 void *ctx);
 
 /* ---- Pre-key lists (direct mode for every machine; fs/prekey_list.h) ----
  * The lists of a pre-key change: store_add_prekey_list puts LIST (a list of hash/prekey.h,
@@ -194,6 +200,11 @@ int store_foreach_blob_record(struct store *store,
                               int (*fn)(void *ctx, const unsigned char sha256[32],
                                         const struct store_blob_record *rec),
                               void *ctx);
+/* As store_foreach_blob_record from the first blob after AFTER (NULL: from the first). */
+int store_foreach_blob_record_after(struct store *store, const unsigned char *after,
+                                    int (*fn)(void *ctx, const unsigned char sha256[32],
+                                              const struct store_blob_record *rec),
+                                    void *ctx);
 /* The record of one blob: 0, -ENOENT, -EBADMSG (malformed record). */
 int store_get_blob_record(struct store *store, const unsigned char sha256[32],
                           struct store_blob_record *rec);
