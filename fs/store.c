@@ -927,13 +927,16 @@ int store_catch_up(struct store *s)
 	return catch_up_since(s, atomic_load(&s->catch_ups_started));
 }
 
-int store_get_manifest(struct store *s, const char key_hex[65], char **text, size_t *len)
+/* The value of PREFIX+KEY_HEX in *TEXT; a miss on a reader catches up with the writer (it may
+ * have written it since our last catch-up) and looks again. */
+static int get_keyed(struct store *s, char prefix, const char key_hex[65], char **text, size_t *len)
 {
 	unsigned char key[32];
 	char ikey[INDEX_KEY_SIZE];
+
 	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
 		return -EINVAL;
-	index_key(ikey, PREFIX_ACTION, key);
+	index_key(ikey, prefix, key);
 	uint_fast64_t before = atomic_load(&s->catch_ups_started);
 	int ret = get_value(s, ikey, text, len);
 	if (ret != -ENOENT || writer(s))
@@ -942,6 +945,11 @@ int store_get_manifest(struct store *s, const char key_hex[65], char **text, siz
 	if ((ret = catch_up_since(s, before)) < 0)
 		return ret;
 	return get_value(s, ikey, text, len);
+}
+
+int store_get_manifest(struct store *s, const char key_hex[65], char **text, size_t *len)
+{
+	return get_keyed(s, PREFIX_ACTION, key_hex, text, len);
 }
 
 int store_parse_manifest(struct store *s, const char *text, size_t len, struct manifest *m)
@@ -1141,18 +1149,7 @@ out:
 
 int store_get_prekey_lists(struct store *s, const char prekey_hex[65], char **text, size_t *len)
 {
-	unsigned char prekey[32];
-	char ikey[INDEX_KEY_SIZE];
-	if (digest_from_hex(prekey_hex, prekey) < 0 || prekey_hex[64] != 0)
-		return -EINVAL;
-	index_key(ikey, PREFIX_PREKEY, prekey);
-	uint_fast64_t before = atomic_load(&s->catch_ups_started);
-	int ret = get_value(s, ikey, text, len);
-	if (ret != -ENOENT || writer(s))
-		return ret;
-	if ((ret = catch_up_since(s, before)) < 0)
-		return ret;
-	return get_value(s, ikey, text, len);
+	return get_keyed(s, PREFIX_PREKEY, prekey_hex, text, len);
 }
 
 /* Call FN for the records of PREFIX in order, those after AFTER (32 bytes) only when it is
@@ -1894,23 +1891,6 @@ static int put_keyed(struct store *s, char prefix, const char key_hex[65], const
 		return ret;
 	rocksdb_put(s->db, sync ? s->sync_write : s->async_write, ikey, sizeof(ikey), text, len, &err);
 	return err ? errno_of_rocksdb_write(s, err) : 0;
-}
-
-static int get_keyed(struct store *s, char prefix, const char key_hex[65], char **text, size_t *len)
-{
-	unsigned char key[32];
-	char ikey[INDEX_KEY_SIZE];
-
-	if (digest_from_hex(key_hex, key) < 0 || key_hex[64] != 0)
-		return -EINVAL;
-	index_key(ikey, prefix, key);
-	uint_fast64_t before = atomic_load(&s->catch_ups_started);
-	int ret = get_value(s, ikey, text, len);
-	if (ret != -ENOENT || writer(s))
-		return ret;
-	if ((ret = catch_up_since(s, before)) < 0)
-		return ret;
-	return get_value(s, ikey, text, len);
 }
 
 int store_put_job_record(struct store *s, const char key_hex[65], const char *text, size_t len)
