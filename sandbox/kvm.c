@@ -78,6 +78,34 @@ static int say(char *msg, size_t len, int rc, const char *fmt, ...)
 	return rc;
 }
 
+/* Whether jobs can use /dev/kvm. QEMU runs as the job's uid with /dev/kvm's group added, so the
+ * device must be open to its group, and that group must not be root's (it would hand QEMU gid 0).
+ * Debian's udev rule makes it 0660 root:kvm; a node that only root may open (0600, seen on
+ * hosts without that rule) is not usable by a job, and the run falls back to TCG where allowed. */
+static int kvm_device(gid_t *gid, char *why, size_t whylen)
+{
+	struct stat st;
+
+	if (stat("/dev/kvm", &st) != 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return 0;
+	}
+	if (!S_ISCHR(st.st_mode)) {
+		snprintf(why, whylen, "not a character device");
+		return 0;
+	}
+	if ((st.st_mode & (S_IRGRP | S_IWGRP)) != (S_IRGRP | S_IWGRP) || st.st_gid == 0) {
+		snprintf(why, whylen,
+			 "mode %03o group %u: a job's QEMU could not open it (it needs a group of "
+			 "its own with read and write, as Debian's 0660 root:kvm)",
+			 (unsigned)(st.st_mode & 0777), (unsigned)st.st_gid);
+		return 0;
+	}
+	if (gid)
+		*gid = st.st_gid;
+	return 1;
+}
+
 int sandbox_kvm_check(const char *dir, int allow_tcg, char *msg, size_t msglen)
 {
 	static const char *const files[] = { "vmlinuz", "init", "modules.order" };
@@ -98,14 +126,15 @@ int sandbox_kvm_check(const char *dir, int allow_tcg, char *msg, size_t msglen)
 				   "%s: %s (contrib/kvm-guest.sh %s makes the guest)", path,
 				   strerror(errno), dir);
 	}
-	if (access("/dev/kvm", R_OK | W_OK) == 0)
+	char why[160];
+	if (kvm_device(NULL, why, sizeof(why)))
 		return say(msg, msglen, 0, "QEMU microvm on /dev/kvm, guest in %s", dir);
 	if (!allow_tcg)
 		return say(msg, msglen, -ENODEV,
-			   "/dev/kvm: %s (no hardware virtualisation here; QEMU's emulator, much "
-			   "slower, only with the option that allows TCG)", strerror(errno));
-	return say(msg, msglen, 0, "QEMU microvm on TCG (no /dev/kvm: emulated, slow), guest in %s",
-		   dir);
+			   "/dev/kvm: %s (no usable hardware virtualisation here; QEMU's emulator, "
+			   "much slower, only with the option that allows TCG)", why);
+	return say(msg, msglen, 0, "QEMU microvm on TCG (/dev/kvm: %s; emulated, slow), guest in %s",
+		   why, dir);
 }
 
 /* ---- the images ---- */
@@ -808,13 +837,10 @@ static int run_machine(struct kvm_run *run, struct sandbox_result *result)
 	int kvm, p[2] = { -1, -1 }, ws = 0, rc, fd, out_fd = -1;
 	pid_t pid = -1;
 	gid_t kvm_gid = 0;
-	struct stat kst;
 
 	if ((rc = sandbox_kvm_check(spec->kvm_dir, spec->kvm_allow_tcg, msg, sizeof(msg))) < 0)
 		return say(run->err, sizeof(run->err), rc, "sandbox kvm: %s", msg);
-	kvm = access("/dev/kvm", R_OK | W_OK) == 0;
-	if (kvm && stat("/dev/kvm", &kst) == 0)
-		kvm_gid = kst.st_gid;
+	kvm = kvm_device(&kvm_gid, msg, sizeof(msg));
 	if ((rc = images_ensure(spec, initrd, image, run->err, sizeof(run->err))) < 0)
 		return rc;
 	const char *tmpdir = getenv("TMPDIR");
