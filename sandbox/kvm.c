@@ -78,11 +78,11 @@ static int say(char *msg, size_t len, int rc, const char *fmt, ...)
 	return rc;
 }
 
-/* Whether jobs can use /dev/kvm. QEMU runs as the job's uid with /dev/kvm's group added, so the
- * device must be open to its group, and that group must not be root's (it would hand QEMU gid 0).
- * Debian's udev rule makes it 0660 root:kvm; a node that only root may open (0600, seen on
- * hosts without that rule) is not usable by a job, and the run falls back to TCG where allowed. */
-static int kvm_device(gid_t *gid, char *why, size_t whylen)
+/* Whether jobs can use /dev/kvm. QEMU runs as the job's uid: the device must be open to everyone
+ * (0666, systemd's rule; *GROUPS then 0) or to a group other than root's, which QEMU gets as its
+ * one supplementary group (Debian's 0660 root:kvm; *GROUPS 1, *GID that group). A node only root
+ * may open (0600, seen on hosts without such a rule) is not usable by a job: TCG where allowed. */
+static int kvm_device(gid_t *gid, int *groups, char *why, size_t whylen)
 {
 	struct stat st;
 
@@ -94,15 +94,19 @@ static int kvm_device(gid_t *gid, char *why, size_t whylen)
 		snprintf(why, whylen, "not a character device");
 		return 0;
 	}
-	if ((st.st_mode & (S_IRGRP | S_IWGRP)) != (S_IRGRP | S_IWGRP) || st.st_gid == 0) {
+	int world = (st.st_mode & (S_IROTH | S_IWOTH)) == (S_IROTH | S_IWOTH);
+	int group = (st.st_mode & (S_IRGRP | S_IWGRP)) == (S_IRGRP | S_IWGRP) && st.st_gid != 0;
+	if (!world && !group) {
 		snprintf(why, whylen,
-			 "mode %03o group %u: a job's QEMU could not open it (it needs a group of "
-			 "its own with read and write, as Debian's 0660 root:kvm)",
+			 "mode %03o group %u: a job's QEMU could not open it (it needs read and "
+			 "write for everyone, or for a group other than root's, as 0660 root:kvm)",
 			 (unsigned)(st.st_mode & 0777), (unsigned)st.st_gid);
 		return 0;
 	}
 	if (gid)
 		*gid = st.st_gid;
+	if (groups)
+		*groups = !world;
 	return 1;
 }
 
@@ -127,7 +131,7 @@ int sandbox_kvm_check(const char *dir, int allow_tcg, char *msg, size_t msglen)
 				   strerror(errno), dir);
 	}
 	char why[160];
-	if (kvm_device(NULL, why, sizeof(why)))
+	if (kvm_device(NULL, NULL, why, sizeof(why)))
 		return say(msg, msglen, 0, "QEMU microvm on /dev/kvm, guest in %s", dir);
 	if (!allow_tcg)
 		return say(msg, msglen, -ENODEV,
@@ -837,10 +841,16 @@ static int run_machine(struct kvm_run *run, struct sandbox_result *result)
 	int kvm, p[2] = { -1, -1 }, ws = 0, rc, fd, out_fd = -1;
 	pid_t pid = -1;
 	gid_t kvm_gid = 0;
+	int kvm_groups = 0; /* QEMU's supplementary groups: /dev/kvm's, or none */
 
 	if ((rc = sandbox_kvm_check(spec->kvm_dir, spec->kvm_allow_tcg, msg, sizeof(msg))) < 0)
 		return say(run->err, sizeof(run->err), rc, "sandbox kvm: %s", msg);
-	kvm = kvm_device(&kvm_gid, msg, sizeof(msg));
+	/* decided again here: the node may have changed since the check, never into TCG unasked */
+	kvm = kvm_device(&kvm_gid, &kvm_groups, msg, sizeof(msg));
+	if (!kvm)
+		kvm_groups = 0;
+	if (!kvm && !spec->kvm_allow_tcg)
+		return say(run->err, sizeof(run->err), -ENODEV, "sandbox kvm: /dev/kvm: %s", msg);
 	if ((rc = images_ensure(spec, initrd, image, run->err, sizeof(run->err))) < 0)
 		return rc;
 	const char *tmpdir = getenv("TMPDIR");
@@ -889,7 +899,7 @@ static int run_machine(struct kvm_run *run, struct sandbox_result *result)
 		/* the death signal after the uid change, which clears it; then make sure the
 		 * caller did not die before it was set */
 		if (null < 0 || dup2(null, 0) < 0 || dup2(p[1], 1) < 0 || dup2(p[1], 2) < 0 ||
-		    setsid() < 0 || setgroups(kvm ? 1 : 0, &kvm_gid) < 0 || setgid(run->uid) < 0 ||
+		    setsid() < 0 || setgroups((size_t)kvm_groups, &kvm_gid) < 0 || setgid(run->uid) < 0 ||
 		    setuid(run->uid) < 0 || prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
 		    getppid() != parent)
 			_exit(126);
