@@ -13,7 +13,9 @@
  *   (fs/store.h): RocksDB allows one writer process and the daemon is it. A lookup under ac/ that
  *   misses catches up with the writer (rocksdb_try_catch_up_with_primary, shared between
  *   concurrent misses) and looks again, so a key published by the daemon is visible at the very
- *   next lookup. Publishing is one synced WriteBatch holding the whole manifest, written after
+ *   next lookup. Only when the daemon has written since the last catch-up: it counts its index
+ *   writes in the store's "writes" file (fs/store.h), so a burst of misses while nothing is
+ *   published costs one index lookup each, not one catch-up each. Publishing is one synced WriteBatch holding the whole manifest, written after
  *   every blob it names is durable, so a lookup finds either a complete key or nothing.
  *   This keeps the mount up while the daemon restarts and gives the FUSE server no write access.
  * - Caching. Everything that exists is immutable, so positive entries and attributes carry very

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -43,6 +44,10 @@
 #define KEY_FILE_MAX 4096          /* a PEM Ed25519 key is ~120 bytes */
 #define PUBLIC_KEY_FILE_MAX 128    /* 64 hex digits and a newline */
 #define COPY_CHUNK (1u << 20)
+#define WRITES_FILE "writes"       /* the writer's count of index writes; see "Catching up" */
+#define NOT_CAUGHT_UP UINT64_MAX
+
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "the write count is shared between processes");
 
 struct store {
 	int dir_fd;                /* O_PATH of the store directory */
@@ -62,6 +67,8 @@ struct store {
 	pthread_mutex_t publish_lock;         /* serialises check-then-write of keys and refs */
 	pthread_mutex_t catch_up_lock;        /* one catch-up at a time */
 	atomic_uint_fast64_t catch_ups_started;
+	_Atomic unsigned long long *writes;   /* WRITES_FILE mapped, or NULL (then: always catch up) */
+	atomic_ullong caught_up_to;           /* reader: the count its last catch-up covers */
 	atomic_uint_fast64_t nondeterministic, published, blobs_written, bytes_written;
 	atomic_uint_fast64_t keys_evicted, blobs_removed, bytes_freed;
 	/* Blobs committed by this process that no manifest may name yet (a job's outputs before
@@ -353,6 +360,52 @@ static int take_writer_lock(struct store *s)
 	return ret;
 }
 
+/* ---- Catching up ----
+ * A reader's index is a RocksDB secondary, which sees what the writer wrote since it opened only
+ * after a catch-up: a walk of the writer's MANIFEST and WAL, milliseconds and more. The writer
+ * counts its index writes in WRITES_FILE, eight bytes shared by mmap, raising the count after
+ * every write returns (and once when it opens, since opening rewrites RocksDB's files). A reader
+ * notes the count it read before each catch-up; while the count is that, nothing has been
+ * written since, and a miss is a miss without a catch-up. The count lives only in the page cache
+ * (it is never synced): after a reboot every reader is new. A count that changed in any way,
+ * down included, means a catch-up. Without the file (a store of an older writer, a disk too full
+ * to make it) readers catch up on every miss, as they always did. */
+static void map_writes(struct store *s)
+{
+	int flags = writer(s) ? O_RDWR | O_CREAT : O_RDONLY;
+	int fd = openat(s->dir_fd, WRITES_FILE, flags | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return;
+	struct stat st;
+	size_t size = sizeof(*s->writes);
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
+	    && ((uint64_t)st.st_size >= size || (writer(s) && ftruncate(fd, (off_t)size) == 0))) {
+		void *p = mmap(NULL, size, writer(s) ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED,
+		               fd, 0);
+		if (p != MAP_FAILED)
+			s->writes = p;
+	}
+	close(fd);
+}
+
+/* After each index write of the writer has returned: readers catch up again. */
+static void count_write(struct store *s)
+{
+	if (s->writes)
+		atomic_fetch_add_explicit(s->writes, 1, memory_order_release);
+}
+
+/* The writer's count now, or NOT_CAUGHT_UP when readers cannot know it (no file). */
+static unsigned long long writes_now(struct store *s)
+{
+	if (!s->writes)
+		map_writes(s);   /* a writer that made it since we opened */
+	if (!s->writes)
+		return NOT_CAUGHT_UP;
+	unsigned long long n = atomic_load_explicit(s->writes, memory_order_acquire);
+	return n == NOT_CAUGHT_UP ? 0 : n;
+}
+
 static int open_index(struct store *s)
 {
 	char *err = NULL;
@@ -375,6 +428,10 @@ static int open_index(struct store *s)
 			return ret;
 		rocksdb_options_set_create_if_missing(s->options, 1);
 		s->db = rocksdb_open(s->options, s->index_path, &err);
+		if (s->db) {
+			map_writes(s);
+			count_write(s);
+		}
 	} else {
 		/* A secondary must keep every table file open (RocksDB's requirement for catch-up). */
 		rocksdb_options_set_max_open_files(s->options, -1);
@@ -394,6 +451,9 @@ static int open_index(struct store *s)
 			s->secondary_path = NULL;
 			return -errno;
 		}
+		/* Read before the open: the secondary holds at least every write counted so far. */
+		map_writes(s);
+		atomic_store(&s->caught_up_to, writes_now(s));
 		s->db = rocksdb_open_as_secondary(s->options, s->index_path, s->secondary_path, &err);
 	}
 	if (!s->db) {
@@ -474,6 +534,8 @@ void store_close(struct store *s)
 		rocksdb_writeoptions_destroy(s->sync_write);
 	if (s->async_write)
 		rocksdb_writeoptions_destroy(s->async_write);
+	if (s->writes)
+		munmap((void *)s->writes, sizeof(*s->writes));
 	if (s->secondary_path) {
 		int fd = open(s->secondary_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		if (fd >= 0) {
@@ -651,6 +713,7 @@ static void note_blob(struct store *s, const unsigned char sha[32], uint64_t siz
 		encode_record(&rec, value);
 		rocksdb_put(s->db, s->async_write, key, sizeof(key), (const char *)value, sizeof(value),
 		            &err);
+		count_write(s);
 	}
 	pthread_mutex_unlock(&s->publish_lock);
 	rocksdb_free(old);
@@ -906,15 +969,24 @@ static int get_value(struct store *s, const char key[INDEX_KEY_SIZE], char **val
 }
 
 /* Make the secondary see everything the writer had published when this process read BEFORE
- * from catch_ups_started. If another thread STARTED a catch-up since, it has finished once we
- * hold the lock and covers us; otherwise we run one. Bursts thus cost one catch-up, not one each. */
+ * from catch_ups_started. Nothing to do while the writer's count is the one the last catch-up
+ * covers. If another thread STARTED a catch-up since, it has finished once we hold the lock and
+ * covers us; otherwise we run one. Bursts thus cost one catch-up, not one each. */
 static int catch_up_since(struct store *s, uint_fast64_t before)
 {
 	char *err = NULL;
+	unsigned long long now = writes_now(s);
+	if (now != NOT_CAUGHT_UP && now == atomic_load(&s->caught_up_to))
+		return 0;
 	pthread_mutex_lock(&s->catch_up_lock);
 	if (atomic_load(&s->catch_ups_started) == before) {
-		atomic_fetch_add(&s->catch_ups_started, 1);
-		rocksdb_try_catch_up_with_primary(s->db, &err);
+		/* Read again under the lock: this catch-up covers the writes counted before it. */
+		now = writes_now(s);
+		if (now == NOT_CAUGHT_UP || now != atomic_load(&s->caught_up_to)) {
+			atomic_fetch_add(&s->catch_ups_started, 1);
+			rocksdb_try_catch_up_with_primary(s->db, &err);
+			atomic_store(&s->caught_up_to, err ? NOT_CAUGHT_UP : now);
+		}
 	}
 	pthread_mutex_unlock(&s->catch_up_lock);
 	return err ? errno_of_rocksdb(err) : 0;
@@ -1084,6 +1156,7 @@ int store_publish(struct store *s, const struct manifest *m)
 	if ((ret = check_space(s, text_len + 4096 * (n + 1))) < 0)
 		goto out;
 	rocksdb_write(s->db, s->sync_write, batch, &err);
+	count_write(s);
 	if (err) {
 		ret = errno_of_rocksdb_write(s, err);
 		goto out;
@@ -1137,6 +1210,7 @@ int store_add_prekey_list(struct store *s, const char prekey_hex[65], json_t *li
 	if ((ret = check_space(s, text_len + 4096)) < 0)
 		goto out;
 	rocksdb_put(s->db, s->async_write, ikey, sizeof(ikey), text, text_len, &err);
+	count_write(s);
 	ret = err ? errno_of_rocksdb_write(s, err) : 0;
 out:
 	pthread_mutex_unlock(&s->publish_lock);
@@ -1302,6 +1376,7 @@ void store_get_counters(struct store *s, struct store_counters *c)
 	c->keys_evicted = atomic_load(&s->keys_evicted);
 	c->blobs_removed = atomic_load(&s->blobs_removed);
 	c->bytes_freed = atomic_load(&s->bytes_freed);
+	c->catch_ups = atomic_load(&s->catch_ups_started);
 }
 
 /* ---- Use, pins and eviction ----
@@ -1385,6 +1460,7 @@ int store_touch_key(struct store *s, const char key_hex[65], int64_t now)
 		encode_u64((uint64_t)now, value);
 		rocksdb_put(s->db, s->async_write, ukey, sizeof(ukey), (const char *)value,
 		            sizeof(value), &err);
+		count_write(s);
 		ret = err ? errno_of_rocksdb_write(s, err) : 0;
 	}
 	pthread_mutex_unlock(&s->publish_lock);
@@ -1409,6 +1485,7 @@ int store_set_pin(struct store *s, const char key_hex[65], int pinned)
 			rocksdb_put(s->db, s->sync_write, nkey, sizeof(nkey), "", 0, &err);
 		else
 			rocksdb_delete(s->db, s->sync_write, nkey, sizeof(nkey), &err);
+		count_write(s);
 		ret = err ? errno_of_rocksdb_write(s, err) : 0;
 	}
 	pthread_mutex_unlock(&s->publish_lock);
@@ -1600,6 +1677,7 @@ int store_evict_keys(struct store *s, const char (*keys)[65], size_t n_keys, int
 	bump_generation(s, batch);
 	/* The keys leave the index whole, synced, before any of their files goes. */
 	rocksdb_write(s->db, s->sync_write, batch, &err);
+	count_write(s);
 	if (err) {
 		ret = errno_of_rocksdb_write(s, err);
 		goto out;
@@ -1656,6 +1734,7 @@ int store_remove_orphan_blob(struct store *s, const unsigned char sha[32], int64
 			rocksdb_writebatch_delete(batch, bkey, sizeof(bkey));
 			bump_generation(s, batch);
 			rocksdb_write(s->db, s->sync_write, batch, &err);
+			count_write(s);
 			ret = err ? errno_of_rocksdb_write(s, err) : 0;
 			rocksdb_writebatch_destroy(batch);
 		}
@@ -1890,6 +1969,7 @@ static int put_keyed(struct store *s, char prefix, const char key_hex[65], const
 	if (ret < 0)
 		return ret;
 	rocksdb_put(s->db, sync ? s->sync_write : s->async_write, ikey, sizeof(ikey), text, len, &err);
+	count_write(s);
 	return err ? errno_of_rocksdb_write(s, err) : 0;
 }
 

@@ -26,6 +26,9 @@
  *   key/ed25519.pem      the store's Ed25519 private key (PKCS#8 PEM), mode 0600
  *   key/ed25519.pub      its public key, 64 hex characters and a newline, mode 0644 (what
  *                        readers pin: cachepot-fs trust=, the wrapper's trust)
+ *   writes               the writer's count of its index writes, a u64 in native byte order
+ *                        shared by mmap and never synced (readers skip catch-ups while it
+ *                        stays at what they caught up with); absent in stores of older writers
  *   toolchains/<id>/     unpacked toolchain trees (daemon/), see "The daemon's trees" below
  *   jobs/<name>/         per-job scratch (daemon/), see below
  *
@@ -41,7 +44,9 @@
  * (store_catch_up). We chose a secondary over "the daemon serves the mount itself" so that the
  * mount keeps serving hits while the daemon is restarted or upgraded, the FUSE server holds no
  * write capability on the store at all, and the two can run under different service policies;
- * the cost is one catch-up per lookup miss (see store_get_manifest).
+ * the cost is one catch-up per lookup miss that follows a write of the writer (the writer
+ * counts its writes in the store's file "writes", shared by mmap; while the count is the one a
+ * reader last caught up with, its misses cost a lookup only: see store_get_manifest).
  *
  * All functions are safe to call concurrently from several threads on one struct store.
  * Functions return 0 (or a documented positive value) on success and a negative errno on failure.
@@ -147,7 +152,8 @@ int store_publish(struct store *store, const struct manifest *m)
 /* The signed manifest text of KEY_HEX (what ac/<key>/.manifest shows) in *TEXT (malloc'd,
  * NUL-terminated, caller frees), its length in *LEN. -ENOENT when the key is not published.
  * On a reader a miss first catches up with the writer (store_catch_up) and looks again, so a key
- * the daemon has published is found; concurrent misses share one catch-up. */
+ * the daemon has published is found; concurrent misses share one catch-up, and a miss after which
+ * the writer has written nothing since the last catch-up runs none. */
 int store_get_manifest(struct store *store, const char key_hex[65], char **text, size_t *len)
     __attribute__((warn_unused_result));
 
@@ -161,7 +167,8 @@ int store_get_verified_manifest(struct store *store, const char key_hex[65], str
 int store_parse_manifest(struct store *store, const char *text, size_t len, struct manifest *m)
     __attribute__((warn_unused_result));
 
-/* Reader: bring the secondary up to date with the writer now. No-op (0) on the writer. */
+/* Reader: bring the secondary up to date with the writer now; costs nothing when the writer has
+ * written nothing since this reader's last catch-up. No-op (0) on the writer. */
 int store_catch_up(struct store *store);
 
 /* Call FN for every published key in key order with its signed text (valid only during the
@@ -285,6 +292,8 @@ int store_remove_unrecorded_blob(struct store *store, const unsigned char sha256
 struct store_counters {
 	uint64_t nondeterministic, published, blobs_written, bytes_written;
 	uint64_t keys_evicted, blobs_removed, bytes_freed;
+	uint64_t catch_ups;   /* reader: catch-ups with the writer run (a miss costs none while the
+	                         writer has written nothing since the last) */
 };
 void store_get_counters(struct store *store, struct store_counters *c);
 

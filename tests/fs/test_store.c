@@ -3,6 +3,8 @@
 
 #include <check.h>
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -241,6 +243,161 @@ START_TEST(test_key_persists)
 }
 END_TEST
 
+static uint64_t catch_ups(struct store *r)
+{
+	struct store_counters c;
+	store_get_counters(r, &c);
+	return c.catch_ups;
+}
+
+/* A reader catches up only when the writer has written since its last catch-up: a burst of
+ * misses costs none, a publish, a pin or an eviction costs one, and a store without the
+ * writer's count (an older writer's) catches up on every miss as before. */
+START_TEST(test_misses_without_catch_up)
+{
+	struct store *s, *r;
+	struct manifest m, got;
+	char key[65], *text;
+	size_t len;
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &r), 0);
+	uint64_t base = catch_ups(r);
+	for (unsigned i = 0; i < 200; i++) {
+		fill_key(key, 1000 + i);
+		ck_assert_int_eq(store_get_manifest(r, key, &text, &len), -ENOENT);
+	}
+	ck_assert_uint_eq(catch_ups(r), base);
+	/* Blob records are index writes too: the next miss catches up once. */
+	make_manifest(s, &m, 30, "seen");
+	ck_assert_int_eq(store_publish(s, &m), 0);
+	ck_assert_int_eq(store_get_verified_manifest(r, m.key, &got, NULL, NULL), 0);
+	manifest_release(&got);
+	ck_assert_uint_eq(catch_ups(r), base + 1);
+	for (unsigned i = 0; i < 200; i++) {
+		fill_key(key, 2000 + i);
+		ck_assert_int_eq(store_get_manifest(r, key, &text, &len), -ENOENT);
+		ck_assert_int_eq(store_catch_up(r), 0);
+	}
+	ck_assert_uint_eq(catch_ups(r), base + 1);
+	/* A pin, then an eviction: each seen at the next catch-up. */
+	ck_assert_int_eq(store_set_pin(s, m.key, 1), 0);
+	ck_assert_int_eq(store_catch_up(r), 0);
+	ck_assert_uint_eq(catch_ups(r), base + 2);
+	ck_assert_int_eq(store_key_pinned(r, m.key), 1);
+	ck_assert_int_eq(store_set_pin(s, m.key, 0), 0);
+	struct store_eviction ev;
+	ck_assert_int_eq(store_evict_key(s, m.key, &ev), 0);
+	ck_assert_int_eq(store_catch_up(r), 0);
+	ck_assert_uint_eq(catch_ups(r), base + 3);
+	ck_assert_int_eq(store_get_manifest(r, m.key, &text, &len), -ENOENT);
+	ck_assert_uint_eq(catch_ups(r), base + 3);
+	manifest_release(&m);
+	store_close(r);
+
+	/* Without the count (removed, as in a store of an older writer): every miss catches up,
+	 * and what the writer publishes is still found at the next lookup. */
+	char path[128];
+	snprintf(path, sizeof(path), "%s/writes", dir);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &r), 0);
+	base = catch_ups(r);
+	for (unsigned i = 0; i < 10; i++) {
+		fill_key(key, 3000 + i);
+		ck_assert_int_eq(store_get_manifest(r, key, &text, &len), -ENOENT);
+	}
+	ck_assert_uint_eq(catch_ups(r), base + 10);
+	make_manifest(s, &m, 31, "uncounted");
+	ck_assert_int_eq(store_publish(s, &m), 0);
+	ck_assert_int_eq(store_get_verified_manifest(r, m.key, &got, NULL, NULL), 0);
+	manifest_release(&got);
+	manifest_release(&m);
+	/* The next writer makes the file again; the reader takes it up and stops catching up. */
+	store_close(s);
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	fill_key(key, 4000);
+	ck_assert_int_eq(store_get_manifest(r, key, &text, &len), -ENOENT);
+	base = catch_ups(r);
+	for (unsigned i = 0; i < 10; i++) {
+		fill_key(key, 4001 + i);
+		ck_assert_int_eq(store_get_manifest(r, key, &text, &len), -ENOENT);
+	}
+	ck_assert_uint_eq(catch_ups(r), base);
+	make_manifest(s, &m, 32, "counted again");
+	ck_assert_int_eq(store_publish(s, &m), 0);
+	ck_assert_int_eq(store_get_verified_manifest(r, m.key, &got, NULL, NULL), 0);
+	manifest_release(&got);
+	manifest_release(&m);
+	store_close(r);
+	store_close(s);
+}
+END_TEST
+
+/* Every key whose publish has returned is found by the reader's next lookup, while other
+ * threads miss all the time (the count is raised after the write, read before the catch-up). */
+struct follow {
+	struct store *s, *r;
+	atomic_uint done;      /* keys 0..done-1 are published */
+	atomic_int stop, bad;
+};
+
+static void *follow_missing(void *arg)
+{
+	struct follow *f = arg;
+	char key[65], *text;
+	size_t len;
+	for (unsigned i = 0; !atomic_load(&f->stop); i++) {
+		fill_key(key, 900000 + i);
+		if (store_get_manifest(f->r, key, &text, &len) != -ENOENT)
+			atomic_fetch_add(&f->bad, 1);
+	}
+	return NULL;
+}
+
+static void *follow_present(void *arg)
+{
+	struct follow *f = arg;
+	char key[65], *text;
+	size_t len;
+	while (!atomic_load(&f->stop)) {
+		unsigned done = atomic_load(&f->done);
+		if (done == 0)
+			continue;
+		fill_key(key, 500 + done - 1);
+		if (store_get_manifest(f->r, key, &text, &len) != 0)
+			atomic_fetch_add(&f->bad, 1);
+		else
+			free(text);
+	}
+	return NULL;
+}
+
+START_TEST(test_reader_follows_under_misses)
+{
+	struct follow f = { 0 };
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &f.s), 0);
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &f.r), 0);
+	pthread_t t[3];
+	ck_assert_int_eq(pthread_create(&t[0], NULL, follow_missing, &f), 0);
+	ck_assert_int_eq(pthread_create(&t[1], NULL, follow_missing, &f), 0);
+	ck_assert_int_eq(pthread_create(&t[2], NULL, follow_present, &f), 0);
+	for (unsigned i = 0; i < 60; i++) {
+		struct manifest m;
+		char body[32];
+		snprintf(body, sizeof(body), "follow %u", i);
+		make_manifest(f.s, &m, 500 + i, body);
+		ck_assert_int_eq(store_publish(f.s, &m), 0);
+		manifest_release(&m);
+		atomic_store(&f.done, i + 1);
+	}
+	atomic_store(&f.stop, 1);
+	for (int i = 0; i < 3; i++)
+		pthread_join(t[i], NULL);
+	ck_assert_int_eq(atomic_load(&f.bad), 0);
+	store_close(f.r);
+	store_close(f.s);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("store");
@@ -251,6 +408,8 @@ int main(void)
 	tcase_add_test(tc, test_validation);
 	tcase_add_test(tc, test_reader_needs_index);
 	tcase_add_test(tc, test_key_persists);
+	tcase_add_test(tc, test_misses_without_catch_up);
+	tcase_add_test(tc, test_reader_follows_under_misses);
 	suite_add_tcase(suite, tc);
 	SRunner *sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);
