@@ -2015,3 +2015,194 @@ int store_foreach_verify_mark(struct store *s,
 	struct manifest_walk walk = { fn, ctx };
 	return foreach_prefix(s, PREFIX_VERIFY_MARK, manifest_walk_step, &walk);
 }
+
+/* ---- Bulk loading (store-tool synth --bulk) ----
+ * The same files and the same index records as store_put_blob_buffer and store_publish, without
+ * a sync per blob and per key: a blob goes through tmp/ into cas/ with no fsync of it or of its
+ * directory, and a batch of manifests is one index write without the write-ahead log.
+ * store_bulk_sync then makes it all durable with one syncfs and one flush of the index. Nothing
+ * here orders blobs before keys across a crash, so this is for making a store nobody uses yet
+ * (benchmarks of a million keys), never for the daemon's publishing. */
+
+int store_bulk_put_blob(struct store *s, const void *data, size_t len, unsigned char actual[32])
+{
+	char rel[3 + DIGEST_HEX_SIZE], tmp[40];
+	unsigned char r[8];
+	struct stat st;
+	if (!writer(s))
+		return -EROFS;
+	int ret = digest_buffer(data, len, actual);
+	if (ret < 0)
+		return ret;
+	blob_rel_path(actual, rel);
+	if (fstatat(s->cas_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	if ((ret = check_space(s, len + 4096)) < 0)
+		return ret;
+	if (getrandom(r, sizeof(r), 0) != sizeof(r))
+		return -EIO;
+	snprintf(tmp, sizeof(tmp), "bulk-%02x%02x%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2], r[3],
+	         r[4], r[5], r[6], r[7]);
+	int fd = openat(s->tmp_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = io_write_all(fd, data, len);
+	if (ret == 0 && fchmod(fd, 0444) < 0)
+		ret = -errno;
+	close(fd);
+	if (ret == 0 && renameat2(s->tmp_fd, tmp, s->cas_fd, rel, RENAME_NOREPLACE) < 0 &&
+	    errno != EEXIST)
+		ret = -errno;
+	unlinkat(s->tmp_fd, tmp, 0);   /* ENOENT once renamed */
+	if (ret == 0) {
+		atomic_fetch_add(&s->blobs_written, 1);
+		atomic_fetch_add(&s->bytes_written, len);
+	}
+	return ret;
+}
+
+/* A blob named by a manifest of the batch, or an action key of it (size unused). */
+struct bulk_name { unsigned char sha[32]; uint64_t size; size_t index; };
+
+static int bulk_name_cmp(const void *a, const void *b)
+{
+	const struct bulk_name *x = a, *y = b;
+	int c = memcmp(x->sha, y->sha, 32);
+	return c ? c : x->index < y->index ? -1 : x->index > y->index;
+}
+
+int store_bulk_publish(struct store *s, const struct manifest *ms, size_t n,
+                       const int64_t *last_use, int *results)
+{
+	if (!writer(s))
+		return -EROFS;
+	size_t cap = 0, n_blobs = 0, bytes = 0, published = 0;
+	for (size_t i = 0; i < n; i++)
+		if (__builtin_add_overflow(cap, ms[i].n_outputs + 2, &cap))
+			return -EINVAL;
+	struct bulk_name *keys = calloc(n ? n : 1, sizeof(*keys));
+	struct bulk_name *blobs = calloc(cap ? cap : 1, sizeof(*blobs));
+	const unsigned char **shas = calloc(MANIFEST_MAX_OUTPUTS + 2, sizeof(*shas));
+	uint64_t *sizes = calloc(MANIFEST_MAX_OUTPUTS + 2, sizeof(*sizes));
+	rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+	rocksdb_writeoptions_t *no_wal = rocksdb_writeoptions_create();
+	int64_t now = (int64_t)time(NULL);
+	char *err = NULL;
+	int ret = -ENOMEM;
+	if (!keys || !blobs || !shas || !sizes || !batch || !no_wal)
+		goto out;
+	rocksdb_writeoptions_disable_WAL(no_wal, 1);
+	for (size_t i = 0; i < n; i++) {
+		results[i] = manifest_validate(&ms[i]);
+		if (results[i] == 0)
+			results[i] = digest_from_hex(ms[i].key, keys[i].sha);
+		keys[i].index = i;
+	}
+	/* A key twice in the batch: the first one counts. */
+	qsort(keys, n, sizeof(*keys), bulk_name_cmp);
+	for (size_t i = 1; i < n; i++)
+		if (memcmp(keys[i].sha, keys[i - 1].sha, 32) == 0 && results[keys[i].index] == 0)
+			results[keys[i].index] = -EEXIST;
+	pthread_mutex_lock(&s->publish_lock);
+	for (size_t k = 0; k < n; k++) {
+		size_t i = keys[k].index;
+		const struct manifest *m = &ms[i];
+		char ikey[INDEX_KEY_SIZE], ukey[INDEX_KEY_SIZE], *text = NULL;
+		size_t text_len = 0;
+		unsigned char use[8];
+		if (results[i] < 0)
+			continue;
+		index_key(ikey, PREFIX_ACTION, keys[k].sha);
+		if ((results[i] = value_present(s, ikey, sizeof(ikey))) != -ENOENT) {
+			if (results[i] == 0)
+				results[i] = -EEXIST;
+			continue;
+		}
+		/* As store_publish: every blob present with the size M gives. */
+		size_t nb = named_blobs(m, shas, sizes);
+		results[i] = 0;
+		for (size_t b = 0; b < nb && results[i] == 0; b++) {
+			uint64_t size;
+			results[i] = store_blob_size(s, shas[b], &size);
+			if (results[i] == 0 && size != sizes[b])
+				results[i] = -EBADMSG;
+		}
+		if (results[i] == 0)
+			results[i] = manifest_sign(m, s->signing_key, &text, &text_len);
+		if (results[i] < 0)
+			continue;
+		rocksdb_writebatch_put(batch, ikey, sizeof(ikey), text, text_len);
+		free(text);
+		encode_u64((uint64_t)(last_use ? last_use[i] : now), use);
+		index_key(ukey, PREFIX_USE, keys[k].sha);
+		rocksdb_writebatch_put(batch, ukey, sizeof(ukey), (const char *)use, sizeof(use));
+		for (size_t b = 0; b < nb; b++) {
+			memcpy(blobs[n_blobs].sha, shas[b], 32);
+			blobs[n_blobs].size = sizes[b];
+			blobs[n_blobs].index = n_blobs;
+			n_blobs++;
+		}
+		bytes += text_len + 2 * INDEX_KEY_SIZE + 8;
+		published++;
+	}
+	/* Each blob's record once, its refs raised by the number of keys of the batch naming it. */
+	qsort(blobs, n_blobs, sizeof(*blobs), bulk_name_cmp);
+	for (size_t b = 0, e; b < n_blobs; b = e) {
+		char bkey[INDEX_KEY_SIZE], *v = NULL;
+		size_t vlen = 0;
+		for (e = b + 1; e < n_blobs && memcmp(blobs[e].sha, blobs[b].sha, 32) == 0; e++)
+			;
+		struct store_blob_record rec = { blobs[b].size, 0, now };
+		unsigned char value[BLOB_RECORD_SIZE];
+		index_key(bkey, PREFIX_BLOB, blobs[b].sha);
+		if (get_value(s, bkey, &v, &vlen) == 0) {
+			struct store_blob_record o;
+			if (decode_record(v, vlen, &o) == 0)
+				rec.refs = o.refs;
+			free(v);
+		}
+		rec.refs += e - b;
+		encode_record(&rec, value);
+		rocksdb_writebatch_put(batch, bkey, sizeof(bkey), (const char *)value, sizeof(value));
+		bytes += sizeof(bkey) + sizeof(value);
+	}
+	ret = check_space(s, bytes + 4096);
+	if (ret == 0 && published) {
+		rocksdb_write(s->db, no_wal, batch, &err);
+		if (err)
+			ret = errno_of_rocksdb_write(s, err);
+		count_write(s);
+	}
+	pthread_mutex_unlock(&s->publish_lock);
+	if (ret == 0)
+		atomic_fetch_add(&s->published, published);
+out:
+	if (no_wal)
+		rocksdb_writeoptions_destroy(no_wal);
+	if (batch)
+		rocksdb_writebatch_destroy(batch);
+	free(keys);
+	free(blobs);
+	free(shas);
+	free(sizes);
+	return ret;
+}
+
+int store_bulk_sync(struct store *s)
+{
+	char *err = NULL;
+	if (!writer(s))
+		return -EROFS;
+	/* The blobs first, then the index that names them. */
+	if (syncfs(s->cas_fd) < 0)
+		return -errno;
+	rocksdb_flushoptions_t *fo = rocksdb_flushoptions_create();
+	if (!fo)
+		return -ENOMEM;
+	rocksdb_flushoptions_set_wait(fo, 1);
+	rocksdb_flush(s->db, fo, &err);
+	rocksdb_flushoptions_destroy(fo);
+	/* Without the WAL a reader sees the batches only in the flushed tables: it catches up. */
+	count_write(s);
+	return err ? errno_of_rocksdb_write(s, err) : 0;
+}

@@ -297,6 +297,28 @@ struct store_counters {
 };
 void store_get_counters(struct store *store, struct store_counters *c);
 
+/* ---- Bulk loading (store-tool synth --bulk, for bench/) ----
+ * The files and index records store_put_blob_buffer and store_publish write, without their
+ * syncs: NOTHING of it is durable, and a crash may leave keys whose blobs were lost, until
+ * store_bulk_sync returns 0. For making a store that nobody reads yet (a million keys for a
+ * benchmark in minutes), never for the daemon's publishing. Writer only (-EROFS on a reader). */
+
+/* store_put_blob_buffer without fsync of the blob or its directory and without a blob record
+ * (store_bulk_publish writes that). 0 or -errno. */
+int store_bulk_put_blob(struct store *store, const void *data, size_t len,
+                        unsigned char actual[32]) __attribute__((warn_unused_result));
+/* Publish the N manifests MS in ONE index write without sync and without RocksDB's write-ahead
+ * log: each checked as store_publish checks it, its signed text, its use record (LAST_USE[i],
+ * or now when LAST_USE is NULL) and the records of the blobs it names, refs raised once per key
+ * naming them. RESULTS[i] receives 0 (in the batch), -EEXIST (the key is already published, or
+ * earlier in MS), or what store_publish would have failed with. Returns 0, or -errno when the
+ * batch could not be written (then nothing of it was, whatever RESULTS say). */
+int store_bulk_publish(struct store *store, const struct manifest *ms, size_t n,
+                       const int64_t *last_use, int *results) __attribute__((warn_unused_result));
+/* Make everything the bulk calls wrote durable: syncfs(2) of the store's file system (the
+ * blobs), then a flush of the index to its table files. 0 or -errno. */
+int store_bulk_sync(struct store *store) __attribute__((warn_unused_result));
+
 /* ---- The daemon's trees: toolchains/ and jobs/ ----
  *   toolchains/<id>/               an unpacked toolchain (daemon/toolchain_unpack.h names and
  *                                  fills the trees below toolchains/)

@@ -398,6 +398,84 @@ START_TEST(test_reader_follows_under_misses)
 }
 END_TEST
 
+/* store_bulk_*: the records store_publish would write (refs counted across the batch and the
+ * index), the same refusals, and a store that reads back after store_bulk_sync. */
+START_TEST(test_bulk_publish)
+{
+	struct store *s;
+	struct manifest ms[5], one, got;
+	int results[5];
+	int64_t uses[5] = { 100, 200, 300, 400, 500 };
+	struct store_blob_record rec;
+	unsigned char bulk_sha[32];
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	make_manifest(s, &one, 1, "one");
+	ck_assert_int_eq(store_publish(s, &one), 0);
+	struct store *r;   /* a reader open all along */
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &r), 0);
+	make_manifest(s, &ms[0], 2, "two");
+	make_manifest(s, &ms[1], 3, "three");
+	ck_assert_int_eq(store_bulk_put_blob(s, "bulk only", 9, bulk_sha), 0);
+	memcpy(ms[1].outputs[0].sha256, bulk_sha, 32);
+	ms[1].outputs[0].size = 9;
+	make_manifest(s, &ms[2], 3, "three again");   /* the same key twice in the batch */
+	make_manifest(s, &ms[3], 1, "one");           /* already published */
+	make_manifest(s, &ms[4], 5, "five");
+	ms[4].outputs[0].sha256[0] ^= 1;              /* names a blob that is not there */
+	ck_assert_int_eq(store_bulk_publish(s, ms, 5, uses, results), 0);
+	ck_assert_int_eq(results[0], 0);
+	ck_assert_int_eq(results[1], 0);
+	ck_assert_int_eq(results[2], -EEXIST);
+	ck_assert_int_eq(results[3], -EEXIST);
+	ck_assert_int_eq(results[4], -ENOENT);
+	int64_t last_use = 0;
+	ck_assert_int_eq(store_key_last_use(s, ms[1].key, &last_use), 0);
+	ck_assert_int_eq(last_use, 200);
+	ck_assert_int_eq(store_key_last_use(s, ms[4].key, &last_use), -ENOENT);
+	/* "dep" is named by key 1 (store_publish) and keys 2 and 3 (one batch). */
+	ck_assert_int_eq(store_get_blob_record(s, one.outputs[1].sha256, &rec), 0);
+	ck_assert_uint_eq(rec.refs, 3);
+	ck_assert_uint_eq(rec.size, 3);
+	ck_assert_int_eq(store_get_blob_record(s, bulk_sha, &rec), 0);
+	ck_assert_uint_eq(rec.refs, 1);
+	ck_assert_uint_eq(rec.size, 9);
+	ck_assert_int_eq(store_blob_published(s, bulk_sha), 1);
+	/* Not in the write-ahead log: the reader may miss it until the sync flushes the index,
+	 * and then finds it at its next lookup. */
+	char *text = NULL;
+	size_t len = 0;
+	int early = store_get_manifest(r, ms[1].key, &text, &len);
+	ck_assert(early == 0 || early == -ENOENT);
+	free(text);
+	ck_assert_int_eq(store_bulk_sync(s), 0);
+	ck_assert_int_eq(store_get_manifest(r, ms[1].key, &text, &len), 0);
+	free(text);
+	store_close(r);
+	store_close(s);
+	ck_assert_int_eq(store_open(dir, STORE_READ_ONLY, &s), 0);
+	ck_assert_int_eq(store_get_verified_manifest(s, ms[1].key, &got, NULL, NULL), 0);
+	long out = manifest_find_output(&got, "libfoo.rlib");
+	ck_assert_int_ge(out, 0);
+	ck_assert_mem_eq(got.outputs[out].sha256, bulk_sha, 32);
+	manifest_release(&got);
+	int fd = store_open_blob(s, bulk_sha);
+	struct stat st;
+	char buf[16];
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(fstat(fd, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 07777, 0444);
+	ck_assert_int_eq(read(fd, buf, sizeof(buf)), 9);
+	ck_assert_mem_eq(buf, "bulk only", 9);
+	close(fd);
+	ck_assert_int_eq(store_bulk_publish(s, ms, 1, NULL, results), -EROFS);
+	ck_assert_int_eq(store_bulk_put_blob(s, "x", 1, bulk_sha), -EROFS);
+	store_close(s);
+	manifest_release(&one);
+	for (int i = 0; i < 5; i++)
+		manifest_release(&ms[i]);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("store");
@@ -410,6 +488,7 @@ int main(void)
 	tcase_add_test(tc, test_key_persists);
 	tcase_add_test(tc, test_misses_without_catch_up);
 	tcase_add_test(tc, test_reader_follows_under_misses);
+	tcase_add_test(tc, test_bulk_publish);
 	suite_add_tcase(suite, tc);
 	SRunner *sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);
