@@ -35,6 +35,15 @@
  *                                                  key i last used i hours after the first
  *                                                  (use record and the output's atime), all in
  *                                                  the past; prints the keys, oldest first
+ *   store-tool synth --bulk STORE N BYTES [FIRST]   the same keys and records, written in batches
+ *                                                  of 1024 without a sync each, then synced once
+ *                                                  (store_bulk_*): a million keys in minutes
+ *   store-tool publish-bench STORE K THREADS [BYTES]
+ *                                                  THREADS threads each publish K random keys
+ *                                                  (one output of BYTES bytes, default 16)
+ *                                                  through the durable path; prints keys/s
+ *   store-tool open-time STORE                     open STORE as a reader (cachepot-fs does) and
+ *                                                  close it; prints the microseconds of the open
  *   store-tool evict-race STORE N                  evict N synthetic keys (synth) one by one
  *                                                  while 8 threads of a reader instance look
  *                                                  keys up and read their blobs: fails if a
@@ -796,17 +805,30 @@ static int cmd_gc(int argc, char **argv)
 	return 0;
 }
 
+static int synth_bulk(struct store *s, unsigned n, size_t bytes, unsigned first);
+
 static int cmd_synth(int argc, char **argv)
 {
 	struct store *s;
+	int bulk = argc > 2 && strcmp(argv[2], "--bulk") == 0;
+	if (bulk) {
+		argv++;
+		argc--;
+	}
 	if (argc != 5 && argc != 6)
-		return die("usage: synth STORE N BYTES [FIRST]", EINVAL);
+		return die("usage: synth [--bulk] STORE N BYTES [FIRST]", EINVAL);
 	unsigned n = (unsigned)strtoul(argv[3], NULL, 10), first = argc == 6 ? (unsigned)strtoul(argv[5], NULL, 10) : 0;
 	size_t bytes = (size_t)strtoul(argv[4], NULL, 10);
 	unsigned char *body = malloc(bytes ? bytes : 1), empty[32];
 	int ret = store_open(argv[2], STORE_CREATE, &s);
 	if (ret < 0 || !body)
 		return die("store_open", ret < 0 ? ret : -ENOMEM);
+	if (bulk) {
+		free(body);
+		ret = synth_bulk(s, n, bytes, first);
+		store_close(s);
+		return ret < 0 ? die("synth --bulk", ret) : 0;
+	}
 	int cas = openat(store_dir_fd(s), "cas", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (cas < 0)
 		return die("cas/", -errno);
@@ -848,6 +870,170 @@ static int cmd_synth(int argc, char **argv)
 	free(body);
 	store_close(s);
 	return ret < 0 ? die("synth", ret) : 0;
+}
+
+#define SYNTH_BATCH 1024
+
+/* cmd_synth's keys through store_bulk_*: the same manifests, blobs, use records and access
+ * times, BATCH keys to an index write, one sync at the end. */
+static int synth_bulk(struct store *s, unsigned n, size_t bytes, unsigned first)
+{
+	struct manifest *ms = calloc(SYNTH_BATCH, sizeof(*ms));
+	int64_t *when = calloc(SYNTH_BATCH, sizeof(*when));
+	int *results = calloc(SYNTH_BATCH, sizeof(*results));
+	unsigned char *body = malloc(bytes ? bytes : 1), empty[32];
+	int cas = openat(store_dir_fd(s), "cas", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = !ms || !when || !results || !body ? -ENOMEM : cas < 0 ? -errno : 0;
+	if (ret == 0)
+		ret = store_put_blob_buffer(s, "", 0, empty);
+	int64_t base = (int64_t)time(NULL) - (int64_t)n * 3600 - 7200;
+	for (unsigned done = 0; done < n && ret >= 0;) {
+		unsigned k = n - done < SYNTH_BATCH ? n - done : SYNTH_BATCH;
+		for (unsigned j = 0; j < k && ret >= 0; j++) {
+			struct manifest *m = &ms[j];
+			unsigned i = done + j;
+			manifest_init(m);
+			synth_key(first + i, m->key);
+			memset(m->toolchain, 'a', 64);
+			m->outputs = calloc(1, sizeof(*m->outputs));
+			if (!m->outputs || !(m->outputs[0].name = strdup("out")) ||
+			    !(m->worker = strdup("store-tool"))) {
+				ret = -ENOMEM;
+				break;
+			}
+			m->n_outputs = 1;
+			m->outputs[0].mode = 0644;
+			m->outputs[0].size = bytes;
+			memcpy(m->stdout_sha256, empty, 32);
+			memcpy(m->stderr_sha256, empty, 32);
+			m->created = base;
+			when[j] = base + (int64_t)i * 3600;
+			synth_body(first + i, body, bytes);
+			ret = store_bulk_put_blob(s, body, bytes, m->outputs[0].sha256);
+		}
+		if (ret >= 0)
+			ret = store_bulk_publish(s, ms, k, when, results);
+		for (unsigned j = 0; j < k && ret >= 0; j++) {
+			char hex[65], rel[3 + 65];
+			if (results[j] < 0 && results[j] != -EEXIST) {   /* there already: as synth */
+				ret = results[j];
+				break;
+			}
+			digest_to_hex(ms[j].outputs[0].sha256, hex);
+			snprintf(rel, sizeof(rel), "%.2s/%s", hex, hex);
+			struct timespec t[2] = { { .tv_sec = when[j] }, { .tv_nsec = UTIME_OMIT } };
+			if (utimensat(cas, rel, t, 0) < 0)
+				ret = -errno;
+			printf("%s\n", ms[j].key);
+		}
+		for (unsigned j = 0; j < k; j++)
+			manifest_release(&ms[j]);
+		done += k;
+	}
+	if (ret >= 0)
+		ret = store_bulk_sync(s);
+	if (cas >= 0)
+		close(cas);
+	free(ms);
+	free(when);
+	free(results);
+	free(body);
+	return ret;
+}
+
+struct publish_bench {
+	struct store *store;
+	unsigned k;
+	size_t bytes;
+	atomic_ulong published, failed;
+};
+
+static void *publish_bench_thread(void *arg)
+{
+	struct publish_bench *b = arg;
+	unsigned char *body = malloc(b->bytes ? b->bytes : 1), empty[32];
+	if (!body || store_put_blob_buffer(b->store, "", 0, empty) < 0) {
+		atomic_fetch_add(&b->failed, b->k);
+		free(body);
+		return NULL;
+	}
+	for (unsigned i = 0; i < b->k; i++) {
+		struct manifest m;
+		int ret;
+		manifest_init(&m);
+		fill_hex(m.key);
+		memset(m.toolchain, 'c', 64);
+		m.outputs = calloc(1, sizeof(*m.outputs));
+		m.worker = strdup("store-tool");
+		m.created = time(NULL);
+		if (!m.outputs || !m.worker || !(m.outputs[0].name = strdup("out"))) {
+			ret = -ENOMEM;
+		} else {
+			m.n_outputs = 1;
+			m.outputs[0].mode = 0644;
+			m.outputs[0].size = b->bytes;
+			memcpy(m.stdout_sha256, empty, 32);
+			memcpy(m.stderr_sha256, empty, 32);
+			if (getrandom(body, b->bytes, 0) != (ssize_t)b->bytes)
+				ret = -EIO;
+			else
+				ret = store_put_blob_buffer(b->store, body, b->bytes, m.outputs[0].sha256);
+			if (ret >= 0)
+				ret = store_publish(b->store, &m);
+		}
+		atomic_fetch_add(ret == 0 ? &b->published : &b->failed, 1);
+		manifest_release(&m);
+	}
+	free(body);
+	return NULL;
+}
+
+/* Durable publishing as the daemon's workers do it: each of THREADS threads puts a blob (and
+ * stdout, stderr) and publishes a key, K times, all on one struct store. */
+static int cmd_publish_bench(int argc, char **argv)
+{
+	struct publish_bench b = { .bytes = 16 };
+	struct timespec t0, t1;
+	if (argc != 5 && argc != 6)
+		return die("usage: publish-bench STORE K THREADS [BYTES]", EINVAL);
+	b.k = (unsigned)strtoul(argv[3], NULL, 10);
+	unsigned threads = (unsigned)strtoul(argv[4], NULL, 10);
+	if (argc == 6)
+		b.bytes = (size_t)strtoul(argv[5], NULL, 10);
+	if (threads == 0 || threads > 64 || b.bytes > (1u << 20))
+		return die("publish-bench: THREADS 1..64, BYTES up to 1 MiB", EINVAL);
+	int ret = store_open(argv[2], STORE_CREATE, &b.store);
+	if (ret < 0)
+		return die("store_open", ret);
+	pthread_t t[64];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (unsigned i = 0; i < threads; i++)
+		pthread_create(&t[i], NULL, publish_bench_thread, &b);
+	for (unsigned i = 0; i < threads; i++)
+		pthread_join(t[i], NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	store_close(b.store);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	unsigned long done = atomic_load(&b.published);
+	printf("published=%lu failed=%lu threads=%u seconds=%.3f keys_per_s=%.1f\n", done,
+	       atomic_load(&b.failed), threads, secs, secs > 0 ? (double)done / secs : 0.0);
+	return atomic_load(&b.failed) ? 1 : 0;
+}
+
+static int cmd_open_time(int argc, char **argv)
+{
+	struct store *s;
+	struct timespec t0, t1;
+	if (argc != 3)
+		return die("usage: open-time STORE", EINVAL);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int ret = store_open(argv[2], STORE_READ_ONLY, &s);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (ret < 0)
+		return die("store_open", ret);
+	store_close(s);
+	printf("%lld\n", (long long)(t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
+	return 0;
 }
 
 struct evict_race {
@@ -979,6 +1165,10 @@ int main(int argc, char **argv)
 		return cmd_check_acked(argc, argv);
 	if (!strcmp(c, "synth"))
 		return cmd_synth(argc, argv);
+	if (!strcmp(c, "publish-bench"))
+		return cmd_publish_bench(argc, argv);
+	if (!strcmp(c, "open-time"))
+		return cmd_open_time(argc, argv);
 	if (!strcmp(c, "evict-race"))
 		return cmd_evict_race(argc, argv);
 	if (!strcmp(c, "godown"))
