@@ -64,7 +64,6 @@
 #define DOCKER_IMPORT_TIMEOUT_MS (30 * 60 * 1000)
 #define DOCKER_KILL_GRACE_MS 5000
 #define IMAGE_REPO "cachepot-toolchain"
-#define TAG_MAX 128
 #define TREE_DEPTH_MAX 64
 #define COPY_CHUNK 65536
 
@@ -449,19 +448,6 @@ static int image_import(struct docker_client *c, int fd, const char *tag, char *
 	return rc;
 }
 
-static int tag_valid(const char *tag)
-{
-	size_t n = strlen(tag);
-
-	if (n == 0 || n > TAG_MAX || tag[0] == '.' || tag[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((tag[i] >= '0' && tag[i] <= '9') || (tag[i] >= 'a' && tag[i] <= 'z') ||
-		      tag[i] == '_' || tag[i] == '.' || tag[i] == '-'))
-			return 0;
-	return 1;
-}
-
 /* An owner label value: [0-9a-z]{1,64}, which needs no escaping in a URL's filter. */
 static int owner_valid(const char *owner)
 {
@@ -479,19 +465,11 @@ static int owner_valid(const char *owner)
 static int image_ensure(struct docker_client *c, const struct sandbox_spec *spec, char *image,
 			size_t imagelen, char *err, size_t errlen)
 {
-	char tag[TAG_MAX + 1], path[256];
+	char tag[SANDBOX_TAG_MAX + 1], path[256];
 	int status, fd, rc;
 
-	if (spec->toolchain_id && tag_valid(spec->toolchain_id)) {
-		snprintf(tag, sizeof(tag), "%s", spec->toolchain_id);
-	} else {
-		struct stat st;
-		if (stat(spec->toolchain_dir, &st) < 0)
-			return -errno;
-		snprintf(tag, sizeof(tag), "tree-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%lx",
-			 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_ctim.tv_sec,
-			 (unsigned long)st.st_ctim.tv_nsec);
-	}
+	if ((rc = sandbox_toolchain_tag(spec, tag)) < 0)
+		return rc;
 	snprintf(image, imagelen, IMAGE_REPO ":%s", tag);
 	snprintf(path, sizeof(path), "/images/%s/json", image);
 	pthread_mutex_lock(&import_lock);
@@ -756,7 +734,7 @@ static int run_harvest(struct docker_run *run, struct sandbox_result *result)
 
 static int run_container(struct docker_run *run, struct sandbox_result *result)
 {
-	char image[TAG_MAX + 64], path[160], *body;
+	char image[SANDBOX_TAG_MAX + 64], path[160], *body;
 	json_t *created = NULL;
 	const char *id;
 	int status, rc;

@@ -34,6 +34,16 @@ int sandbox_mount_output(const struct sandbox_spec *spec, const struct sandbox_l
 			 unsigned uid, unsigned gid, struct sandbox_hold *hold, int *mounted)
     __attribute__((warn_unused_result));
 
+/* The longest tag sandbox_toolchain_tag makes, without its NUL. */
+#define SANDBOX_TAG_MAX 128
+
+/* The name the docker and kvm backends give what they derive from SPEC's toolchain tree (an
+ * image, a file system image), into TAG (SANDBOX_TAG_MAX + 1 bytes): the toolchain id when it is
+ * one ([0-9a-z_.-], not starting with '.' or '-'), else "tree-" and the tree's device, inode and
+ * ctime, so a tree made again is never mistaken for the one before. 0 or -errno of its stat. */
+int sandbox_toolchain_tag(const struct sandbox_spec *spec, char tag[SANDBOX_TAG_MAX + 1])
+    __attribute__((warn_unused_result));
+
 /* The docker backend's sandbox_run (docker.c), SPEC already checked. */
 int sandbox_docker_run(const struct sandbox_spec *spec, struct sandbox_result *result)
     __attribute__((warn_unused_result));

@@ -56,7 +56,6 @@
 #define KVM_BOOT_ALLOWANCE_MS 30000u
 #define TCG_BOOT_ALLOWANCE_MS 300000u
 #define CONSOLE_KEEP 4096
-#define TAG_MAX 128
 #define MAX_QEMU_ARGS 64
 
 static pthread_mutex_t image_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -283,38 +282,17 @@ static int run_tool(char *const argv[], char *err, size_t errlen)
 	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -EIO;
 }
 
-static int tag_valid(const char *tag)
-{
-	size_t n = strlen(tag);
-
-	if (n == 0 || n > TAG_MAX || tag[0] == '.' || tag[0] == '-')
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((tag[i] >= '0' && tag[i] <= '9') || (tag[i] >= 'a' && tag[i] <= 'z') ||
-		      tag[i] == '_' || tag[i] == '.' || tag[i] == '-'))
-			return 0;
-	return 1;
-}
-
 /* The initramfs (made once per process) and the toolchain's ext4 image (made once per
  * toolchain) in the kvm directory: their paths into INITRD and IMAGE. */
 static int images_ensure(const struct sandbox_spec *spec, char *initrd, char *image, char *err,
 			 size_t errlen)
 {
 	const char *dir = kvm_dir(spec);
-	char tag[TAG_MAX + 64], tmp[PATH_MAX + 16], size[32], tool_err[1024];
-	int rc = 0;
+	char tag[SANDBOX_TAG_MAX + 1], tmp[PATH_MAX + 16], size[32], tool_err[1024];
+	int rc = sandbox_toolchain_tag(spec, tag);
 
-	if (spec->toolchain_id && tag_valid(spec->toolchain_id)) {
-		snprintf(tag, sizeof(tag), "%s", spec->toolchain_id);
-	} else {
-		struct stat st;
-		if (stat(spec->toolchain_dir, &st) < 0)
-			return say(err, errlen, -errno, "%s: %s", spec->toolchain_dir, strerror(errno));
-		snprintf(tag, sizeof(tag), "tree-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%lx",
-			 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_ctim.tv_sec,
-			 (unsigned long)st.st_ctim.tv_nsec);
-	}
+	if (rc < 0)
+		return say(err, errlen, rc, "%s: %s", spec->toolchain_dir, strerror(-rc));
 	snprintf(initrd, PATH_MAX, "%s/initramfs.cpio", dir);
 	snprintf(image, PATH_MAX, "%s/toolchain-%s.ext4", dir, tag);
 	pthread_mutex_lock(&image_lock);

@@ -982,3 +982,32 @@ const char *sandbox_backend_name(enum sandbox_backend backend)
 	       : backend == SANDBOX_BACKEND_KVM  ? "kvm"
 						 : "bwrap";
 }
+
+static int tag_valid(const char *tag)
+{
+	size_t n = strlen(tag);
+
+	if (n == 0 || n > SANDBOX_TAG_MAX || tag[0] == '.' || tag[0] == '-')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((tag[i] >= '0' && tag[i] <= '9') || (tag[i] >= 'a' && tag[i] <= 'z') ||
+		      tag[i] == '_' || tag[i] == '.' || tag[i] == '-'))
+			return 0;
+	return 1;
+}
+
+int sandbox_toolchain_tag(const struct sandbox_spec *spec, char tag[SANDBOX_TAG_MAX + 1])
+{
+	struct stat st;
+
+	if (spec->toolchain_id && tag_valid(spec->toolchain_id)) {
+		snprintf(tag, SANDBOX_TAG_MAX + 1, "%s", spec->toolchain_id);
+		return 0;
+	}
+	if (stat(spec->toolchain_dir, &st) < 0)
+		return -errno;
+	snprintf(tag, SANDBOX_TAG_MAX + 1, "tree-%" PRIx64 "-%" PRIx64 "-%" PRIx64 "-%lx",
+		 (uint64_t)st.st_dev, (uint64_t)st.st_ino, (uint64_t)st.st_ctim.tv_sec,
+		 (unsigned long)st.st_ctim.tv_nsec);
+	return 0;
+}
