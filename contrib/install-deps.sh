@@ -13,6 +13,9 @@ packages="
   bubblewrap clang sccache python3 curl ca-certificates jq util-linux
   gcc libc6-dev liblzma-dev rsync bc nginx
 "
+# Optional for the build (configure uses it when present): liburing, through which the store
+# submits the fsyncs of a job's blobs together (bench/README.md, bench/publish-bench.sh).
+packages="$packages liburing-dev"
 # Optional, for the kvm sandbox backend only (cachepotd --sandbox kvm; its tests skip without
 # them): QEMU's microvm, mke2fs for the toolchain images. contrib/kvm-guest.sh then fetches
 # Debian's kernel package for the guest (apt-get download: the host kernel is not touched).

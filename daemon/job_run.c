@@ -173,27 +173,56 @@ static enum job_outcome materialise(struct daemon *d, struct job *job, int rootf
 	return JOB_OK;
 }
 
-static int put_buffer(struct store *store, const char *data, size_t len, unsigned char sha[32])
-{
-	struct store_blob_writer *w;
-	int ret = store_blob_begin(store, &w);
+/* A job's blobs, begun but not committed: its outputs, then stdout and stderr, committed
+ * together (store_blob_commit_many: the fsyncs of a job in flight at once). */
+struct job_blobs {
+	struct store_blob_writer **writers;
+	size_t n, cap;
+};
 
-	if (ret < 0)
-		return ret;
-	if (len) {
-		ret = store_blob_write(w, data, len);
-		if (ret < 0) {
-			store_blob_abort(w);
-			return ret;
-		}
-	}
-	return store_blob_commit(w, NULL, sha);
+static void job_blobs_abort(struct job_blobs *b)
+{
+	for (size_t i = 0; i < b->n; i++)
+		store_blob_abort(b->writers[i]);
+	free(b->writers);
+	b->writers = NULL;
+	b->n = b->cap = 0;
 }
 
-/* Take the outputs rustc was asked for from OUTFD into the store and fill M's outputs.
- * JOB_OK, or another outcome with *BODY set. */
+/* Begin one more blob of B with the LEN bytes of DATA, or (FD >= 0) what FD holds. 0 or -errno. */
+static int job_blobs_add(struct store *store, struct job_blobs *b, int fd, const char *data,
+			 size_t len)
+{
+	struct store_blob_writer *w;
+	int ret;
+
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? 2 * b->cap : 8;
+		struct store_blob_writer **p = realloc(b->writers, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		b->writers = p;
+		b->cap = cap;
+	}
+	ret = store_blob_begin(store, &w);
+	if (ret < 0)
+		return ret;
+	if (fd >= 0)
+		ret = store_blob_write_fd(w, fd);
+	else if (len)
+		ret = store_blob_write(w, data, len);
+	if (ret < 0) {
+		store_blob_abort(w);
+		return ret;
+	}
+	b->writers[b->n++] = w;
+	return 0;
+}
+
+/* Take the outputs rustc was asked for from OUTFD into BLOBS (begun, not committed) and fill M's
+ * outputs but their digests. JOB_OK, or another outcome with *BODY set. */
 static enum job_outcome collect(struct daemon *d, const struct job *job, int outfd,
-				struct manifest *m, json_t **body)
+				struct manifest *m, struct job_blobs *blobs, json_t **body)
 {
 	char **names = NULL;
 	size_t n = 0;
@@ -238,7 +267,7 @@ static enum job_outcome collect(struct daemon *d, const struct job *job, int out
 					  "output", names[i]);
 			goto out;
 		}
-		ret = store_put_blob_fd(d->store, fd, NULL, o->sha256);
+		ret = job_blobs_add(d->store, blobs, fd, NULL, 0);
 		close(fd);
 		if (ret < 0) {
 			outcome = JOB_ERROR;
@@ -394,6 +423,8 @@ static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 					const struct sandbox_result *result, json_t **body)
 {
 	struct manifest m;
+	struct job_blobs blobs = { 0 };
+	unsigned char (*digests)[DIGEST_SIZE] = NULL;
 	enum job_outcome outcome = JOB_ERROR;
 	int outfd, ret;
 
@@ -403,16 +434,34 @@ static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 		*body = json_error("opening the outputs: %s", strerror(-outfd));
 		goto out;
 	}
-	outcome = collect(d, job, outfd, &m, body);
+	outcome = collect(d, job, outfd, &m, &blobs, body);
 	close(outfd);
 	if (outcome != JOB_OK)
 		goto out;
 	outcome = JOB_ERROR;
-	if (put_buffer(d->store, result->out, result->out_len, m.stdout_sha256) < 0
-	    || put_buffer(d->store, result->err, result->err_len, m.stderr_sha256) < 0) {
+	if (job_blobs_add(d->store, &blobs, -1, result->out, result->out_len) < 0
+	    || job_blobs_add(d->store, &blobs, -1, result->err, result->err_len) < 0) {
 		*body = json_error("storing stdout/stderr failed");
 		goto out;
 	}
+	digests = calloc(blobs.n, sizeof(*digests));
+	if (!digests) {
+		*body = json_error("out of memory");
+		goto out;
+	}
+	/* The outputs, stdout and stderr in that order (collect added the outputs). */
+	ret = store_blob_commit_many(blobs.writers, blobs.n, digests);
+	free(blobs.writers);
+	blobs.writers = NULL;
+	blobs.n = blobs.cap = 0;
+	if (ret < 0) {
+		*body = json_error("storing the outputs: %s", strerror(-ret));
+		goto out;
+	}
+	for (size_t i = 0; i < m.n_outputs; i++)
+		memcpy(m.outputs[i].sha256, digests[i], DIGEST_SIZE);
+	memcpy(m.stdout_sha256, digests[m.n_outputs], DIGEST_SIZE);
+	memcpy(m.stderr_sha256, digests[m.n_outputs + 1], DIGEST_SIZE);
 	m.stdout_size = result->out_len;
 	m.stderr_size = result->err_len;
 	memcpy(m.key, key_hex, DIGEST_HEX_SIZE);
@@ -448,6 +497,8 @@ static enum job_outcome publish_outputs(struct daemon *d, const struct job *job,
 	}
 	outcome = JOB_OK;
 out:
+	job_blobs_abort(&blobs);
+	free(digests);
 	manifest_release(&m);
 	return outcome;
 }

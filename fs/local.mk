@@ -1,7 +1,7 @@
 # fs/: the store and cachepot-fs (see DESIGN.md "The store", "The mount").
 libcachepot_a_SOURCES += fs/store.c fs/store.h fs/gc.c fs/gc.h fs/manifest.c fs/manifest.h fs/fsck.c fs/fsck.h \
 	fs/source.h fs/source_local.c fs/source_remote.c fs/tree.c fs/tree.h \
-	fs/prekey_list.c fs/prekey_list.h
+	fs/prekey_list.c fs/prekey_list.h fs/fsync_set.c fs/fsync_set.h
 
 check_PROGRAMS += tests/fs/test_store
 TESTS += tests/fs/test_store

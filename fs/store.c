@@ -24,6 +24,7 @@
 #include <openssl/pem.h>
 #include <rocksdb/c.h>
 
+#include "fs/fsync_set.h"
 #include "fs/store.h"
 #include "fs/tree.h"
 #include "hash/digest.h"
@@ -720,68 +721,149 @@ static void note_blob(struct store *s, const unsigned char sha[32], uint64_t siz
 	free(err);
 }
 
+/* Free W after a commit, removing its temp file when UNLINK_TMP (it was not renamed). */
+static void blob_writer_free(struct store_blob_writer *w, int unlink_tmp)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	if (unlink_tmp)
+		unlinkat(w->store->tmp_fd, w->tmp_name, 0);
+	EVP_MD_CTX_free(w->md);
+	free(w);
+}
+
+/* The commit of N writers of one store, together (store.h). Content durable before the name,
+ * so a name in cas/ always has its bytes: every file is fsync'd (fs/fsync_set.h: submitted at
+ * once) before any is renamed, and after the renames each distinct cas/ab/ directory is fsync'd
+ * once, also for a blob that existed (its writer may have died between rename and fsync). RET[i]
+ * is the outcome of WS[i]; every writer is freed. */
+static void commit_writers(struct store *s, struct store_blob_writer **ws, size_t n,
+                           const unsigned char *const *expect, unsigned char (*sha)[32], int *ret)
+{
+	unsigned fsync_flags = (s->flags & STORE_PLAIN_FSYNC) ? FSYNC_SET_PLAIN : 0;
+	int *fds = calloc(n, sizeof(*fds));
+	size_t n_fds = 0;
+	if (!fds) {
+		for (size_t i = 0; i < n; i++) {
+			ret[i] = -ENOMEM;
+			blob_writer_free(ws[i], 1);
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned int md_len = 0;
+		ret[i] = 0;
+		if (EVP_DigestFinal_ex(ws[i]->md, sha[i], &md_len) != 1 || md_len != 32)
+			ret[i] = -EIO;
+		else if (expect && expect[i] && memcmp(expect[i], sha[i], 32) != 0)
+			ret[i] = -EBADMSG;
+		else if (fchmod(ws[i]->fd, 0444) < 0)
+			ret[i] = -errno;
+		else
+			fds[n_fds++] = ws[i]->fd;
+	}
+	/* One fsync each, in flight together. A failure cannot be told apart per fd once the set
+	 * is joined, so it fails every blob of the set (none is renamed). */
+	int sync_ret = fsync_set(fds, n_fds, fsync_flags);
+	/* Held before the names are looked at: a blob already in cas/ that an eviction finds
+	 * unreferenced from here on stays, and one it removed before is moved in again. */
+	int64_t now = (int64_t)time(NULL);
+	pthread_mutex_lock(&s->publish_lock);
+	for (size_t i = 0; i < n; i++) {
+		if (ret[i] == 0 && sync_ret < 0)
+			ret[i] = sync_ret;
+		if (ret[i] == 0)
+			hold_add(s, sha[i], now);
+	}
+	pthread_mutex_unlock(&s->publish_lock);
+	n_fds = 0;
+	for (size_t i = 0; i < n; i++) {
+		char rel[3 + DIGEST_HEX_SIZE];
+		if (ret[i] < 0)
+			continue;
+		blob_rel_path(sha[i], rel);
+		if (renameat2(s->tmp_fd, ws[i]->tmp_name, s->cas_fd, rel, RENAME_NOREPLACE) < 0) {
+			if (errno != EEXIST) {
+				ret[i] = -errno;
+				continue;
+			}
+			unlinkat(s->tmp_fd, ws[i]->tmp_name, 0);
+		}
+		ws[i]->tmp_name[0] = 0;   /* nothing left in tmp/ to remove */
+		/* The directory, once for every blob that went there. */
+		rel[2] = 0;
+		size_t j;
+		for (j = 0; j < i; j++)
+			if (ret[j] == 0 && memcmp(sha[j], sha[i], 1) == 0)
+				break;
+		if (j < i)
+			continue;
+		int dfd = openat(s->cas_fd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		if (dfd < 0)
+			ret[i] = -errno;
+		else
+			fds[n_fds++] = dfd;
+	}
+	sync_ret = fsync_set(fds, n_fds, fsync_flags);
+	for (size_t k = 0; k < n_fds; k++)
+		close(fds[k]);
+	free(fds);
+	for (size_t i = 0; i < n; i++) {
+		/* As with the files, a failed directory fsync fails every blob renamed. */
+		if (ret[i] == 0 && sync_ret < 0)
+			ret[i] = sync_ret;
+		if (ret[i] == 0) {
+			note_blob(s, sha[i], ws[i]->size);
+			atomic_fetch_add(&s->blobs_written, 1);
+			atomic_fetch_add(&s->bytes_written, ws[i]->size);
+		}
+		blob_writer_free(ws[i], ws[i]->tmp_name[0] != 0);
+	}
+}
+
 int store_blob_commit(struct store_blob_writer *w, const unsigned char *expect,
                       unsigned char actual[32])
 {
-	struct store *s = w->store;
-	unsigned char sha[32];
-	unsigned int md_len = 0;
-	char rel[3 + DIGEST_HEX_SIZE];
-	int ret = -EIO;
-	if (EVP_DigestFinal_ex(w->md, sha, &md_len) != 1 || md_len != 32)
-		goto out;
+	unsigned char sha[1][32] = { { 0 } };
+	int ret;
+	commit_writers(w->store, &w, 1, &expect, sha, &ret);
 	if (actual)
-		memcpy(actual, sha, 32);
-	if (expect && memcmp(expect, sha, 32) != 0) {
-		ret = -EBADMSG;
-		goto out;
-	}
-	/* Content durable before the name, so a name in cas/ always has its bytes. */
-	if (fsync(w->fd) < 0 || fchmod(w->fd, 0444) < 0) {
-		ret = -errno;
-		goto out;
-	}
-	blob_rel_path(sha, rel);
-	/* Held before the name is looked at: a blob already in cas/ that an eviction finds
-	 * unreferenced from here on stays, and one it removed before is moved in again. */
-	pthread_mutex_lock(&s->publish_lock);
-	hold_add(s, sha, (int64_t)time(NULL));
-	pthread_mutex_unlock(&s->publish_lock);
-	if (renameat2(s->tmp_fd, w->tmp_name, s->cas_fd, rel, RENAME_NOREPLACE) < 0) {
-		if (errno != EEXIST) {
-			ret = -errno;
-			goto out;
-		}
-		unlinkat(s->tmp_fd, w->tmp_name, 0);
-	}
-	/* Also when it existed: its writer may have died between rename and this fsync. */
-	rel[2] = 0;
-	if ((ret = fsync_dir_at(s->cas_fd, rel)) < 0)
-		goto out;
-	note_blob(s, sha, w->size);
-	atomic_fetch_add(&s->blobs_written, 1);
-	atomic_fetch_add(&s->bytes_written, w->size);
-	ret = 0;
-out:
-	close(w->fd);
-	if (ret < 0)
-		unlinkat(s->tmp_fd, w->tmp_name, 0);
-	EVP_MD_CTX_free(w->md);
-	free(w);
+		memcpy(actual, sha[0], 32);
 	return ret;
 }
 
-int store_put_blob_fd(struct store *s, int fd, const unsigned char *expect, unsigned char actual[32])
+int store_blob_commit_many(struct store_blob_writer **ws, size_t n, unsigned char (*actual)[32])
 {
-	struct store_blob_writer *w;
-	int ret = store_blob_begin(s, &w);
-	if (ret < 0)
-		return ret;
-	char *buf = malloc(COPY_CHUNK);
-	if (!buf) {
-		store_blob_abort(w);
+	if (n == 0)
+		return 0;
+	unsigned char (*sha)[32] = calloc(n, sizeof(*sha));
+	int *ret = calloc(n, sizeof(*ret));
+	if (!sha || !ret) {
+		free(sha);
+		free(ret);
+		for (size_t i = 0; i < n; i++)
+			store_blob_abort(ws[i]);
 		return -ENOMEM;
 	}
+	commit_writers(ws[0]->store, ws, n, NULL, sha, ret);
+	int first = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (actual)
+			memcpy(actual[i], sha[i], 32);
+		if (ret[i] < 0 && first == 0)
+			first = ret[i];
+	}
+	free(sha);
+	free(ret);
+	return first;
+}
+
+int store_blob_write_fd(struct store_blob_writer *w, int fd)
+{
+	char *buf = malloc(COPY_CHUNK);
+	int ret = 0;
+	if (!buf)
+		return -ENOMEM;
 	for (;;) {
 		ssize_t n = read(fd, buf, COPY_CHUNK);
 		if (n < 0 && errno == EINTR)
@@ -796,7 +878,16 @@ int store_put_blob_fd(struct store *s, int fd, const unsigned char *expect, unsi
 			break;
 	}
 	free(buf);
-	if (ret < 0) {
+	return ret;
+}
+
+int store_put_blob_fd(struct store *s, int fd, const unsigned char *expect, unsigned char actual[32])
+{
+	struct store_blob_writer *w;
+	int ret = store_blob_begin(s, &w);
+	if (ret < 0)
+		return ret;
+	if ((ret = store_blob_write_fd(w, fd)) < 0) {
 		store_blob_abort(w);
 		return ret;
 	}

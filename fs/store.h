@@ -33,7 +33,10 @@
  *   jobs/<name>/         per-job scratch (daemon/), see below
  *
  * Durability. A blob is written to tmp/, fsync'd, hashed as it is written, then moved into cas/
- * with renameat2(RENAME_NOREPLACE) and its directory fsync'd. Publishing checks that every blob a
+ * with renameat2(RENAME_NOREPLACE) and its directory fsync'd. The blobs of one job are committed
+ * together (store_blob_commit_many): all their fsyncs in flight at once, then the renames, then
+ * the fsyncs of their directories, so the file system joins them into about two journal commits
+ * instead of two a blob; each file and directory still has its own fsync. Publishing checks that every blob a
  * manifest names is present with the right size, then writes the manifest and the blob records
  * in ONE RocksDB WriteBatch with sync. So a key in the index always names durable blobs, and a
  * crash at any point leaves either the whole key or nothing. A key is never overwritten.
@@ -68,6 +71,8 @@ struct store;
 
 #define STORE_CREATE    1u  /* writer (daemon): create layout, index and key if missing */
 #define STORE_READ_ONLY 2u  /* reader (cachepot-fs, fsck): RocksDB secondary instance, no writes */
+#define STORE_PLAIN_FSYNC 4u /* writer: fsync one file after the other, never through io_uring
+                             * (fs/fsync_set.h; for benchmarks and tests of the plain path) */
 
 /* Open the store at DIR. With STORE_CREATE the directory, its layout, the index and the signing
  * key are created when missing; the writer holds an flock on index/ (and RocksDB its own lock),
@@ -99,6 +104,18 @@ int store_blob_write(struct store_blob_writer *w, const void *data, size_t len)
 int store_blob_commit(struct store_blob_writer *w, const unsigned char *expect /*32 or NULL*/,
                       unsigned char actual[32]);
 void store_blob_abort(struct store_blob_writer *w);
+/* Commit the N writers of WS (of one store, N >= 1) together: a job's outputs, stdout and
+ * stderr. The same guarantees as N store_blob_commit calls without EXPECT, at the cost of about
+ * two fsyncs instead of 2N: every file's fsync is in flight at once (fs/fsync_set.h), then the
+ * renames, then one fsync of each distinct cas/ directory, again at once. ACTUAL[i] (ACTUAL may
+ * be NULL) receives the SHA-256 of WS[i]. Returns 0 when every blob is in cas/ and durable, else
+ * the -errno of the first that is not (the others may be in cas/ and stay, as after a job that
+ * failed half-way). Every writer is freed. */
+int store_blob_commit_many(struct store_blob_writer **ws, size_t n, unsigned char (*actual)[32])
+    __attribute__((warn_unused_result));
+/* Write everything readable from FD (from its offset) to W. 0 or -errno (W stays W's owner's:
+ * abort or commit it). */
+int store_blob_write_fd(struct store_blob_writer *w, int fd) __attribute__((warn_unused_result));
 /* Copy everything readable from FD (from its offset) into a blob; as store_blob_commit. */
 int store_put_blob_fd(struct store *store, int fd, const unsigned char *expect,
                       unsigned char actual[32]) __attribute__((warn_unused_result));

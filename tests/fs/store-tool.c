@@ -199,6 +199,47 @@ static void fill_pattern(unsigned char *buf, size_t len, uint64_t seed)
 		buf[i] = (unsigned char)(xorshift(&st) >> 32);
 }
 
+/* The blobs of one key: put one by one, or (TOGETHER) begun and committed together. */
+struct blob_set {
+	int together;
+	size_t n;
+	struct store_blob_writer *writers[8];
+	unsigned char *dest[8];
+};
+
+static int blob_set_put(struct store *s, struct blob_set *set, const void *data, size_t len,
+                        unsigned char sha[32])
+{
+	if (!set->together || set->n == 8)
+		return store_put_blob_buffer(s, data, len, sha);
+	struct store_blob_writer *w;
+	int ret = store_blob_begin(s, &w);
+	if (ret == 0 && len && (ret = store_blob_write(w, data, len)) < 0)
+		store_blob_abort(w);
+	if (ret == 0) {
+		set->writers[set->n] = w;
+		set->dest[set->n++] = sha;
+	}
+	return ret;
+}
+
+/* Commit what SET holds when RET is 0 (else abort it); the digests go where they were asked. */
+static int blob_set_commit(struct blob_set *set, int ret)
+{
+	unsigned char sha[8][32];
+	if (ret < 0) {
+		for (size_t i = 0; i < set->n; i++)
+			store_blob_abort(set->writers[i]);
+		return ret;
+	}
+	if (set->n == 0)
+		return 0;
+	if ((ret = store_blob_commit_many(set->writers, set->n, sha)) == 0)
+		for (size_t i = 0; i < set->n; i++)
+			memcpy(set->dest[i], sha[i], 32);
+	return ret;
+}
+
 /* Publish random keys forever: the crash test kills this at random points. READY_FD (or -1)
  * gets one byte once the store is open; ACK_FD (or -1) a line with each key once it is
  * published (store_publish returned 0), so a test can tell what was promised durable. */
@@ -220,6 +261,9 @@ static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int 
 		fill_hex(m.key);
 		memset(m.toolchain, 'b', 64);
 		size_t n = 1 + xorshift(&st) % 3;
+		/* Half the keys commit their blobs one by one, half together as the daemon does
+		 * (store_blob_commit_many), so the kills and cuts land in both. */
+		struct blob_set set = { .together = (int)(xorshift(&st) & 1) };
 		m.outputs = calloc(n, sizeof(*m.outputs));
 		for (size_t i = 0; i < n && ret == 0; i++) {
 			struct manifest_output *o = &m.outputs[m.n_outputs++];
@@ -228,13 +272,14 @@ static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int 
 			o->mode = 0644;
 			o->size = xorshift(&st) % (1 << 17);
 			fill_pattern(buf, o->size, xorshift(&st));
-			ret = store_put_blob_buffer(s, buf, o->size, o->sha256);
+			ret = blob_set_put(s, &set, buf, o->size, o->sha256);
 		}
 		if (ret == 0)
-			ret = store_put_blob_buffer(s, "out", 3, m.stdout_sha256);
+			ret = blob_set_put(s, &set, "out", 3, m.stdout_sha256);
 		m.stdout_size = 3;
 		if (ret == 0)
-			ret = store_put_blob_buffer(s, "", 0, m.stderr_sha256);
+			ret = blob_set_put(s, &set, "", 0, m.stderr_sha256);
+		ret = blob_set_commit(&set, ret);
 		if (ret == 0)
 			ret = store_publish(s, &m);
 		if (ret == 0 && ack_fd >= 0) {

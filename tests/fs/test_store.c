@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fs/fsync_set.h"
 #include "fs/manifest.h"
 #include "fs/store.h"
 #include "hash/digest.h"
@@ -476,6 +477,94 @@ START_TEST(test_bulk_publish)
 }
 END_TEST
 
+/* A job's blobs committed together: more than one io_uring batch, the same bytes twice, blobs
+ * sharing a cas/ directory; through io_uring (where built) and the plain path alike. */
+START_TEST(test_blob_commit_many)
+{
+	enum { N = 40 };
+	unsigned flags[2] = { STORE_CREATE, STORE_CREATE | STORE_PLAIN_FSYNC };
+	for (int f = 0; f < 2; f++) {
+		struct store *s;
+		struct store_blob_writer *ws[N];
+		unsigned char actual[N][32], expect[32];
+		char body[N][32];
+		if (f == 1)
+			teardown(), setup();
+		ck_assert_int_eq(store_open(dir, flags[f], &s), 0);
+		for (int i = 0; i < N; i++) {
+			/* Blobs 38 and 39 repeat blob 0's bytes. */
+			snprintf(body[i], sizeof(body[i]), "blob %d of the set", i >= N - 2 ? 0 : i);
+			ck_assert_int_eq(store_blob_begin(s, &ws[i]), 0);
+			ck_assert_int_eq(store_blob_write(ws[i], body[i], strlen(body[i])), 0);
+		}
+		ck_assert_int_eq(store_blob_commit_many(ws, N, actual), 0);
+		for (int i = 0; i < N; i++) {
+			char buf[64];
+			struct stat st;
+			ck_assert_int_eq(digest_buffer(body[i], strlen(body[i]), expect), 0);
+			ck_assert_mem_eq(actual[i], expect, 32);
+			int fd = store_open_blob(s, actual[i]);
+			ck_assert_int_ge(fd, 0);
+			ck_assert_int_eq(read(fd, buf, sizeof(buf)), (int)strlen(body[i]));
+			ck_assert_mem_eq(buf, body[i], strlen(body[i]));
+			ck_assert_int_eq(fstat(fd, &st), 0);
+			ck_assert_uint_eq(st.st_mode & 07777, 0444);
+			close(fd);
+			struct store_blob_record rec;
+			ck_assert_int_eq(store_get_blob_record(s, actual[i], &rec), 0);
+			ck_assert_uint_eq(rec.size, strlen(body[i]));
+		}
+		struct store_counters c;
+		store_get_counters(s, &c);
+		ck_assert_uint_eq(c.blobs_written, N);
+		/* A manifest naming some of them publishes. */
+		struct manifest m;
+		manifest_init(&m);
+		fill_key(m.key, 99);
+		fill_key(m.toolchain, 7);
+		m.n_outputs = 1;
+		m.outputs = calloc(1, sizeof(*m.outputs));
+		m.outputs[0].name = strdup("out");
+		m.outputs[0].mode = 0644;
+		m.outputs[0].size = strlen(body[1]);
+		memcpy(m.outputs[0].sha256, actual[1], 32);
+		memcpy(m.stdout_sha256, actual[2], 32);
+		m.stdout_size = strlen(body[2]);
+		memcpy(m.stderr_sha256, actual[N - 1], 32);
+		m.stderr_size = strlen(body[0]);
+		ck_assert_int_eq(store_publish(s, &m), 0);
+		manifest_release(&m);
+		/* One writer alone goes the same way. */
+		ck_assert_int_eq(store_blob_begin(s, &ws[0]), 0);
+		ck_assert_int_eq(store_blob_write(ws[0], "alone", 5), 0);
+		ck_assert_int_eq(store_blob_commit_many(ws, 1, actual), 0);
+		ck_assert_int_eq(store_has_blob(s, actual[0]), 1);
+		store_close(s);
+		char cmd[160];
+		snprintf(cmd, sizeof(cmd), "test -z \"$(ls -A '%s/tmp')\"", dir);
+		ck_assert_int_eq(system(cmd), 0);
+	}
+}
+END_TEST
+
+/* Every fd of a set is fsync'd, and the first failure is the answer. */
+START_TEST(test_fsync_set)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/f", dir);
+	int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "x", 1), 1);
+	int ok[3] = { fd, fd, fd }, bad[3] = { fd, -1, fd };
+	for (unsigned flags = 0; flags <= FSYNC_SET_PLAIN; flags += FSYNC_SET_PLAIN) {
+		ck_assert_int_eq(fsync_set(ok, 0, flags), 0);
+		ck_assert_int_eq(fsync_set(ok, 3, flags), 0);
+		ck_assert_int_eq(fsync_set(bad, 3, flags), -EBADF);
+	}
+	close(fd);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("store");
@@ -489,6 +578,8 @@ int main(void)
 	tcase_add_test(tc, test_misses_without_catch_up);
 	tcase_add_test(tc, test_reader_follows_under_misses);
 	tcase_add_test(tc, test_bulk_publish);
+	tcase_add_test(tc, test_blob_commit_many);
+	tcase_add_test(tc, test_fsync_set);
 	suite_add_tcase(suite, tc);
 	SRunner *sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);
