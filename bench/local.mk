@@ -10,3 +10,12 @@ EXTRA_DIST += bench/run bench/record-rustc bench/hit-repeat bench/README.md benc
 .PHONY: bench
 bench: cachepot cachepotd cachepot-fs
 	$(top_srcdir)/bench/run '$(BENCH_CORPUS)' --build '$(abs_top_builddir)' --out bench.json $(BENCH_ARGS)
+
+# bench/publish-bench.sh drives it: publish throughput of the store's durable path.
+check_PROGRAMS += bench/publish-bench
+bench_publish_bench_SOURCES = bench/publish-bench.c
+bench_publish_bench_LDADD = libcachepot.a $(DEP_LIBS)
+EXTRA_DIST += bench/publish-bench.sh
+check_PROGRAMS += bench/read-bench
+bench_read_bench_SOURCES = bench/read-bench.c
+bench_read_bench_LDADD = libcachepot.a $(DEP_LIBS)
