@@ -640,7 +640,7 @@ static int unpack_output(struct archive *ar, struct archive_entry *e, int out_fd
 			 char *err, size_t errlen)
 {
 	char name[PATH_MAX], buf[65536];
-	const char *leaf;
+	const char *leaf = NULL;   /* set by open_parent; -O2 cannot tell */
 	mode_t mode = archive_entry_perm(e) & 0755;
 	int dirfd, fd, rc = 0;
 	la_ssize_t n;
