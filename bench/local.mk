@@ -6,7 +6,7 @@
 BENCH_CORPUS = $(abs_top_srcdir)/../shared/corpus/small
 BENCH_ARGS =
 EXTRA_DIST += bench/run bench/record-rustc bench/hit-repeat bench/README.md bench/gc-bench.sh \
-	bench/listing-bench.sh
+	bench/listing-bench.sh bench/scale-bench.sh
 .PHONY: bench
 bench: cachepot cachepotd cachepot-fs
 	$(top_srcdir)/bench/run '$(BENCH_CORPUS)' --build '$(abs_top_builddir)' --out bench.json $(BENCH_ARGS)
