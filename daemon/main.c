@@ -272,6 +272,14 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "cachepotd: %s%s\n", err,
 		ret < 0 ? "; jobs run with rlimits alone (--allow-no-cgroup-limits)" : "");
+	/* The runs of a daemon killed mid-job (SIGKILL, OOM) leave their cgroups behind. */
+	ret = sandbox_cgroups_sweep(NULL, &swept);
+	if (ret < 0)
+		fprintf(stderr, "cachepotd: sweeping the cgroups of earlier runs: %s\n", strerror(-ret));
+	if (swept)
+		fprintf(stderr, "cachepotd: removed %u cgroup%s an earlier daemon's runs left behind\n",
+			swept, swept == 1 ? "" : "s");
+	swept = 0;
 	if (cfg.sandbox == SANDBOX_BACKEND_DOCKER) {
 		ret = sandbox_docker_check(cfg.docker_socket, err, sizeof(err));
 		if (ret < 0) {

@@ -7,6 +7,7 @@
  */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -442,6 +443,78 @@ void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, struct sandbox_cgroup
 		st->sys_us = read_number(cg->cpu_dir, "cpuacct.usage_sys") / 1000u;
 	}
 	st->pids_refused = read_keyed(cg->pids_dir, "pids.events", "max") > 0;
+}
+
+/* The sweep of one directory PARENT (see sandbox_cgroup_sweep). */
+static int sweep_dir(const char *parent, const char *prefix, unsigned *removed)
+{
+	size_t plen = strlen(prefix);
+	struct dirent *e;
+	DIR *dir;
+	int rc = 0;
+
+	dir = opendir(parent);
+	if (!dir)
+		return errno == ENOENT ? 0 : -errno;
+	while ((e = readdir(dir))) {
+		char path[4096], *end;
+		long pid;
+
+		if (strncmp(e->d_name, prefix, plen) != 0)
+			continue;
+		errno = 0;
+		pid = strtol(e->d_name + plen, &end, 10);
+		if (errno || end == e->d_name + plen || *end != '-' || pid <= 0 || pid > INT32_MAX)
+			continue;
+		/* Alive (or not ours to signal): its runs may be this process's or another's. */
+		if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent, e->d_name) >= sizeof(path))
+			continue;
+		if (rmdir(path) == 0)
+			(*removed)++;
+		else if (errno != EBUSY && errno != ENOENT && errno != ENOTEMPTY && rc == 0)
+			rc = -errno;
+	}
+	closedir(dir);
+	return rc;
+}
+
+int sandbox_cgroup_sweep(const char *root, const char *prefix, unsigned *removed)
+{
+	static const char *const v1[] = { "memory", "pids", "cpuacct" };
+	char *own = NULL, *parent = NULL, base[4096];
+	int rc = 0, r;
+
+	*removed = 0;
+	if (!root)
+		root = SANDBOX_CGROUP_DEFAULT_ROOT;
+	if (root_is_unified(root)) {
+		char *slash;
+		if ((rc = own_cgroup_path(NULL, &own)) < 0)
+			return rc;
+		slash = strrchr(own, '/');
+		if (slash && strcmp(slash + 1, SANDBOX_CGROUP_DAEMON_LEAF) == 0)
+			*(slash == own ? slash + 1 : slash) = '\0';
+		parent = cgroup_dir(root, own);
+		rc = parent ? sweep_dir(parent, prefix, removed) : -ENOMEM;
+		free(parent);
+		free(own);
+		return rc;
+	}
+	for (size_t i = 0; i < sizeof(v1) / sizeof(v1[0]); i++) {
+		snprintf(base, sizeof(base), "%s/%s", root, v1[i]);
+		if (own_cgroup_path(v1[i], &own) < 0)
+			continue;   /* no such hierarchy here */
+		parent = cgroup_dir(base, own);
+		r = parent ? sweep_dir(parent, prefix, removed) : -ENOMEM;
+		if (r < 0 && rc == 0)
+			rc = r;
+		free(parent);
+		free(own);
+		own = parent = NULL;
+	}
+	return rc;
 }
 
 void sandbox_cgroup_destroy(struct sandbox_cgroup *cg)

@@ -64,6 +64,16 @@ struct sandbox_cgroup_stats {
 };
 void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, struct sandbox_cgroup_stats *st);
 
+/* Remove the cgroups named PREFIX<pid>-... in the directories where this process makes its
+ * runs' (under ROOT, NULL: SANDBOX_CGROUP_DEFAULT_ROOT; v2: beside the leaf, v1: in each of
+ * memory, pids, cpuacct) whose <pid> is no process: what a daemon killed with runs in flight
+ * left (a SIGKILL skips sandbox_cgroup_destroy; the runs' processes die with it, their
+ * directories stay). A cgroup that still has processes is left (rmdir refuses it), and so is
+ * one whose pid is alive, whatever process that is now. *REMOVED counts the directories
+ * removed. 0, or -errno when a directory could not be read (the others are still swept). */
+int sandbox_cgroup_sweep(const char *root, const char *prefix, unsigned *removed)
+    __attribute__((warn_unused_result));
+
 /* Kill what is left, remove the directories and close the fds. Safe on a zeroed CG. */
 void sandbox_cgroup_destroy(struct sandbox_cgroup *cg);
 

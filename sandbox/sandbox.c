@@ -71,6 +71,7 @@
 #define MAX_ARGV 4096       /* job argv + env entries accepted */
 #define READ_CHUNK 65536
 #define KILL_GRACE_MS 2000  /* after the kill, how long we still wait for pipes to close */
+#define RUN_CGROUP_PREFIX "cachepot-sandbox-"   /* then <pid>-<tid>-<start us>: see run_prepare */
 
 #define MAX_BINDS 64
 
@@ -682,7 +683,7 @@ static int run_prepare(struct run *run)
 		return rc;
 
 	/* Unique per run without global state: pid, thread id and the start time. */
-	snprintf(cg_name, sizeof(cg_name), "cachepot-sandbox-%ld-%ld-%" PRIu64, (long)getpid(),
+	snprintf(cg_name, sizeof(cg_name), RUN_CGROUP_PREFIX "%ld-%ld-%" PRIu64, (long)getpid(),
 		 (long)syscall(SYS_gettid), run->start_us);
 	rc = sandbox_cgroup_create(&run->cg, run->spec->cgroup_root, cg_name, run->lim.memory_bytes,
 				   run->lim.max_processes);
@@ -691,6 +692,11 @@ static int run_prepare(struct run *run)
 	else if (rc != -ENOTSUP || !run->spec->allow_no_cgroup_limits)
 		return rc;
 	return 0;
+}
+
+int sandbox_cgroups_sweep(const char *cgroup_root, unsigned *removed)
+{
+	return sandbox_cgroup_sweep(cgroup_root, RUN_CGROUP_PREFIX, removed);
 }
 
 int sandbox_limits_check(const char *cgroup_root, char *msg, size_t msglen)

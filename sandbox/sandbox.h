@@ -199,6 +199,13 @@ int sandbox_kvm_check(const char *dir, int allow_tcg, char *msg, size_t msglen)
 int sandbox_limits_check(const char *cgroup_root, char *msg, size_t msglen)
     __attribute__((warn_unused_result));
 
+/* Remove the cgroups that the runs of a killed process left under CGROUP_ROOT (NULL:
+ * /sys/fs/cgroup): those whose creator's pid is no process any more and that hold no process
+ * (sandbox/cgroup.h, sandbox_cgroup_sweep). *REMOVED counts them. 0 or -errno (the first
+ * directory that could not be read). For a start-up sweep, after sandbox_limits_check. */
+int sandbox_cgroups_sweep(const char *cgroup_root, unsigned *removed)
+    __attribute__((warn_unused_result));
+
 /* 0 when no user or group of the system's databases (getpwent, getgrent) has an id of
  * SANDBOX_UID_FIRST..+SANDBOX_UID_COUNT; else -EEXIST with the first such name in MSG (a
  * sentence). For a start-up check: not thread-safe. */

@@ -751,6 +751,60 @@ START_TEST(test_escape_host_proc)
 }
 END_TEST
 
+/* The start-up sweep of a killed daemon's run cgroups, on a scratch root laid out as v1 (plain
+ * directories at ROOT/<controller>/<this process's path there>): a run cgroup of a pid that is
+ * gone is removed in every hierarchy; one of a live pid, one that is not empty and one of
+ * another name stay. */
+START_TEST(test_cgroup_sweep)
+{
+	static const char *const ctl[] = { "memory", "pids", "cpuacct" };
+	char root[PATH_MAX], own[3][PATH_MAX], path[PATH_MAX * 2];
+	unsigned removed = 99;
+	pid_t dead = fork();
+
+	ck_assert_int_ge(dead, 0);
+	if (dead == 0)
+		_exit(0);
+	ck_assert_int_eq(waitpid(dead, NULL, 0), dead);
+	snprintf(root, sizeof(root), "%s/sweep-cgroups", base);
+	for (int i = 0; i < 3; i++) {
+		FILE *f = fopen("/proc/self/cgroup", "re");
+		char line[PATH_MAX];
+		ck_assert_ptr_nonnull(f);
+		snprintf(own[i], sizeof(own[i]), "%s/%s", root, ctl[i]);
+		while (fgets(line, sizeof(line), f)) {
+			char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+			if (!c2)
+				continue;
+			*c2 = '\0';
+			if (strstr(c1 + 1, ctl[i])) {
+				c2[strcspn(c2 + 1, "\n") + 1] = '\0';
+				snprintf(own[i], sizeof(own[i]), "%s/%s%s", root, ctl[i],
+					 strcmp(c2 + 1, "/") ? c2 + 1 : "");
+			}
+		}
+		fclose(f);
+		ck_assert_int_eq(run_cmd("mkdir -p '%s/cachepot-sandbox-%d-1-2' '%s/cachepot-sandbox-%d-3-4'"
+					 " '%s/cachepot-sandbox-%d-5-6/busy' '%s/other-%d-1-2'", own[i],
+					 (int)dead, own[i], (int)getpid(), own[i], (int)dead, own[i],
+					 (int)dead), 0);
+	}
+	ck_assert_int_eq(sandbox_cgroup_sweep(root, "cachepot-sandbox-", &removed), 0);
+	ck_assert_uint_eq(removed, 3);
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/cachepot-sandbox-%d-1-2", own[i], (int)dead);
+		ck_assert_msg(access(path, F_OK) < 0, "%s was left", path);
+		snprintf(path, sizeof(path), "%s/cachepot-sandbox-%d-3-4", own[i], (int)getpid());
+		ck_assert_msg(access(path, F_OK) == 0, "%s (a live pid's) was removed", path);
+		snprintf(path, sizeof(path), "%s/cachepot-sandbox-%d-5-6", own[i], (int)dead);
+		ck_assert_msg(access(path, F_OK) == 0, "%s (not empty) was removed", path);
+		snprintf(path, sizeof(path), "%s/other-%d-1-2", own[i], (int)dead);
+		ck_assert_msg(access(path, F_OK) == 0, "%s (another name) was removed", path);
+	}
+	ck_assert_int_eq(run_cmd("rm -rf '%s'", root), 0);
+}
+END_TEST
+
 /* With no cgroup to be had (a cgroup root with no hierarchy in it): refused, unless the spec
  * allows rlimits alone; then RLIMIT_NPROC is max_processes and stops a fork loop. */
 START_TEST(test_no_cgroup_limits)
@@ -1132,6 +1186,7 @@ int main(void)
 	tcase_add_test(tc, test_concurrent_runs);
 	if (backend == SANDBOX_BACKEND_BWRAP) { /* the cgroups are bwrap's own; dockerd makes its */
 		tcase_add_test(tc, test_no_cgroup_limits);
+		tcase_add_test(tc, test_cgroup_sweep);
 		tcase_add_test(tc, test_cgroup_v2_leaf);
 	}
 	if (backend == SANDBOX_BACKEND_KVM)
