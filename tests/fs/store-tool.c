@@ -26,10 +26,17 @@
  *   store-tool export STORE DIR                    lay STORE out for a static HTTP server:
  *                                                  DIR/v1/manifests/<key>, DIR/v1/blobs/<sha256>
  *   store-tool fsck [-q] STORE                     the fsck command (fs/fsck.h)
- *   store-tool publish-acked STORE SEED ACKS       publish random keys until an error; append
+ *   store-tool publish-acked STORE SEED ACKS [GC_MAX]
+ *                                                  publish random keys until an error; append
  *                                                  each key to the file ACKS once
- *                                                  store_publish has returned 0
- *   store-tool check-acked STORE ACKS              every key in ACKS is in the index, complete
+ *                                                  store_publish has returned 0; with GC_MAX,
+ *                                                  collect to GC_MAX bytes after every key,
+ *                                                  between a line of 64 'G' (before) and one of
+ *                                                  64 'g' (after it returned)
+ *   store-tool check-acked STORE ACKS              every key in ACKS is in the index, complete;
+ *                                                  a key before a 'G' line may be gone (evicted)
+ *                                                  but is complete if there; prints the keys
+ *                                                  checked, and "N evicted" on stderr if any
  *   store-tool synth STORE N BYTES [FIRST]          publish N synthetic keys (seeds FIRST..), each
  *                                                  one output "out" of BYTES bytes of its own;
  *                                                  key i last used i hours after the first
@@ -240,11 +247,26 @@ static int blob_set_commit(struct blob_set *set, int ret)
 	return ret;
 }
 
+#define GC_START_MARK 'G'   /* ACK_FD lines around a collection (check-acked) */
+#define GC_END_MARK 'g'
+
+static int write_mark(int fd, char mark)
+{
+	char line[65];
+	if (fd < 0)
+		return 0;
+	memset(line, mark, 64);
+	line[64] = '\n';
+	return io_write_all(fd, line, 65) < 0 ? -errno : 0;
+}
+
 /* Publish random keys forever: the crash test kills this at random points. READY_FD (or -1)
  * gets one byte once the store is open; ACK_FD (or -1) a line with each key once it is
- * published (store_publish returned 0), so a test can tell what was promised durable. */
+ * published (store_publish returned 0), so a test can tell what was promised durable. With
+ * GC_MAX, a collection to GC_MAX bytes after every GC_EVERY keys, marked in ACK_FD before it
+ * starts and after it returns. */
 static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int ack_fd,
-                              uint64_t gc_max)
+                              uint64_t gc_max, unsigned gc_every)
 {
 	unsigned published = 0;
 	struct store *s;
@@ -293,16 +315,20 @@ static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int 
 		if (ret < 0)
 			break;
 		ret = 0;
-		if (gc_max && ++published % 3 == 0) {
+		if (gc_max && ++published % gc_every == 0) {
 			/* a collection to GC_MAX bytes: evictions (batch, then unlinks) for the killer
 			 * to land in, and the sweep of files a killed collection left */
 			struct gc_options go = { .max_size = gc_max };
 			struct gc_report gr;
 			char err[256];
+			if ((ret = write_mark(ack_fd, GC_START_MARK)) < 0)
+				break;
 			if ((ret = gc_run(s, &go, &gr, err, sizeof(err))) < 0) {
 				fprintf(stderr, "store-tool: gc: %s\n", err);
 				break;
 			}
+			if ((ret = write_mark(ack_fd, GC_END_MARK)) < 0)
+				break;
 		}
 	}
 	free(buf);
@@ -312,19 +338,20 @@ static int publish_loop_acked(const char *dir, uint64_t seed, int ready_fd, int 
 
 static int publish_loop(const char *dir, uint64_t seed, int ready_fd)
 {
-	return publish_loop_acked(dir, seed, ready_fd, -1, 0);
+	return publish_loop_acked(dir, seed, ready_fd, -1, 0, 1);
 }
 
 static int cmd_publish_acked(int argc, char **argv)
 {
-	if (argc != 5)
-		return die("usage: publish-acked STORE SEED ACKS", EINVAL);
+	if (argc != 5 && argc != 6)
+		return die("usage: publish-acked STORE SEED ACKS [GC_MAX]", EINVAL);
 	int fd = open(argv[4], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return die(argv[4], errno);
 	/* The loop ends with the file system's first error (the test cuts it): that is the
 	 * expected way out, reported on stderr all the same. */
-	int ret = publish_loop_acked(argv[2], strtoull(argv[3], NULL, 10), -1, fd, 0);
+	int ret = publish_loop_acked(argv[2], strtoull(argv[3], NULL, 10), -1, fd,
+				     argc == 6 ? strtoull(argv[5], NULL, 10) : 0, 1);
 	close(fd);
 	return ret;
 }
@@ -377,7 +404,7 @@ static int cmd_crash_loop(int argc, char **argv)
 			return die("fork", errno);
 		if (pid == 0) {
 			close(ready[0]);
-			_exit(publish_loop_acked(argv[2], xorshift(&st) + i, ready[1], -1, gc_max));
+			_exit(publish_loop_acked(argv[2], xorshift(&st) + i, ready[1], -1, gc_max, 3));
 		}
 		close(ready[1]);
 		int early = xorshift(&st) % 8 == 0;
@@ -456,7 +483,9 @@ static int cmd_check(int argc, char **argv)
 }
 
 /* Every key listed in ACKS (one hex key a line) has a manifest in the index, and check_key
- * finds it complete. Prints the number of keys checked. */
+ * finds it complete; but a key listed before a collection's start mark (publish-acked with
+ * GC_MAX) may have been evicted since: if absent, it is counted as evicted, if present it
+ * must be complete. Prints the number of keys checked. */
 static int cmd_check_acked(int argc, char **argv)
 {
 	struct check_ctx c = { NULL, 0, 0 };
@@ -472,12 +501,24 @@ static int cmd_check_acked(int argc, char **argv)
 		free(acks);
 		return die("store_open", ret);
 	}
+	size_t last_gc = 0;   /* end of the last start mark: keys before it may be evicted */
+	unsigned long evicted = 0;
+	for (size_t off = 0; off + 65 <= len; off += 65)
+		if (acks[off] == GC_START_MARK)
+			last_gc = off + 65;
 	for (size_t off = 0; off + 65 <= len; off += 65) {
 		char key[65], *text = NULL;
 		size_t tlen = 0;
+		if (acks[off] == GC_START_MARK || acks[off] == GC_END_MARK)
+			continue;
 		memcpy(key, acks + off, 64);
 		key[64] = '\0';
 		ret = store_get_manifest(c.store, key, &text, &tlen);
+		if (ret == -ENOENT && off < last_gc) {
+			c.keys++;
+			evicted++;
+			continue;
+		}
 		if (ret < 0) {
 			fprintf(stderr, "store-tool: published key %s is not in the index (%s)\n", key,
 				strerror(-ret));
@@ -490,6 +531,8 @@ static int cmd_check_acked(int argc, char **argv)
 	}
 	if (len % 65 != 0)
 		fprintf(stderr, "store-tool: %s ends with a partial line (ignored)\n", argv[3]);
+	if (evicted)
+		fprintf(stderr, "store-tool: %lu evicted\n", evicted);
 	store_close(c.store);
 	free(acks);
 	printf("%lu\n", c.keys);
