@@ -46,3 +46,5 @@ TESTS += tests/daemon/test_verify
 tests_daemon_test_verify_SOURCES = tests/daemon/test_verify.c
 tests_daemon_test_verify_CFLAGS = $(TEST_CFLAGS)
 tests_daemon_test_verify_LDADD = $(TEST_LDADD)
+TESTS += tests/daemon/crash-daemon.sh
+EXTRA_DIST += tests/daemon/crash-daemon.sh
