@@ -445,13 +445,43 @@ void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, struct sandbox_cgroup
 	st->pids_refused = read_keyed(cg->pids_dir, "pids.events", "max") > 0;
 }
 
+/* SIGKILL every process of the cgroup DIR (whose last component is NAME) and wait, about 1 s
+ * at most, until it has none and can be removed. */
+static void kill_members(const char *dir, const char *name)
+{
+	char path[4096];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
+		return;
+	for (int round = 0; round < 200; round++) {
+		char *text, *p, *end;
+		int any = 0;
+		if (read_small_file(path, &text) < 0)
+			return;
+		for (p = text; *p; p = end) {
+			long pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			any = 1;
+			if (pid > 0)
+				kill_if_member((pid_t)pid, name);
+			while (*end == '\n')
+				end++;
+		}
+		free(text);
+		if (!any)
+			return;
+		nanosleep(&(struct timespec){ .tv_nsec = 5 * 1000 * 1000 }, NULL);
+	}
+}
+
 /* The sweep of one directory PARENT (see sandbox_cgroup_sweep). */
 static int sweep_dir(const char *parent, const char *prefix, unsigned *removed)
 {
 	size_t plen = strlen(prefix);
 	struct dirent *e;
 	DIR *dir;
-	int rc = 0;
+	int rc = 0, r;
 
 	dir = opendir(parent);
 	if (!dir)
@@ -471,7 +501,12 @@ static int sweep_dir(const char *parent, const char *prefix, unsigned *removed)
 			continue;
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", parent, e->d_name) >= sizeof(path))
 			continue;
-		if (rmdir(path) == 0)
+		r = rmdir(path);
+		if (r < 0 && errno == EBUSY) {
+			kill_members(path, e->d_name);
+			r = rmdir(path);
+		}
+		if (r == 0)
 			(*removed)++;
 		else if (errno != EBUSY && errno != ENOENT && errno != ENOTEMPTY && rc == 0)
 			rc = -errno;

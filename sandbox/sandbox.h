@@ -200,8 +200,8 @@ int sandbox_limits_check(const char *cgroup_root, char *msg, size_t msglen)
     __attribute__((warn_unused_result));
 
 /* Remove the cgroups that the runs of a killed process left under CGROUP_ROOT (NULL:
- * /sys/fs/cgroup): those whose creator's pid is no process any more and that hold no process
- * (sandbox/cgroup.h, sandbox_cgroup_sweep). *REMOVED counts them. 0 or -errno (the first
+ * /sys/fs/cgroup): those whose creator's pid is no process any more, killing what is still
+ * in them (sandbox/cgroup.h, sandbox_cgroup_sweep). *REMOVED counts them. 0 or -errno (the first
  * directory that could not be read). For a start-up sweep, after sandbox_limits_check. */
 int sandbox_cgroups_sweep(const char *cgroup_root, unsigned *removed)
     __attribute__((warn_unused_result));

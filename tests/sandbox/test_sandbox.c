@@ -802,6 +802,33 @@ START_TEST(test_cgroup_sweep)
 		ck_assert_msg(access(path, F_OK) == 0, "%s (another name) was removed", path);
 	}
 	ck_assert_int_eq(run_cmd("rm -rf '%s'", root), 0);
+
+	/* On this host's cgroups: a run cgroup of a gone pid with a process still in it (as
+	 * bwrap's child stuck in set-up is): the process is killed, the cgroup removed. */
+	struct sandbox_cgroup cg;
+	char name[64];
+	int st;
+	snprintf(name, sizeof(name), "cachepot-sandbox-%d-7-7", (int)dead);
+	ck_assert_int_eq(sandbox_cgroup_create(&cg, NULL, name, 1ull << 30, 16), 0);
+	pid_t child = fork();
+	ck_assert_int_ge(child, 0);
+	if (child == 0) {
+		if (sandbox_cgroup_enter_self(&cg) < 0)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	for (int i = 0; i < cg.n_dirs; i++) /* what a SIGKILLed daemon leaves */
+		close(cg.procs_fds[i]);
+	usleep(100000);
+	ck_assert_int_eq(sandbox_cgroup_sweep(NULL, "cachepot-sandbox-", &removed), 0);
+	ck_assert_uint_ge(removed, (unsigned)cg.n_dirs);
+	ck_assert_int_eq(waitpid(child, &st, 0), child);
+	ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "the process in it was not killed");
+	for (int i = 0; i < cg.n_dirs; i++) {
+		ck_assert_msg(access(cg.dirs[i], F_OK) < 0, "%s was left", cg.dirs[i]);
+		free(cg.dirs[i]);
+	}
 }
 END_TEST
 
