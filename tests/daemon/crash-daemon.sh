@@ -20,6 +20,17 @@
 #
 # By hand, 1000 kills:
 #   CACHEPOT_CRASH_DAEMON_KILLS=1000 CACHEPOT_TEST_TIMEOUT=20000 make check TESTS=tests/daemon/crash-daemon.sh
+# 2026-12-02, plain build (before the blob commit of 5399ca3 and before the start-up sweep
+# killed what is left in a run cgroup; kills then 0..3 s after the daemon answered), 2 cores at
+# a load of 9 to 11: 1000 kills in 4631 s; 1636 keys acknowledged, 1640 evicted (daemon log);
+# at the kill a job was running 615 times, a collection 376 times, a blob's temp file was on
+# disk 88 times; 763 job directories swept at restarts, 1697 run cgroups removed. fsck clean,
+# every key the index shows whole, no acknowledged key torn, every restart answered. But from
+# kill 143 on, the round check failed (732 rounds): the outputs that killed jobs had committed
+# but not published are blobs no key names, kept a day (fs/gc.h), and once they alone were
+# over the quota every collection evicted every key, the one just published too (2 jobs were
+# answered 500 "reading back the manifest": evicted between publish and answer). Not fixed:
+# see the report of issue 17.
 . "$top_srcdir/tests/tap.sh"
 . "$top_srcdir/tests/daemon/lib.sh"
 
