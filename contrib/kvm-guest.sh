@@ -16,6 +16,10 @@ dir=${1:-/var/lib/cachepot/kvm}
 init=${2:-/usr/local/libexec/cachepot/cachepot-kvm-init}
 [ -x "$init" ] || { echo "$0: $init: no guest init (make builds sandbox/cachepot-kvm-init)" >&2; exit 1; }
 mkdir -p "$dir"
+# Absolute: the download runs in a directory of its own (a relative DIR given by a build tree's
+# script, as bench/sandbox-startup.sh's ., would name nothing there).
+dir=$(cd "$dir" && pwd -P)
+case $init in /*) ;; *) init=$(pwd -P)/$init ;; esac
 exec 9>"$dir.lock"
 flock 9
 
