@@ -391,21 +391,16 @@ static int kill_if_member(pid_t pid, const char *name)
 	return rc;
 }
 
-int sandbox_cgroup_kill_all(struct sandbox_cgroup *cg)
+/* SIGKILL every process of the cgroup DIR (whose last component is NAME), each checked to be a
+ * member (kill_if_member), and wait until it has none: 0, or -EBUSY after ROUNDS rounds of
+ * 5 ms. 0 too when its cgroup.procs cannot be read (the cgroup is gone). */
+static int kill_members(const char *dir, const char *name, int rounds)
 {
-	const char *name;
 	char path[4096];
-	int round;
 
-	if (!cg->pids_dir)
+	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
 		return 0;
-	name = strrchr(cg->pids_dir, '/') + 1;
-	/* No new processes from now on: a fork bomb cannot outrun the loop below. */
-	(void)write_file(cg->pids_dir, "pids.max", "0");
-	if (cg->version == 2)
-		(void)write_file(cg->pids_dir, "cgroup.kill", "1");
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg->pids_dir);
-	for (round = 0; round < 400; round++) {
+	for (int round = 0; round < rounds; round++) {
 		char *text, *p, *end;
 		int any = 0;
 		if (read_small_file(path, &text) < 0)
@@ -428,6 +423,17 @@ int sandbox_cgroup_kill_all(struct sandbox_cgroup *cg)
 	return -EBUSY;
 }
 
+int sandbox_cgroup_kill_all(struct sandbox_cgroup *cg)
+{
+	if (!cg->pids_dir)
+		return 0;
+	/* No new processes from now on: a fork bomb cannot outrun the loop below. */
+	(void)write_file(cg->pids_dir, "pids.max", "0");
+	if (cg->version == 2)
+		(void)write_file(cg->pids_dir, "cgroup.kill", "1");
+	return kill_members(cg->pids_dir, strrchr(cg->pids_dir, '/') + 1, 400);
+}
+
 void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, struct sandbox_cgroup_stats *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -443,36 +449,6 @@ void sandbox_cgroup_stats(const struct sandbox_cgroup *cg, struct sandbox_cgroup
 		st->sys_us = read_number(cg->cpu_dir, "cpuacct.usage_sys") / 1000u;
 	}
 	st->pids_refused = read_keyed(cg->pids_dir, "pids.events", "max") > 0;
-}
-
-/* SIGKILL every process of the cgroup DIR (whose last component is NAME) and wait, about 1 s
- * at most, until it has none and can be removed. */
-static void kill_members(const char *dir, const char *name)
-{
-	char path[4096];
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", dir) >= sizeof(path))
-		return;
-	for (int round = 0; round < 200; round++) {
-		char *text, *p, *end;
-		int any = 0;
-		if (read_small_file(path, &text) < 0)
-			return;
-		for (p = text; *p; p = end) {
-			long pid = strtol(p, &end, 10);
-			if (end == p)
-				break;
-			any = 1;
-			if (pid > 0)
-				kill_if_member((pid_t)pid, name);
-			while (*end == '\n')
-				end++;
-		}
-		free(text);
-		if (!any)
-			return;
-		nanosleep(&(struct timespec){ .tv_nsec = 5 * 1000 * 1000 }, NULL);
-	}
 }
 
 /* The sweep of one directory PARENT (see sandbox_cgroup_sweep). */
@@ -503,7 +479,7 @@ static int sweep_dir(const char *parent, const char *prefix, unsigned *removed)
 			continue;
 		r = rmdir(path);
 		if (r < 0 && errno == EBUSY) {
-			kill_members(path, e->d_name);
+			(void)kill_members(path, e->d_name, 200);
 			r = rmdir(path);
 		}
 		if (r == 0)
