@@ -131,7 +131,7 @@ int store_gc_execute(struct store *store, const struct store_gc_request *req,
 
 json_t *store_gc_report_json(const struct store_gc_request *req, const struct gc_report *r)
 {
-	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+	return json_pack("{s:b, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
 	                 "collected", req->collect, "dry_run", req->options.dry_run,
 	                 "max_size", (json_int_t)req->options.max_size,
 	                 "size_before", (json_int_t)r->size_before,
@@ -142,6 +142,7 @@ json_t *store_gc_report_json(const struct store_gc_request *req, const struct gc
 	                 "blobs_removed", (json_int_t)r->blobs_removed,
 	                 "orphans_removed", (json_int_t)r->orphans_removed,
 	                 "strays_removed", (json_int_t)r->strays_removed,
+	                 "young_bytes", (json_int_t)r->young_bytes,
 	                 "bytes_freed", (json_int_t)r->bytes_freed);
 }
 

@@ -298,6 +298,7 @@ int gc_run(struct store *store, const struct gc_options *o, struct gc_report *r,
 {
 	struct gc_walk w = { .store = store, .report = r };
 	int64_t now = o->now ? o->now : (int64_t)time(NULL);
+	uint64_t excluded = 0;   /* young_bytes, out of w.size while keys are evicted */
 	int ret;
 
 	memset(r, 0, sizeof(*r));
@@ -307,6 +308,13 @@ int gc_run(struct store *store, const struct gc_options *o, struct gc_report *r,
 		goto out;
 	}
 	r->size_before = w.size;
+	/* The blobs no key names that are too young to remove stay whatever keys go: evicting
+	 * keys for them could empty the store without bringing it under the size. */
+	for (size_t i = 0; i < w.blobs.cap; i++) {
+		const struct blob_entry *b = &w.blobs.slots[i];
+		if (b->used && b->refs == 0 && b->last_use >= now - GC_ORPHAN_SECONDS)
+			r->young_bytes += b->size;
+	}
 	{
 		struct stray_walk sw = { &w, o, now - GC_ORPHAN_SECONDS };
 		ret = store_foreach_blob_file(store, sweep_stray, &sw);
@@ -320,6 +328,8 @@ int gc_run(struct store *store, const struct gc_options *o, struct gc_report *r,
 		goto out;
 	if ((ret = remove_orphans(&w, o, now, err, errlen)) < 0)
 		goto out;
+	excluded = r->young_bytes < w.size ? r->young_bytes : w.size;
+	w.size -= excluded;
 	if (w.size > o->max_size) {
 		ret = store_foreach_manifest(store, add_key, &w);
 		if (ret < 0) {
@@ -332,7 +342,7 @@ int gc_run(struct store *store, const struct gc_options *o, struct gc_report *r,
 		ret = evict_keys(&w, o, err, errlen);
 	}
 out:
-	r->size_after = w.size;
+	r->size_after = w.size + excluded;
 	free(w.blobs.slots);
 	free(w.keys);
 	return ret;

@@ -5,7 +5,10 @@
  *  1. blobs no manifest names whose record is older than GC_ORPHAN_SECONDS and that are not
  *     held (fs/store.h) go first: uploads no job used, outputs of jobs that failed;
  *  2. then keys, least recently used first, each with the blobs no other key names, until the
- *     size is at most MAX_SIZE. A key's last use is the later of its use record and the access
+ *     size is at most MAX_SIZE, not counting the blobs no manifest names that are too young to
+ *     go (uploads in flight, outputs awaiting their publish, what a killed job committed): no
+ *     key is evicted to make room for them, so a flood of uploads or a run of crashed jobs
+ *     cannot empty the store, which may hold that much more until they are a day old. A key's last use is the later of its use record and the access
  *     times of its output files (what the mount's reads leave); pinned keys are never evicted.
  * Every run, under the size or not, also removes the files of cas/ that the index has no record
  * of, written more than GC_ORPHAN_SECONDS ago and not held: what a writer killed between an
@@ -38,6 +41,8 @@ struct gc_report {
 	uint64_t orphans_removed;            /* of which blobs no manifest named */
 	uint64_t keys_failed;                /* keys left because their manifest did not verify */
 	uint64_t strays_removed, stray_bytes; /* files of cas/ with no record (not in the size) */
+	uint64_t young_bytes;                /* blobs no manifest names, too young to remove (over
+	                                        the size, not evicted for) */
 };
 
 /* Run one collection of STORE with OPTIONS; REPORT is filled (also on failure, with what was

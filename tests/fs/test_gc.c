@@ -305,6 +305,56 @@ START_TEST(test_open_blob_survives)
 }
 END_TEST
 
+/* Blobs no key names that are too young to remove (uploads in flight, a killed job's outputs)
+ * are over the size: no key is evicted for them, however many; keys still go for their own
+ * excess, oldest first, and the young blobs themselves once they are a day old. */
+START_TEST(test_young_unreferenced)
+{
+	struct store *s;
+	struct manifest m[KEYS];
+	struct gc_report r;
+	char err[256] = "", junk[3 * BODY];
+	unsigned char junk_sha[32];
+	int64_t now = time(NULL);
+	ck_assert_int_eq(store_open(dir, STORE_CREATE, &s), 0);
+	publish_keys(s, m, now);
+	memset(junk, 'z', sizeof(junk));
+	ck_assert_int_eq(store_put_blob_buffer(s, junk, sizeof(junk), junk_sha), 0);
+	struct gc_options fits = { .max_size = TOTAL };
+	ck_assert_int_eq(gc_run(s, &fits, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.size_before, TOTAL + sizeof(junk));
+	ck_assert_uint_eq(r.young_bytes, sizeof(junk));
+	ck_assert_uint_eq(r.keys_evicted, 0);
+	ck_assert_uint_eq(r.blobs_removed, 0);
+	ck_assert_uint_eq(r.size_after, TOTAL + sizeof(junk));
+	for (unsigned i = 0; i < KEYS; i++)
+		ck_assert(key_present(s, m[i].key));
+	/* Two keys over: exactly the two oldest go, not every key. */
+	struct gc_options two = { .max_size = TOTAL - BODY - 1 };
+	ck_assert_int_eq(gc_run(s, &two, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.keys_evicted, 2);
+	ck_assert(!key_present(s, m[0].key));
+	ck_assert(!key_present(s, m[1].key));
+	ck_assert(key_present(s, m[2].key));
+	ck_assert(key_present(s, m[3].key));
+	ck_assert_int_eq(store_has_blob(s, junk_sha), 1);
+	/* A day and more later (another process: this one's hold on its upload is gone) the young
+	 * blob is an orphan and goes first; the keys left fit. */
+	store_close(s);
+	ck_assert_int_eq(store_open(dir, 0, &s), 0);
+	struct gc_options later = { .max_size = TOTAL - 2 * BODY, .now = now + 2 * GC_ORPHAN_SECONDS };
+	ck_assert_int_eq(gc_run(s, &later, &r, err, sizeof(err)), 0);
+	ck_assert_uint_eq(r.young_bytes, 0);
+	ck_assert_uint_eq(r.orphans_removed, 1);
+	ck_assert_uint_eq(r.keys_evicted, 0);
+	ck_assert_int_eq(store_has_blob(s, junk_sha), 0);
+	ck_assert(key_present(s, m[3].key));
+	release_keys(m);
+	store_close(s);
+	ck_assert(fsck_clean());
+}
+END_TEST
+
 int main(void)
 {
 	Suite *suite = suite_create("gc");
@@ -316,6 +366,7 @@ int main(void)
 	tcase_add_test(tc, test_pins);
 	tcase_add_test(tc, test_publish_racing_eviction);
 	tcase_add_test(tc, test_open_blob_survives);
+	tcase_add_test(tc, test_young_unreferenced);
 	suite_add_tcase(suite, tc);
 	SRunner *sr = srunner_create(suite);
 	srunner_run_all(sr, CK_NORMAL);
