@@ -89,7 +89,14 @@ for i in $(seq 1 $((cuts + gc_cuts))); do
 		sed 's/^/# /' "$work/pub.err"
 		dmesg 2>/dev/null | tail -n 12 | sed 's/^/# dmesg: /'
 	fi
-	umount "$mnt" || break
+	# A killed publisher's io_uring requests are torn down by the kernel after it has exited,
+	# holding the files they named until then: the file system can be busy for a moment.
+	unmounted=0
+	for _ in $(seq 1 100); do
+		umount "$mnt" 2> "$work/umount.err" && { unmounted=1; break; }
+		sleep 0.1
+	done
+	[ "$unmounted" = 1 ] || { sed 's/^/# /' "$work/umount.err"; break; }
 done
 acked=$(keys_in "$work/acks")
 gc_acked=$(keys_in "$work/gc-acks")
